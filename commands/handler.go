@@ -1,0 +1,181 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/eventstore"
+	"github.com/google/uuid"
+)
+
+// Codec turns domain events into log payloads and back.
+type Codec interface {
+	Encode(v any) (name string, data []byte, err error)
+	Decode(name string, data []byte) (any, error)
+}
+
+// Policy is the write side's configuration.
+type Policy struct {
+	MaxJobsPerNode     int
+	MinReputation      float64
+	MaxRetries         int // requeues before a job fails
+	Limits             domain.Limits
+	PenaltyOffline     float64 // reputation lost going offline with jobs
+	PenaltyReject      float64 // reputation lost rejecting or missing an assignment
+	PenaltyTimeout     float64 // reputation lost letting a job time out
+	ConflictRetries    int     // attempts of a command on concurrent writes
+	AllowUnpaidJobs    bool
+	ReservationGrace   time.Duration // an orphaned reservation older than this is released
+	SessionTokenMaxTTL time.Duration
+}
+
+// DefaultPolicy matches config.toml's defaults.
+func DefaultPolicy() Policy {
+	return Policy{
+		MaxJobsPerNode: 5, MaxRetries: 3, Limits: domain.DefaultLimits,
+		PenaltyOffline: 0.05, PenaltyReject: 0.02, PenaltyTimeout: 0.05,
+		ConflictRetries: 8, AllowUnpaidJobs: true, ReservationGrace: 30 * time.Second,
+	}
+}
+
+// Handler executes commands against the event store.
+type Handler struct {
+	store  eventstore.Store
+	codec  Codec
+	now    func() time.Time
+	policy Policy
+	log    *slog.Logger
+}
+
+// NewHandler builds a Handler; now is the clock (time.Now in production).
+func NewHandler(store eventstore.Store, codec Codec, now func() time.Time, policy Policy, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if policy.ConflictRetries <= 0 {
+		policy.ConflictRetries = 8
+	}
+	return &Handler{store: store, codec: codec, now: now, policy: policy, log: log}
+}
+
+// Policy returns the handler's policy.
+func (h *Handler) Policy() Policy { return h.policy }
+
+// ErrConflict is returned when a command kept losing races to concurrent
+// writers of the same stream; the caller may retry later.
+var ErrConflict = errors.New("aborted: too many concurrent changes; retry")
+
+type metaKey struct{}
+
+// WithMetadata attaches correlation and actor metadata to ctx; every event
+// appended under ctx carries it.
+func WithMetadata(ctx context.Context, m eventstore.Metadata) context.Context {
+	return context.WithValue(ctx, metaKey{}, m)
+}
+
+func metadataFrom(ctx context.Context) eventstore.Metadata {
+	m, _ := ctx.Value(metaKey{}).(eventstore.Metadata)
+	return m
+}
+
+type aggregate interface {
+	Apply(domain.Event)
+	Version() int
+}
+
+// load reads a stream and folds it into a fresh aggregate.
+func load[A aggregate](ctx context.Context, h *Handler, stream string, agg A) (A, error) {
+	recs, err := h.store.ReadStream(ctx, stream, 0, 0)
+	if err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
+		return agg, fmt.Errorf("read %s: %w", stream, err)
+	}
+	for i := range recs {
+		v, err := h.codec.Decode(recs[i].Type, recs[i].Data)
+		if err != nil {
+			return agg, fmt.Errorf("decode %s@%d: %w", stream, recs[i].Revision, err)
+		}
+		e, ok := v.(domain.Event)
+		if !ok {
+			return agg, fmt.Errorf("decode %s@%d: %T is not a domain event", stream, recs[i].Revision, v)
+		}
+		agg.Apply(e)
+	}
+	return agg, nil
+}
+
+// update runs load → decide → append, retrying the whole cycle when another
+// writer changed the stream in between.
+func update[A aggregate](ctx context.Context, h *Handler, stream string, fresh func() A, decide func(A) ([]domain.Event, error)) (A, eventstore.AppendResult, error) {
+	var zero A
+	for range h.policy.ConflictRetries {
+		agg, err := load(ctx, h, stream, fresh())
+		if err != nil {
+			return zero, eventstore.AppendResult{}, err
+		}
+		events, err := decide(agg)
+		if err != nil || len(events) == 0 {
+			return agg, eventstore.AppendResult{}, err
+		}
+		expected := eventstore.ExpectedFor(uint64(agg.Version()-1), agg.Version() > 0)
+		res, err := h.append(ctx, stream, expected, events)
+		if errors.Is(err, eventstore.ErrWrongExpectedRevision) {
+			continue
+		}
+		if err != nil {
+			return zero, eventstore.AppendResult{}, err
+		}
+		for _, e := range events {
+			agg.Apply(e)
+		}
+		return agg, res, nil
+	}
+	return zero, eventstore.AppendResult{}, fmt.Errorf("%s: %w", stream, ErrConflict)
+}
+
+func (h *Handler) append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events []domain.Event) (eventstore.AppendResult, error) {
+	meta := metadataFrom(ctx)
+	data := make([]eventstore.EventData, len(events))
+	for i, e := range events {
+		name, payload, err := h.codec.Encode(e)
+		if err != nil {
+			return eventstore.AppendResult{}, fmt.Errorf("encode %s: %w", e.EventName(), err)
+		}
+		data[i] = eventstore.EventData{ID: uuid.NewString(), Type: name, Data: payload, Metadata: meta}
+	}
+	return h.store.Append(ctx, stream, expected, data...)
+}
+
+func newJob() *domain.Job   { return &domain.Job{} }
+func newNode() *domain.Node { return &domain.Node{} }
+
+// LoadJob returns a job as the log has it.
+func (h *Handler) LoadJob(ctx context.Context, jobID string) (*domain.Job, error) {
+	return load(ctx, h, domain.JobStream(jobID), newJob())
+}
+
+// LoadNode returns a node as the log has it.
+func (h *Handler) LoadNode(ctx context.Context, nodeID string) (*domain.Node, error) {
+	return load(ctx, h, domain.NodeStream(nodeID), newNode())
+}
+
+func (h *Handler) updateJob(ctx context.Context, jobID string, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, eventstore.AppendResult, error) {
+	return update(ctx, h, domain.JobStream(jobID), newJob, func(j *domain.Job) ([]domain.Event, error) {
+		if !j.Exists() {
+			return nil, fmt.Errorf("%w: job %s does not exist", domain.ErrNotFound, jobID)
+		}
+		return decide(j)
+	})
+}
+
+func (h *Handler) updateNode(ctx context.Context, nodeID string, decide func(*domain.Node) ([]domain.Event, error)) (*domain.Node, eventstore.AppendResult, error) {
+	return update(ctx, h, domain.NodeStream(nodeID), newNode, func(n *domain.Node) ([]domain.Event, error) {
+		if !n.Exists() {
+			return nil, fmt.Errorf("%w: node %s is not registered", domain.ErrNotFound, nodeID)
+		}
+		return decide(n)
+	})
+}

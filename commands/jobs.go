@@ -1,0 +1,242 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/eventstore"
+	"github.com/google/uuid"
+)
+
+// SubmitJob asks for a new job. JobID is optional; a retried submission
+// with the same JobID, owner and spec returns the original job.
+type SubmitJob struct {
+	JobID string
+	Owner string
+	Spec  domain.JobSpec
+}
+
+// SubmitJob opens a job stream. created is false for an idempotent retry.
+func (h *Handler) SubmitJob(ctx context.Context, c SubmitJob) (job *domain.Job, created bool, pos uint64, err error) {
+	if c.JobID == "" {
+		c.JobID = uuid.NewString()
+	}
+	if c.Spec.PaymentAmount == 0 && !h.policy.AllowUnpaidJobs {
+		return nil, false, 0, fmt.Errorf("%w: payment_amount must be > 0: this server does not run unpaid jobs", domain.ErrInvalidArgument)
+	}
+	stream := domain.JobStream(c.JobID)
+	for range h.policy.ConflictRetries {
+		existing, err := h.LoadJob(ctx, c.JobID)
+		if err != nil {
+			return nil, false, 0, err
+		}
+		if existing.Exists() {
+			if existing.Owner() == c.Owner && reflect.DeepEqual(normalize(existing.Spec()), normalize(c.Spec)) {
+				return existing, false, 0, nil
+			}
+			return nil, false, 0, fmt.Errorf("%w: job_id %s is already used by another job; omit job_id to get a fresh one", domain.ErrAlreadyExists, c.JobID)
+		}
+		ev, err := domain.SubmitJob(c.JobID, c.Owner, c.Spec, h.policy.Limits, h.now())
+		if err != nil {
+			return nil, false, 0, err
+		}
+		res, err := h.append(ctx, stream, eventstore.NoStream(), []domain.Event{ev})
+		if errors.Is(err, eventstore.ErrWrongExpectedRevision) {
+			continue // a concurrent retry won; compare with it
+		}
+		if err != nil {
+			return nil, false, 0, err
+		}
+		j := newJob()
+		j.Apply(ev)
+		return j, true, res.Position, nil
+	}
+	return nil, false, 0, fmt.Errorf("submit %s: %w", c.JobID, ErrConflict)
+}
+
+// normalize makes specs that differ only in nil versus empty collections equal.
+func normalize(s domain.JobSpec) domain.JobSpec {
+	if len(s.Hyperparameters) == 0 {
+		s.Hyperparameters = nil
+	}
+	if len(s.InitialData) == 0 {
+		s.InitialData = nil
+	}
+	return s
+}
+
+// AssignJob places a pending job on a node. The node's slot is reserved
+// first, on the node's stream, so max_jobs_per_node holds however many
+// schedulers run; then JobAssigned is appended with the job's expected
+// revision, so at most one scheduler wins the job. A lost race gives the
+// slot back.
+func (h *Handler) AssignJob(ctx context.Context, jobID, nodeID string, score float64) (*domain.Job, uint64, error) {
+	job, err := h.LoadJob(ctx, jobID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !job.Exists() {
+		return nil, 0, fmt.Errorf("%w: job %s does not exist", domain.ErrNotFound, jobID)
+	}
+	if job.Status() != domain.JobPending || job.Deleted() {
+		return nil, 0, fmt.Errorf("%w: job %s is %s, not pending", domain.ErrFailedPrecondition, jobID, job.Status())
+	}
+	now := h.now()
+	if _, _, err := h.updateNode(ctx, nodeID, func(n *domain.Node) ([]domain.Event, error) {
+		return n.Reserve(jobID, h.policy.MaxJobsPerNode, h.policy.MinReputation, now)
+	}); err != nil {
+		return nil, 0, err
+	}
+	job, res, err := h.updateJob(ctx, jobID, func(j *domain.Job) ([]domain.Event, error) {
+		return j.Assign(nodeID, score, now)
+	})
+	if err != nil {
+		h.compensateReservation(ctx, jobID, nodeID)
+		return nil, 0, err
+	}
+	return job, res.Position, nil
+}
+
+// compensateReservation gives back a slot taken for an assignment that
+// lost, unless the job is in fact on that node (another scheduler placed
+// it there with the same reservation). A job still pending is left to the
+// reconciler, which releases orphaned slots after a grace period.
+func (h *Handler) compensateReservation(ctx context.Context, jobID, nodeID string) {
+	job, err := h.LoadJob(ctx, jobID)
+	if err != nil || job.Status() == domain.JobPending {
+		return
+	}
+	if job.Node() == nodeID && !job.Status().Terminal() {
+		return
+	}
+	if err := h.releaseSlot(ctx, nodeID, jobID, "assignment lost", 0, ""); err != nil {
+		h.log.Warn("release slot after lost assignment", "job", jobID, "node", nodeID, "err", err)
+	}
+}
+
+// releaseSlot frees a node's slot for a job and, when penalty > 0, lowers
+// its reputation, in one append. A slot not held records nothing.
+func (h *Handler) releaseSlot(ctx context.Context, nodeID, jobID, reason string, penalty float64, penaltyReason string) error {
+	if nodeID == "" {
+		return nil
+	}
+	now := h.now()
+	_, _, err := h.updateNode(ctx, nodeID, func(n *domain.Node) ([]domain.Event, error) {
+		out := n.Release(jobID, reason, now)
+		if penalty > 0 {
+			rep, err := n.AdjustReputation(-penalty, penaltyReason, jobID, now)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rep...)
+		}
+		return out, nil
+	})
+	if errors.Is(err, domain.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// afterJobLeftNode frees the slot of a job that a change moved off its node.
+func (h *Handler) afterJobLeftNode(ctx context.Context, before string, job *domain.Job, reason string, penalty float64) {
+	if before == "" || (job.Node() == before && !job.Status().Terminal()) {
+		return
+	}
+	if err := h.releaseSlot(ctx, before, job.ID(), reason, penalty, reason); err != nil {
+		// The reconciler frees it later; the job itself is already settled.
+		h.log.Warn("release node slot", "job", job.ID(), "node", before, "err", err)
+	}
+}
+
+// jobChange runs a job decision and, if it took the job off its node,
+// frees the node's slot (with a reputation penalty when given).
+func (h *Handler) jobChange(ctx context.Context, jobID, reason string, penalty float64, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, uint64, error) {
+	var before string
+	job, res, err := h.updateJob(ctx, jobID, func(j *domain.Job) ([]domain.Event, error) {
+		before = j.Node()
+		return decide(j)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if res.Position != 0 {
+		h.afterJobLeftNode(ctx, before, job, reason, penalty)
+	}
+	return job, res.Position, nil
+}
+
+// AcceptJob records that the node accepted its assignment.
+func (h *Handler) AcceptJob(ctx context.Context, jobID, nodeID string) (*domain.Job, uint64, error) {
+	now := h.now()
+	job, res, err := h.updateJob(ctx, jobID, func(j *domain.Job) ([]domain.Event, error) { return j.Accept(nodeID, now) })
+	return job, res.Position, err
+}
+
+// StartJob records that the node began work.
+func (h *Handler) StartJob(ctx context.Context, jobID, nodeID string) (*domain.Job, uint64, error) {
+	now := h.now()
+	job, res, err := h.updateJob(ctx, jobID, func(j *domain.Job) ([]domain.Event, error) { return j.Start(nodeID, now) })
+	return job, res.Position, err
+}
+
+// RejectJob records that the node refused the job or could not be reached;
+// the job goes back to the queue and the node loses reputation.
+func (h *Handler) RejectJob(ctx context.Context, jobID, nodeID, reason string) (*domain.Job, uint64, error) {
+	now := h.now()
+	return h.jobChange(ctx, jobID, "rejected: "+reason, h.policy.PenaltyReject, func(j *domain.Job) ([]domain.Event, error) {
+		return j.Reject(nodeID, reason, h.policy.MaxRetries, now)
+	})
+}
+
+// ReportProgress records a progress report from the assigned node.
+func (h *Handler) ReportProgress(ctx context.Context, jobID, nodeID string, p domain.Progress) (*domain.Job, uint64, error) {
+	now := h.now()
+	job, res, err := h.updateJob(ctx, jobID, func(j *domain.Job) ([]domain.Event, error) { return j.ReportProgress(nodeID, p, now) })
+	return job, res.Position, err
+}
+
+// CompleteJob records success reported by the assigned node.
+func (h *Handler) CompleteJob(ctx context.Context, jobID, nodeID string, r domain.JobResult) (*domain.Job, uint64, error) {
+	now := h.now()
+	return h.jobChange(ctx, jobID, "completed", 0, func(j *domain.Job) ([]domain.Event, error) { return j.Complete(nodeID, r, now) })
+}
+
+// FailJob records a failure reported by the assigned node.
+func (h *Handler) FailJob(ctx context.Context, jobID, nodeID, reason string) (*domain.Job, uint64, error) {
+	now := h.now()
+	return h.jobChange(ctx, jobID, "failed", 0, func(j *domain.Job) ([]domain.Event, error) { return j.Fail(nodeID, reason, now) })
+}
+
+// CancelJob cancels a job at its owner's request.
+func (h *Handler) CancelJob(ctx context.Context, jobID, by, reason string) (*domain.Job, uint64, error) {
+	now := h.now()
+	return h.jobChange(ctx, jobID, "cancelled", 0, func(j *domain.Job) ([]domain.Event, error) { return j.Cancel(by, reason, now) })
+}
+
+// DeleteJob hides a finished job at its owner's request.
+func (h *Handler) DeleteJob(ctx context.Context, jobID, by string) (*domain.Job, uint64, error) {
+	now := h.now()
+	job, res, err := h.updateJob(ctx, jobID, func(j *domain.Job) ([]domain.Event, error) { return j.Delete(by, now) })
+	return job, res.Position, err
+}
+
+// TimeOutJob fires a deadline of phase (domain.PhaseAccept, PhaseRun); the
+// job is requeued or failed, and the node loses reputation.
+func (h *Handler) TimeOutJob(ctx context.Context, jobID, nodeID, phase string) (*domain.Job, uint64, error) {
+	now := h.now()
+	return h.jobChange(ctx, jobID, "timed out ("+phase+")", h.policy.PenaltyTimeout, func(j *domain.Job) ([]domain.Event, error) {
+		return j.TimeOut(nodeID, phase, h.policy.MaxRetries, now)
+	})
+}
+
+// RequeueJob takes a job back from a node, without a penalty of its own.
+func (h *Handler) RequeueJob(ctx context.Context, jobID, nodeID, reason string) (*domain.Job, uint64, error) {
+	now := h.now()
+	return h.jobChange(ctx, jobID, reason, 0, func(j *domain.Job) ([]domain.Event, error) {
+		return j.Requeue(nodeID, reason, h.policy.MaxRetries, now)
+	})
+}

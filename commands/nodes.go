@@ -1,0 +1,113 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/eventstore"
+	"github.com/google/uuid"
+)
+
+// RegisterNode registers a node, or updates it when NodeID names a node the
+// same owner registered before. An unknown NodeID gets a fresh id: node ids
+// are issued by the server, never chosen by nodes.
+type RegisterNode struct {
+	NodeID string
+	Owner  string
+	Spec   domain.NodeSpec
+}
+
+// RegisterNode opens or updates a node stream. created tells which.
+func (h *Handler) RegisterNode(ctx context.Context, c RegisterNode) (node *domain.Node, created bool, pos uint64, err error) {
+	if c.NodeID != "" {
+		existing, err := h.LoadNode(ctx, c.NodeID)
+		if err != nil {
+			return nil, false, 0, err
+		}
+		if existing.Exists() {
+			now := h.now()
+			n, res, err := h.updateNode(ctx, c.NodeID, func(n *domain.Node) ([]domain.Event, error) {
+				return n.Reregister(c.Owner, c.Spec, now)
+			})
+			return n, false, res.Position, err
+		}
+	}
+	id := uuid.NewString()
+	ev, err := domain.RegisterNode(id, c.Owner, c.Spec, h.now())
+	if err != nil {
+		return nil, false, 0, err
+	}
+	res, err := h.append(ctx, domain.NodeStream(id), eventstore.NoStream(), []domain.Event{ev})
+	if err != nil {
+		return nil, false, 0, err
+	}
+	n := newNode()
+	n.Apply(ev)
+	return n, true, res.Position, nil
+}
+
+// MarkNodeOnline records that a node's lease started.
+func (h *Handler) MarkNodeOnline(ctx context.Context, nodeID string) (*domain.Node, uint64, error) {
+	now := h.now()
+	n, res, err := h.updateNode(ctx, nodeID, func(n *domain.Node) ([]domain.Event, error) { return n.MarkOnline(now), nil })
+	return n, res.Position, err
+}
+
+// MarkNodeOffline records that a node's lease ended; its jobs go back to
+// the queue and, if it had any, it loses reputation.
+func (h *Handler) MarkNodeOffline(ctx context.Context, nodeID, reason string) (*domain.Node, uint64, error) {
+	now := h.now()
+	n, res, err := h.updateNode(ctx, nodeID, func(n *domain.Node) ([]domain.Event, error) { return n.MarkOffline(reason, now), nil })
+	if err != nil {
+		return nil, 0, err
+	}
+	jobs := n.ActiveJobs()
+	var errs []error
+	for _, jobID := range jobs {
+		if _, _, err := h.RequeueJob(ctx, jobID, nodeID, "node went offline: "+reason); err != nil && !errors.Is(err, domain.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("requeue %s: %w", jobID, err))
+		}
+		if err := h.releaseSlot(ctx, nodeID, jobID, "node went offline", 0, ""); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(jobs) > 0 && h.policy.PenaltyOffline > 0 {
+		if _, err := h.AdjustReputation(ctx, nodeID, -h.policy.PenaltyOffline, "went offline with active jobs", ""); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return n, res.Position, errors.Join(errs...)
+}
+
+// AdjustReputation moves a node's reputation, clamped to 0..1.
+func (h *Handler) AdjustReputation(ctx context.Context, nodeID string, delta float64, reason, jobID string) (*domain.Node, error) {
+	now := h.now()
+	n, _, err := h.updateNode(ctx, nodeID, func(n *domain.Node) ([]domain.Event, error) {
+		return n.AdjustReputation(delta, reason, jobID, now)
+	})
+	return n, err
+}
+
+// SampleNodeMetrics records a load sample.
+func (h *Handler) SampleNodeMetrics(ctx context.Context, nodeID string, s domain.MetricSample) error {
+	now := h.now()
+	_, _, err := h.updateNode(ctx, nodeID, func(n *domain.Node) ([]domain.Event, error) { return n.SampleMetrics(s, now) })
+	return err
+}
+
+// ReleaseOrphanSlot frees a slot whose job is not on that node any more
+// (a crash between two appends left it behind). It checks the log, not a
+// read model, before releasing. Callers ask only after a grace period, so
+// a pending job here means its assignment died between the two appends.
+func (h *Handler) ReleaseOrphanSlot(ctx context.Context, nodeID, jobID string) (bool, error) {
+	job, err := h.LoadJob(ctx, jobID)
+	if err != nil {
+		return false, err
+	}
+	if job.Exists() && job.Node() == nodeID && !job.Status().Terminal() {
+		return false, nil
+	}
+	return true, h.releaseSlot(ctx, nodeID, jobID, "orphaned reservation", 0, "")
+}

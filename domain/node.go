@@ -1,0 +1,311 @@
+package domain
+
+import (
+	"math"
+	"net"
+	"slices"
+	"strings"
+	"time"
+)
+
+// InitialReputation is a new node's reputation: neutral.
+const InitialReputation = 0.5
+
+// Node is the node aggregate, rebuilt from its stream.
+type Node struct {
+	id           string
+	owner        string
+	spec         NodeSpec
+	online       bool
+	banned       bool
+	reputation   float64
+	active       []string // reserved job ids, in reservation order
+	registeredAt time.Time
+	lastChange   time.Time
+	version      int
+}
+
+func (n *Node) ID() string              { return n.id }
+func (n *Node) Owner() string           { return n.owner }
+func (n *Node) Spec() NodeSpec          { return n.spec }
+func (n *Node) Online() bool            { return n.online }
+func (n *Node) Banned() bool            { return n.banned }
+func (n *Node) Reputation() float64     { return n.reputation }
+func (n *Node) ActiveJobs() []string    { return slices.Clone(n.active) }
+func (n *Node) RegisteredAt() time.Time { return n.registeredAt }
+
+// Exists reports whether the node registered.
+func (n *Node) Exists() bool { return n.id != "" }
+
+// Version is the number of events folded; the stream's last revision is Version()-1.
+func (n *Node) Version() int { return n.version }
+
+// Holds reports whether the node holds a slot for the job.
+func (n *Node) Holds(jobID string) bool { return slices.Contains(n.active, jobID) }
+
+// Apply folds one event into the node.
+func (n *Node) Apply(e Event) {
+	n.version++
+	switch e := e.(type) {
+	case NodeRegistered:
+		n.id, n.owner, n.spec, n.reputation, n.registeredAt = e.NodeID, e.Owner, e.Spec, e.Reputation, e.At
+	case NodeUpdated:
+		n.spec = e.Spec
+	case NodeWentOnline:
+		n.online = true
+	case NodeWentOffline:
+		n.online = false
+	case ReputationAdjusted:
+		n.reputation = e.Score
+	case NodeJobReserved:
+		n.active = append(n.active, e.JobID)
+	case NodeJobReleased:
+		n.active = slices.DeleteFunc(n.active, func(id string) bool { return id == e.JobID })
+	case NodeBanned:
+		n.banned = true
+	case NodeUnbanned:
+		n.banned = false
+	}
+	if t := eventTime(e); !t.IsZero() {
+		n.lastChange = t
+	}
+}
+
+func eventTime(e Event) time.Time {
+	switch e := e.(type) {
+	case NodeRegistered:
+		return e.At
+	case NodeUpdated:
+		return e.At
+	case NodeWentOnline:
+		return e.At
+	case NodeWentOffline:
+		return e.At
+	}
+	return time.Time{}
+}
+
+// Validate checks a node's self-description.
+func (s NodeSpec) Validate() error {
+	switch {
+	case strings.TrimSpace(s.Name) == "":
+		return invalid("info.name is required")
+	case len(s.Name) > 256:
+		return invalid("info.name is longer than 256 bytes")
+	case s.IPAddress == "":
+		return invalid("info.ip_address is required: the server pushes jobs to it")
+	case s.Port <= 0 || s.Port > 65535:
+		return invalid("info.port must be within 1..65535, got %d", s.Port)
+	case s.CPUCores < 0 || s.RAMTotal < 0 || s.RAMAvailable < 0 || s.MaxModelSize < 0:
+		return invalid("cpu_cores, ram_total, ram_available and max_model_size must be ≥ 0")
+	case len(s.Devices) > 64:
+		return invalid("a node may list at most 64 devices, got %d", len(s.Devices))
+	}
+	if net.ParseIP(s.IPAddress) == nil && !validHostname(s.IPAddress) {
+		return invalid("info.ip_address %q is neither an IP address nor a host name", s.IPAddress)
+	}
+	for _, v := range []struct {
+		name string
+		v    float64
+	}{{"compute_score", s.ComputeScore}, {"staked_amount", s.StakedAmount},
+		{"pricing.price_per_hour", s.Pricing.PricePerHour}, {"pricing.price_per_epoch", s.Pricing.PricePerEpoch},
+		{"pricing.price_per_job_base", s.Pricing.PricePerJobBase}, {"pricing.price_per_inference", s.Pricing.PricePerInference},
+		{"pricing.minimum_charge", s.Pricing.MinimumCharge}, {"pricing.usd_equivalent", s.Pricing.USDEquivalent}} {
+		if math.IsNaN(v.v) || math.IsInf(v.v, 0) || v.v < 0 {
+			return invalid("info.%s must be a finite number ≥ 0, got %v", v.name, v.v)
+		}
+	}
+	if s.Pricing.BillingModel < 0 || s.Pricing.BillingModel > 3 {
+		return invalid("pricing.billing_model %d is not a known billing model", s.Pricing.BillingModel)
+	}
+	for i, d := range s.Devices {
+		if !d.Type.Valid() {
+			return invalid("devices[%d].device_type %d is not a known device type", i, d.Type)
+		}
+		if d.MemoryTotal < 0 || d.MemoryAvailable < 0 || d.VRAMTotal < 0 || d.VRAMAvailable < 0 || d.ComputeUnits < 0 {
+			return invalid("devices[%d]: memory, vram and compute_units must be ≥ 0", i)
+		}
+		if math.IsNaN(d.ComputeCapability) || math.IsInf(d.ComputeCapability, 0) {
+			return invalid("devices[%d].compute_capability must be finite", i)
+		}
+	}
+	return nil
+}
+
+func validHostname(h string) bool {
+	if len(h) == 0 || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// RegisterNode validates a new node and returns the NodeRegistered that
+// opens its stream.
+func RegisterNode(nodeID, owner string, spec NodeSpec, now time.Time) (NodeRegistered, error) {
+	if nodeID == "" {
+		return NodeRegistered{}, invalid("node id is required")
+	}
+	if owner == "" {
+		return NodeRegistered{}, invalid("a node needs an owner")
+	}
+	if err := spec.Validate(); err != nil {
+		return NodeRegistered{}, err
+	}
+	return NodeRegistered{NodeID: nodeID, Owner: owner, Spec: spec, Reputation: InitialReputation, At: now}, nil
+}
+
+// Reregister updates the node's information; only its owner may. Identical
+// information records nothing.
+func (n *Node) Reregister(owner string, spec NodeSpec, now time.Time) ([]Event, error) {
+	if !n.Exists() {
+		return nil, notFound("node is not registered")
+	}
+	if owner != n.owner {
+		return nil, denied("node %s belongs to another owner", n.id)
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	if specEqual(spec, n.spec) {
+		return nil, nil
+	}
+	return []Event{NodeUpdated{NodeID: n.id, Spec: spec, At: now}}, nil
+}
+
+func specEqual(a, b NodeSpec) bool {
+	// RAMAvailable and device availability change constantly; they are
+	// liveness data, not identity.
+	a.RAMAvailable, b.RAMAvailable = 0, 0
+	strip := func(ds []Device) []Device {
+		out := slices.Clone(ds)
+		for i := range out {
+			out[i].MemoryAvailable, out[i].VRAMAvailable = 0, 0
+		}
+		return out
+	}
+	return a.Name == b.Name && a.Version == b.Version && slices.Equal(strip(a.Devices), strip(b.Devices)) &&
+		a.CPUCores == b.CPUCores && a.RAMTotal == b.RAMTotal && a.IPAddress == b.IPAddress &&
+		a.Port == b.Port && a.Region == b.Region && a.ComputeScore == b.ComputeScore &&
+		a.StakedAmount == b.StakedAmount && a.WalletAddress == b.WalletAddress &&
+		slices.Equal(a.SupportedFormats, b.SupportedFormats) && a.MaxModelSize == b.MaxModelSize &&
+		a.SupportsTerminalAccess == b.SupportsTerminalAccess && slices.Equal(a.AvailableRuntimes, b.AvailableRuntimes) &&
+		a.Pricing == b.Pricing && string(a.PublicKey) == string(b.PublicKey)
+}
+
+// MarkOnline records the start of a lease; already online records nothing.
+func (n *Node) MarkOnline(now time.Time) []Event {
+	if !n.Exists() || n.online {
+		return nil
+	}
+	return []Event{NodeWentOnline{NodeID: n.id, At: now}}
+}
+
+// MarkOffline records the end of a lease; already offline records nothing.
+func (n *Node) MarkOffline(reason string, now time.Time) []Event {
+	if !n.Exists() || !n.online {
+		return nil
+	}
+	return []Event{NodeWentOffline{NodeID: n.id, Reason: reason, At: now}}
+}
+
+// Reserve takes a job slot: the node must be online, not banned, under
+// maxJobs active jobs and at or above the reputation floor. Reserving a job
+// it already holds records nothing.
+func (n *Node) Reserve(jobID string, maxJobs int, minReputation float64, now time.Time) ([]Event, error) {
+	switch {
+	case !n.Exists():
+		return nil, notFound("node is not registered")
+	case n.Holds(jobID):
+		return nil, nil
+	case !n.online:
+		return nil, precondition("node %s is offline", n.id)
+	case n.banned:
+		return nil, precondition("node %s is banned", n.id)
+	case n.reputation < minReputation:
+		return nil, precondition("node %s reputation %.2f is below the floor %.2f", n.id, n.reputation, minReputation)
+	case len(n.active) >= maxJobs:
+		return nil, &CapacityError{NodeID: n.id, Active: len(n.active), Max: maxJobs}
+	}
+	return []Event{NodeJobReserved{NodeID: n.id, JobID: jobID, At: now}}, nil
+}
+
+// CapacityError says a node is full; it wraps ErrResourceExhausted.
+type CapacityError struct {
+	NodeID      string
+	Active, Max int
+}
+
+func (e *CapacityError) Error() string {
+	return "resource exhausted: node " + e.NodeID + " already runs its maximum of jobs"
+}
+
+func (e *CapacityError) Unwrap() error { return ErrResourceExhausted }
+
+// Release frees a job's slot; a slot not held records nothing.
+func (n *Node) Release(jobID, reason string, now time.Time) []Event {
+	if !n.Holds(jobID) {
+		return nil
+	}
+	return []Event{NodeJobReleased{NodeID: n.id, JobID: jobID, Reason: reason, At: now}}
+}
+
+// AdjustReputation moves reputation by delta, clamped to 0..1. A change
+// that clamps to nothing records nothing.
+func (n *Node) AdjustReputation(delta float64, reason, jobID string, now time.Time) ([]Event, error) {
+	if !n.Exists() {
+		return nil, notFound("node is not registered")
+	}
+	if math.IsNaN(delta) || math.IsInf(delta, 0) {
+		return nil, invalid("reputation delta must be finite")
+	}
+	score := min(1, max(0, n.reputation+delta))
+	if score == n.reputation {
+		return nil, nil
+	}
+	return []Event{ReputationAdjusted{NodeID: n.id, Delta: score - n.reputation, Score: score, Reason: reason, JobID: jobID, At: now}}, nil
+}
+
+// SampleMetrics records a load sample.
+func (n *Node) SampleMetrics(s MetricSample, now time.Time) ([]Event, error) {
+	if !n.Exists() {
+		return nil, notFound("node is not registered")
+	}
+	for _, v := range []float64{s.CPUUsage, s.GPUUsage, s.MemoryUsage, s.NetworkThroughput, s.PowerConsumption} {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return nil, invalid("metric samples must be finite and ≥ 0")
+		}
+	}
+	return []Event{NodeMetricsSampled{NodeID: n.id, Sample: s, At: now}}, nil
+}
+
+// Ban keeps the node from new jobs; banning twice records nothing.
+func (n *Node) Ban(by, reason string, now time.Time) ([]Event, error) {
+	if !n.Exists() {
+		return nil, notFound("node is not registered")
+	}
+	if n.banned {
+		return nil, nil
+	}
+	return []Event{NodeBanned{NodeID: n.id, Reason: reason, By: by, At: now}}, nil
+}
+
+// Unban lifts a ban; lifting none records nothing.
+func (n *Node) Unban(by string, now time.Time) ([]Event, error) {
+	if !n.Exists() {
+		return nil, notFound("node is not registered")
+	}
+	if !n.banned {
+		return nil, nil
+	}
+	return []Event{NodeUnbanned{NodeID: n.id, By: by, At: now}}, nil
+}
