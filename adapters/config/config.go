@@ -1,0 +1,306 @@
+// Package config loads the central server's configuration: config.toml
+// (strict: unknown keys and bad values are errors naming the key), then
+// environment overrides of the form CYXWIZ_<SECTION>_<KEY>, then validation.
+//
+// Durations are integer keys whose name carries the unit (_ms, _seconds);
+// each has an accessor returning a time.Duration.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// EnvPrefix starts every environment override: CYXWIZ_<SECTION>_<KEY>.
+const EnvPrefix = "CYXWIZ_"
+
+// Blockchain networks accepted by blockchain.network.
+const (
+	NetworkDisabled    = "disabled"
+	NetworkLocalnet    = "localnet"
+	NetworkDevnet      = "devnet"
+	NetworkMainnetBeta = "mainnet-beta"
+)
+
+// Commitment levels accepted by blockchain.confirmation.
+const (
+	ConfirmationProcessed = "processed"
+	ConfirmationConfirmed = "confirmed"
+	ConfirmationFinalized = "finalized"
+)
+
+// Event store backends accepted by eventstore.backend.
+const (
+	BackendEmbedded = "embedded"
+	BackendESDB     = "esdb"
+)
+
+// SecretFileName is the file in eventstore.data_dir that holds the generated
+// JWT secret when jwt.secret is empty.
+const SecretFileName = "jwt_secret"
+
+// Config is the whole configuration. It is a plain value: comparable with ==
+// and safe to copy. Log it with slog (it implements slog.LogValuer and masks
+// secrets) or print Redacted(), never the raw value.
+type Config struct {
+	Server     Server     `toml:"server"`
+	Database   Database   `toml:"database"`
+	Redis      Redis      `toml:"redis"`
+	Blockchain Blockchain `toml:"blockchain"`
+	Scheduler  Scheduler  `toml:"scheduler"`
+	JWT        JWT        `toml:"jwt"`
+	EventStore EventStore `toml:"eventstore"`
+}
+
+// Server is the [server] section: listening addresses and gRPC limits.
+type Server struct {
+	GRPCAddress          string `toml:"grpc_address"`
+	RESTAddress          string `toml:"rest_address"`
+	MaxMessageBytes      int    `toml:"max_message_bytes"`
+	ShutdownGraceSeconds int    `toml:"shutdown_grace_seconds"`
+}
+
+// Database is the [database] section: where read models live.
+type Database struct {
+	URL            string `toml:"url"` // "" = in memory; postgres:// or postgresql:// = PostgreSQL
+	MaxConnections int    `toml:"max_connections"`
+}
+
+// Redis is the [redis] section: where node liveness leases live.
+type Redis struct {
+	URL string `toml:"url"` // "" = in memory
+}
+
+// Blockchain is the [blockchain] section: Solana escrow settlement.
+type Blockchain struct {
+	Network            string `toml:"network"`
+	SolanaRPCURL       string `toml:"solana_rpc_url"`
+	PayerKeypairPath   string `toml:"payer_keypair_path"`
+	ProgramID          string `toml:"program_id"`
+	TreasuryAddress    string `toml:"treasury_address"`
+	PlatformFeePercent int    `toml:"platform_fee_percent"`
+	Confirmation       string `toml:"confirmation"`
+}
+
+// Scheduler is the [scheduler] section: matching, dispatch, timeouts and
+// reputation penalties.
+type Scheduler struct {
+	PollingIntervalMS            int     `toml:"polling_interval_ms"`
+	MaxJobsPerNode               int     `toml:"max_jobs_per_node"`
+	TimeoutSeconds               int     `toml:"timeout_seconds"`
+	AcceptTimeoutSeconds         int     `toml:"accept_timeout_seconds"`
+	HeartbeatTimeoutSeconds      int     `toml:"heartbeat_timeout_seconds"`
+	MaxRetries                   int     `toml:"max_retries"`
+	NodeControlPortOffset        int     `toml:"node_control_port_offset"`
+	DispatchAttempts             int     `toml:"dispatch_attempts"`
+	DispatchBackoffMS            int     `toml:"dispatch_backoff_ms"`
+	MinReputation                float64 `toml:"min_reputation"`
+	MetricsSampleIntervalSeconds int     `toml:"metrics_sample_interval_seconds"`
+	ReputationPenaltyOffline     float64 `toml:"reputation_penalty_offline"`
+	ReputationPenaltyReject      float64 `toml:"reputation_penalty_reject"`
+	ReputationPenaltyTimeout     float64 `toml:"reputation_penalty_timeout"`
+}
+
+// JWT is the [jwt] section: token signing and lifetimes.
+type JWT struct {
+	Secret                    string `toml:"secret"` // "" = generated in eventstore.data_dir
+	P2PTokenExpirationSeconds int    `toml:"p2p_token_expiration_seconds"`
+	NodeSessionTTLSeconds     int    `toml:"node_session_ttl_seconds"`
+}
+
+// EventStore is the [eventstore] section: where the event log lives.
+type EventStore struct {
+	Backend string `toml:"backend"`
+	DataDir string `toml:"data_dir"`
+	ESDBURL string `toml:"esdb_url"`
+}
+
+// Default returns the built-in configuration: the embedded mode (event store
+// in ./data, read models and liveness in memory, blockchain off, a generated
+// JWT secret).
+func Default() Config {
+	return Config{
+		Server: Server{
+			GRPCAddress:          "0.0.0.0:50051",
+			RESTAddress:          "0.0.0.0:8080",
+			MaxMessageBytes:      4 << 20,
+			ShutdownGraceSeconds: 15,
+		},
+		Database: Database{MaxConnections: 10},
+		Blockchain: Blockchain{
+			Network:            NetworkDisabled,
+			ProgramID:          "11111111111111111111111111111111",
+			PlatformFeePercent: 10,
+			Confirmation:       ConfirmationConfirmed,
+		},
+		Scheduler: Scheduler{
+			PollingIntervalMS:            1000,
+			MaxJobsPerNode:               5,
+			TimeoutSeconds:               3600,
+			AcceptTimeoutSeconds:         60,
+			HeartbeatTimeoutSeconds:      30,
+			MaxRetries:                   3,
+			NodeControlPortOffset:        3,
+			DispatchAttempts:             3,
+			DispatchBackoffMS:            200,
+			MinReputation:                0,
+			MetricsSampleIntervalSeconds: 60,
+			ReputationPenaltyOffline:     0.05,
+			ReputationPenaltyReject:      0.02,
+			ReputationPenaltyTimeout:     0.05,
+		},
+		JWT: JWT{
+			P2PTokenExpirationSeconds: 3600,
+			NodeSessionTTLSeconds:     86400,
+		},
+		EventStore: EventStore{
+			Backend: BackendEmbedded,
+			DataDir: "./data",
+		},
+	}
+}
+
+// Load returns Default(), overlaid with the TOML file at path (skipped when
+// path is ""), overlaid with the CYXWIZ_<SECTION>_<KEY> variables in env
+// (os.Environ() form; other variables are ignored), then validated.
+//
+// Every problem found is reported, joined into one error; each is a
+// *KeyError naming the key and where the value came from. A missing file
+// gives an error matching fs.ErrNotExist.
+func Load(path string, env []string) (Config, error) {
+	cfg := Default()
+	origins := map[string]origin{}
+	var errs []error
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		errs = append(errs, applyTOML(&cfg, path, data, origins)...)
+	}
+	errs = append(errs, applyEnv(&cfg, env, origins)...)
+	if len(errs) == 0 {
+		errs = cfg.validate(origins)
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+// KeyError is a problem with one configuration key.
+type KeyError struct {
+	Key     string // "section.key", e.g. "scheduler.max_retries"
+	File    string // the file the value came from, if any
+	EnvVar  string // the environment variable the value came from, if any
+	Unknown bool   // the key does not exist
+	Msg     string // what is wrong and what is expected; for unknown keys, an optional hint
+}
+
+// Error renders e.g. `config.toml: scheduler.max_retries: expected an
+// integer, got string "three"` or `env CYXWIZ_JWT_SECRETT: unknown key
+// "jwt.secrett" (did you mean CYXWIZ_JWT_SECRET?)`.
+func (e *KeyError) Error() string {
+	var b strings.Builder
+	switch {
+	case e.EnvVar != "":
+		b.WriteString("env " + e.EnvVar + ": ")
+	case e.File != "":
+		b.WriteString(e.File + ": ")
+	}
+	if e.Unknown {
+		fmt.Fprintf(&b, "unknown key %q", e.Key)
+		if e.Msg != "" {
+			b.WriteString(" (" + e.Msg + ")")
+		}
+		return b.String()
+	}
+	b.WriteString(e.Key + ": " + e.Msg)
+	return b.String()
+}
+
+// origin records where a key's value came from, for error messages.
+type origin struct{ file, env string }
+
+func (o origin) errorf(key, format string, args ...any) *KeyError {
+	return &KeyError{Key: key, File: o.file, EnvVar: o.env, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ShutdownGrace is server.shutdown_grace_seconds as a duration.
+func (s Server) ShutdownGrace() time.Duration { return seconds(s.ShutdownGraceSeconds) }
+
+// InMemory reports whether read models are kept in memory (no database URL).
+func (d Database) InMemory() bool { return d.URL == "" }
+
+// InMemory reports whether node liveness leases are kept in memory (no Redis URL).
+func (r Redis) InMemory() bool { return r.URL == "" }
+
+// Enabled reports whether settlement on Solana is on.
+func (b Blockchain) Enabled() bool { return b.Network != "" && b.Network != NetworkDisabled }
+
+// RPCEndpoint is solana_rpc_url, or the public endpoint of the network when
+// it is empty ("" when the blockchain is disabled).
+func (b Blockchain) RPCEndpoint() string {
+	if b.SolanaRPCURL != "" {
+		return b.SolanaRPCURL
+	}
+	switch b.Network {
+	case NetworkLocalnet:
+		return "http://127.0.0.1:8899"
+	case NetworkDevnet:
+		return "https://api.devnet.solana.com"
+	case NetworkMainnetBeta:
+		return "https://api.mainnet-beta.solana.com"
+	}
+	return ""
+}
+
+// KeypairPath is payer_keypair_path with a leading "~/" expanded to the
+// user's home directory.
+func (b Blockchain) KeypairPath() (string, error) {
+	p := b.PayerKeypairPath
+	if p != "~" && !strings.HasPrefix(p, "~/") {
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("config: blockchain.payer_keypair_path %q: %w", p, err)
+	}
+	return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
+}
+
+// PollingInterval is scheduler.polling_interval_ms as a duration.
+func (s Scheduler) PollingInterval() time.Duration { return millis(s.PollingIntervalMS) }
+
+// Timeout is scheduler.timeout_seconds (a running job's time limit) as a duration.
+func (s Scheduler) Timeout() time.Duration { return seconds(s.TimeoutSeconds) }
+
+// AcceptTimeout is scheduler.accept_timeout_seconds as a duration.
+func (s Scheduler) AcceptTimeout() time.Duration { return seconds(s.AcceptTimeoutSeconds) }
+
+// HeartbeatTimeout is scheduler.heartbeat_timeout_seconds as a duration.
+func (s Scheduler) HeartbeatTimeout() time.Duration { return seconds(s.HeartbeatTimeoutSeconds) }
+
+// DispatchBackoff is scheduler.dispatch_backoff_ms as a duration.
+func (s Scheduler) DispatchBackoff() time.Duration { return millis(s.DispatchBackoffMS) }
+
+// MetricsSampleInterval is scheduler.metrics_sample_interval_seconds as a duration.
+func (s Scheduler) MetricsSampleInterval() time.Duration {
+	return seconds(s.MetricsSampleIntervalSeconds)
+}
+
+// P2PTokenExpiration is jwt.p2p_token_expiration_seconds as a duration.
+func (j JWT) P2PTokenExpiration() time.Duration { return seconds(j.P2PTokenExpirationSeconds) }
+
+// NodeSessionTTL is jwt.node_session_ttl_seconds as a duration.
+func (j JWT) NodeSessionTTL() time.Duration { return seconds(j.NodeSessionTTLSeconds) }
+
+// SecretPath is where the generated JWT secret is kept when jwt.secret is empty.
+func (e EventStore) SecretPath() string { return filepath.Join(e.DataDir, SecretFileName) }
+
+func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
+func millis(n int) time.Duration  { return time.Duration(n) * time.Millisecond }

@@ -1,0 +1,80 @@
+package config
+
+import (
+	"log/slog"
+	"net/url"
+	"strings"
+)
+
+// Mask replaces secrets in Redacted() and in log output.
+const Mask = "REDACTED"
+
+// Redacted returns a copy safe to log or show on the console: jwt.secret is
+// masked, and so are passwords and credential-like query parameters
+// (api-key, token, password, …) in every URL.
+func (c Config) Redacted() Config {
+	if c.JWT.Secret != "" {
+		c.JWT.Secret = Mask
+	}
+	c.Database.URL = redactURL(c.Database.URL)
+	c.Redis.URL = redactURL(c.Redis.URL)
+	c.Blockchain.SolanaRPCURL = redactURL(c.Blockchain.SolanaRPCURL)
+	c.EventStore.ESDBURL = redactURL(c.EventStore.ESDBURL)
+	return c
+}
+
+// LogValue implements slog.LogValuer: the redacted configuration, one group
+// per section, so that slog.Any("config", cfg) never leaks a secret.
+func (c Config) LogValue() slog.Value {
+	r := c.Redacted()
+	var groups []slog.Attr
+	for _, sec := range keys.sections {
+		var attrs []slog.Attr
+		for _, f := range keys.fields {
+			if f.section == sec {
+				attrs = append(attrs, slog.Any(f.name, f.value(&r).Interface()))
+			}
+		}
+		groups = append(groups, slog.Attr{Key: sec, Value: slog.GroupValue(attrs...)})
+	}
+	return slog.GroupValue(groups...)
+}
+
+// redactURL masks the password and credential-like query parameters of a
+// URL; a value that does not parse is masked whole.
+func redactURL(s string) string {
+	if s == "" {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return Mask
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), Mask)
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		changed := false
+		for k := range q {
+			if secretParam(k) {
+				q[k] = []string{Mask}
+				changed = true
+			}
+		}
+		if changed {
+			u.RawQuery = q.Encode()
+		}
+	}
+	return u.String()
+}
+
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"key", "token", "secret", "pass", "auth", "credential", "sig"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
