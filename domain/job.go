@@ -3,6 +3,7 @@ package domain
 import (
 	"maps"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -66,6 +67,7 @@ type Job struct {
 	progress    float64
 	epoch       int32
 	metrics     map[string]float64
+	lastLog     string
 	submittedAt time.Time
 	assignedAt  time.Time
 	startedAt   time.Time
@@ -79,7 +81,7 @@ type Job struct {
 // ID returns the job id ("" before JobSubmitted).
 func (j *Job) ID() string                  { return j.id }
 func (j *Job) Owner() string               { return j.owner }
-func (j *Job) Spec() JobSpec               { return j.spec }
+func (j *Job) Spec() JobSpec               { return j.spec.clone() }
 func (j *Job) Status() JobStatus           { return j.status }
 func (j *Job) Node() string                { return j.node }
 func (j *Job) Accepted() bool              { return j.accepted }
@@ -87,14 +89,21 @@ func (j *Job) Attempts() int               { return j.attempts }
 func (j *Job) Requeues() int               { return j.requeues }
 func (j *Job) Progress() float64           { return j.progress }
 func (j *Job) Epoch() int32                { return j.epoch }
-func (j *Job) Metrics() map[string]float64 { return j.metrics }
+func (j *Job) Metrics() map[string]float64 { return maps.Clone(j.metrics) }
 func (j *Job) SubmittedAt() time.Time      { return j.submittedAt }
 func (j *Job) AssignedAt() time.Time       { return j.assignedAt }
 func (j *Job) StartedAt() time.Time        { return j.startedAt }
 func (j *Job) EndedAt() time.Time          { return j.endedAt }
-func (j *Job) Result() *JobResult          { return j.result }
-func (j *Job) Reason() string              { return j.reason }
-func (j *Job) Deleted() bool               { return j.deleted }
+func (j *Job) Result() *JobResult {
+	if j.result == nil {
+		return nil
+	}
+	r := *j.result
+	r.FinalMetrics = maps.Clone(r.FinalMetrics)
+	return &r
+}
+func (j *Job) Reason() string { return j.reason }
+func (j *Job) Deleted() bool  { return j.deleted }
 
 // Exists reports whether the job was submitted.
 func (j *Job) Exists() bool { return j.id != "" }
@@ -107,10 +116,10 @@ func (j *Job) Apply(e Event) {
 	j.version++
 	switch e := e.(type) {
 	case JobSubmitted:
-		j.id, j.owner, j.spec, j.submittedAt = e.JobID, e.Owner, e.Spec, e.At
+		j.id, j.owner, j.spec, j.submittedAt = e.JobID, e.Owner, e.Spec.clone(), e.At
 		j.status = JobPending
 	case JobAssigned:
-		j.status, j.node, j.accepted, j.assignedAt = JobAssignedStatus, e.NodeID, false, e.At
+		j.status, j.node, j.accepted, j.assignedAt, j.reason = JobAssignedStatus, e.NodeID, false, e.At, ""
 		j.attempts = e.Attempt
 		j.progress, j.epoch, j.metrics = 0, 0, nil
 	case JobAccepted:
@@ -120,11 +129,15 @@ func (j *Job) Apply(e Event) {
 		j.status, j.accepted, j.startedAt = JobRunning, true, e.At
 	case JobProgressed:
 		j.progress, j.epoch = e.Progress, e.Epoch
+		if e.Log != "" {
+			j.lastLog = e.Log
+		}
 		if len(e.Metrics) > 0 {
 			j.metrics = maps.Clone(e.Metrics)
 		}
 	case JobCompleted:
 		r := e.Result
+		r.FinalMetrics = maps.Clone(r.FinalMetrics)
 		j.status, j.result, j.progress, j.endedAt = JobCompletedStatus, &r, 1, e.At
 	case JobFailed:
 		j.status, j.reason, j.endedAt = JobFailedStatus, e.Reason, e.At
@@ -132,7 +145,8 @@ func (j *Job) Apply(e Event) {
 		j.status, j.reason, j.endedAt = JobCancelledStatus, e.Reason, e.At
 	case JobRequeued:
 		j.status, j.node, j.accepted, j.requeues, j.reason = JobPending, "", false, e.Requeues, e.Reason
-		j.progress, j.epoch, j.metrics, j.startedAt = 0, 0, nil, time.Time{}
+		j.progress, j.epoch, j.metrics, j.lastLog = 0, 0, nil, ""
+		j.assignedAt, j.startedAt = time.Time{}, time.Time{}
 	case JobDeleted:
 		j.deleted = true
 	}
@@ -152,6 +166,12 @@ func SubmitJob(jobID, owner string, spec JobSpec, limits Limits, now time.Time) 
 		return JobSubmitted{}, err
 	}
 	return JobSubmitted{JobID: jobID, Owner: owner, Spec: spec, At: now}, nil
+}
+
+func (s JobSpec) clone() JobSpec {
+	s.Hyperparameters = maps.Clone(s.Hyperparameters)
+	s.InitialData = slices.Clone(s.InitialData)
+	return s
 }
 
 // Validate checks every field of a spec.
@@ -212,14 +232,17 @@ func (j *Job) Assign(nodeID string, score float64, now time.Time) ([]Event, erro
 	if err := j.mustExist(); err != nil {
 		return nil, err
 	}
+	if nodeID == "" {
+		return nil, invalid("an assignment needs a node")
+	}
+	if math.IsNaN(score) || math.IsInf(score, 0) {
+		return nil, invalid("assignment score must be finite, got %v", score)
+	}
 	if j.status != JobPending {
 		if j.status == JobAssignedStatus || j.status == JobRunning {
 			return nil, precondition("job %s is already assigned to node %s", j.id, j.node)
 		}
 		return nil, j.terminalErr()
-	}
-	if j.deleted {
-		return nil, precondition("job %s was deleted", j.id)
 	}
 	return []Event{JobAssigned{JobID: j.id, NodeID: nodeID, Attempt: j.attempts + 1, Score: score, At: now}}, nil
 }
@@ -304,7 +327,7 @@ func (j *Job) ReportProgress(nodeID string, p Progress, now time.Time) ([]Event,
 	if j.status != JobRunning {
 		out = append(out, JobStarted{JobID: j.id, NodeID: nodeID, At: now})
 	}
-	changed := p.Fraction != j.progress || p.Epoch != j.epoch || p.Log != "" ||
+	changed := p.Fraction != j.progress || p.Epoch != j.epoch || (p.Log != "" && p.Log != j.lastLog) ||
 		(len(p.Metrics) > 0 && !maps.Equal(p.Metrics, j.metrics))
 	if changed {
 		out = append(out, JobProgressed{JobID: j.id, NodeID: nodeID, Progress: p.Fraction, Epoch: p.Epoch,
@@ -333,7 +356,7 @@ func (j *Job) Complete(nodeID string, r JobResult, now time.Time) ([]Event, erro
 			return nil, invalid("final metric %q is %v; metrics must be finite", k, v)
 		}
 	}
-	if r.ModelSize < 0 || r.ComputeTimeMs < 0 || math.IsNaN(r.EnergyConsumed) || math.IsInf(r.EnergyConsumed, 0) {
+	if r.ModelSize < 0 || r.ComputeTimeMs < 0 || math.IsNaN(r.EnergyConsumed) || math.IsInf(r.EnergyConsumed, 0) || r.EnergyConsumed < 0 {
 		return nil, invalid("model_size, total_compute_time and energy_consumed must be finite and ≥ 0")
 	}
 	return []Event{JobCompleted{JobID: j.id, NodeID: nodeID, Result: r, At: now}}, nil
@@ -409,11 +432,15 @@ func (j *Job) Reject(nodeID, reason string, maxRetries int, now time.Time) ([]Ev
 }
 
 // TimeOut fires a deadline: PhaseAccept when the node did not accept in
-// time, PhaseRun when the job ran too long. A deadline that no longer
+// time, PhaseRun when the job ran too long (counted from its start, or
+// from its acceptance when the node never reported a start). A deadline that no longer
 // applies (the job moved on) records nothing.
 func (j *Job) TimeOut(nodeID, phase string, maxRetries int, now time.Time) ([]Event, error) {
 	if err := j.mustExist(); err != nil {
 		return nil, err
+	}
+	if phase != PhaseAccept && phase != PhaseRun {
+		return nil, invalid("unknown timeout phase %q", phase)
 	}
 	if j.node != nodeID || j.status.Terminal() {
 		return nil, nil
@@ -427,8 +454,6 @@ func (j *Job) TimeOut(nodeID, phase string, maxRetries int, now time.Time) ([]Ev
 		if j.status != JobRunning && !j.accepted {
 			return nil, nil
 		}
-	default:
-		return nil, invalid("unknown timeout phase %q", phase)
 	}
 	out := []Event{JobTimedOut{JobID: j.id, NodeID: nodeID, Phase: phase, At: now}}
 	return append(out, j.requeueOrFail(nodeID, "timed out ("+phase+")", maxRetries, now)), nil

@@ -27,7 +27,7 @@ type Node struct {
 
 func (n *Node) ID() string              { return n.id }
 func (n *Node) Owner() string           { return n.owner }
-func (n *Node) Spec() NodeSpec          { return n.spec }
+func (n *Node) Spec() NodeSpec          { return n.spec.clone() }
 func (n *Node) Online() bool            { return n.online }
 func (n *Node) Banned() bool            { return n.banned }
 func (n *Node) Reputation() float64     { return n.reputation }
@@ -48,9 +48,9 @@ func (n *Node) Apply(e Event) {
 	n.version++
 	switch e := e.(type) {
 	case NodeRegistered:
-		n.id, n.owner, n.spec, n.reputation, n.registeredAt = e.NodeID, e.Owner, e.Spec, e.Reputation, e.At
+		n.id, n.owner, n.spec, n.reputation, n.registeredAt = e.NodeID, e.Owner, e.Spec.clone(), e.Reputation, e.At
 	case NodeUpdated:
-		n.spec = e.Spec
+		n.spec = e.Spec.clone()
 	case NodeWentOnline:
 		n.online = true
 	case NodeWentOffline:
@@ -85,6 +85,14 @@ func eventTime(e Event) time.Time {
 	return time.Time{}
 }
 
+func (s NodeSpec) clone() NodeSpec {
+	s.Devices = slices.Clone(s.Devices)
+	s.SupportedFormats = slices.Clone(s.SupportedFormats)
+	s.AvailableRuntimes = slices.Clone(s.AvailableRuntimes)
+	s.PublicKey = slices.Clone(s.PublicKey)
+	return s
+}
+
 // Validate checks a node's self-description.
 func (s NodeSpec) Validate() error {
 	switch {
@@ -110,10 +118,15 @@ func (s NodeSpec) Validate() error {
 	}{{"compute_score", s.ComputeScore}, {"staked_amount", s.StakedAmount},
 		{"pricing.price_per_hour", s.Pricing.PricePerHour}, {"pricing.price_per_epoch", s.Pricing.PricePerEpoch},
 		{"pricing.price_per_job_base", s.Pricing.PricePerJobBase}, {"pricing.price_per_inference", s.Pricing.PricePerInference},
-		{"pricing.minimum_charge", s.Pricing.MinimumCharge}, {"pricing.usd_equivalent", s.Pricing.USDEquivalent}} {
+		{"pricing.minimum_charge", s.Pricing.MinimumCharge}, {"pricing.usd_equivalent", s.Pricing.USDEquivalent},
+		{"pricing.discount_1h_plus", s.Pricing.Discount1hPlus}, {"pricing.discount_24h_plus", s.Pricing.Discount24hPlus},
+		{"pricing.discount_bulk", s.Pricing.DiscountBulk}} {
 		if math.IsNaN(v.v) || math.IsInf(v.v, 0) || v.v < 0 {
 			return invalid("info.%s must be a finite number ≥ 0, got %v", v.name, v.v)
 		}
+	}
+	if s.Pricing.MinimumDurationMinutes < 0 || s.Pricing.FreeTierMinutes < 0 || s.Pricing.PriceUpdatedAt < 0 {
+		return invalid("pricing: minimum_duration_minutes, free_tier_minutes and price_updated_at must be ≥ 0")
 	}
 	if s.Pricing.BillingModel < 0 || s.Pricing.BillingModel > 3 {
 		return invalid("pricing.billing_model %d is not a known billing model", s.Pricing.BillingModel)
@@ -132,12 +145,18 @@ func (s NodeSpec) Validate() error {
 	return nil
 }
 
+// validHostname follows RFC 1123: dot-separated labels of letters, digits
+// and inner hyphens, the last one not all digits.
 func validHostname(h string) bool {
 	if len(h) == 0 || len(h) > 253 {
 		return false
 	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 {
+	labels := strings.Split(h, ".")
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return false
+	}
+	for _, label := range labels {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false
 		}
 		for _, r := range label {
@@ -225,6 +244,8 @@ func (n *Node) Reserve(jobID string, maxJobs int, minReputation float64, now tim
 	switch {
 	case !n.Exists():
 		return nil, notFound("node is not registered")
+	case jobID == "":
+		return nil, invalid("a reservation needs a job")
 	case n.Holds(jobID):
 		return nil, nil
 	case !n.online:
@@ -284,6 +305,9 @@ func (n *Node) SampleMetrics(s MetricSample, now time.Time) ([]Event, error) {
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 			return nil, invalid("metric samples must be finite and ≥ 0")
 		}
+	}
+	if s.ActiveJobs < 0 || s.RAMAvailable < 0 {
+		return nil, invalid("active_jobs and ram_available must be ≥ 0")
 	}
 	return []Event{NodeMetricsSampled{NodeID: n.id, Sample: s, At: now}}, nil
 }

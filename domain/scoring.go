@@ -44,7 +44,7 @@ func Feasible(r Requirements, c *Candidate, p Policy) string {
 		return ReasonBanned
 	case c.ActiveJobs >= p.MaxJobsPerNode:
 		return ReasonCapacity
-	case c.Reputation < p.MinReputation:
+	case !(c.Reputation >= p.MinReputation): // NaN never passes
 		return ReasonReputation
 	}
 	total, _, ok := c.memoryFor(r.Device)
@@ -57,9 +57,9 @@ func Feasible(r Requirements, c *Candidate, p Policy) string {
 	return ""
 }
 
-// memoryFor returns the total and available memory of the best device of
-// type d (RAM for CPU), and whether the node has such a device. DeviceAny
-// takes the largest device, else RAM.
+// memoryFor returns the largest total and the largest available memory
+// among the node's devices of type d (VRAM for GPUs, RAM for CPU), and
+// whether it has such a device. DeviceAny considers every device and RAM.
 func (c *Candidate) memoryFor(d DeviceType) (total, avail int64, ok bool) {
 	for _, dev := range c.Devices {
 		if d != DeviceAny && dev.Type != d {
@@ -69,12 +69,10 @@ func (c *Candidate) memoryFor(d DeviceType) (total, avail int64, ok bool) {
 		if dev.Type == DeviceCPU || t == 0 {
 			t, a = dev.MemoryTotal, dev.MemoryAvailable
 		}
-		if !ok || t > total {
-			total, avail, ok = t, a, true
-		}
+		total, avail, ok = max(total, t), max(avail, a), true
 	}
-	if (d == DeviceCPU || d == DeviceAny) && c.CPUCores > 0 && (!ok || c.RAMTotal > total) {
-		total, avail, ok = c.RAMTotal, c.RAMAvailable, true
+	if (d == DeviceCPU || d == DeviceAny) && c.CPUCores > 0 {
+		total, avail, ok = max(total, c.RAMTotal), max(avail, c.RAMAvailable), true
 	}
 	return total, avail, ok
 }
