@@ -1,0 +1,84 @@
+package grpc
+
+import (
+	"math"
+
+	"github.com/google/uuid"
+)
+
+// Request bounds the wire contract leaves open.
+const (
+	maxPageSize    = 1000
+	maxStringBytes = 64 << 10
+	maxMapEntries  = 256
+	maxLogBytes    = 16 << 10
+)
+
+// checkID requires a canonical UUID in field.
+func checkID(field, v string) error {
+	if v == "" {
+		return invalidf("%s is required", field)
+	}
+	if len(v) != 36 {
+		return invalidf("%s %q is not a UUID (want the 36-character form, e.g. 6f1c2a9e-…)", field, clip(v))
+	}
+	if _, err := uuid.Parse(v); err != nil {
+		return invalidf("%s %q is not a UUID: %v", field, clip(v), err)
+	}
+	return nil
+}
+
+// checkOptionalID accepts "" or a UUID.
+func checkOptionalID(field, v string) error {
+	if v == "" {
+		return nil
+	}
+	return checkID(field, v)
+}
+
+func checkFinite(field string, v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return invalidf("%s must be a finite number, got %v", field, v)
+	}
+	return nil
+}
+
+func checkMetrics(field string, m map[string]float64) error {
+	if len(m) > maxMapEntries {
+		return invalidf("%s has %d entries; the limit is %d", field, len(m), maxMapEntries)
+	}
+	for k, v := range m {
+		if k == "" || len(k) > 256 {
+			return invalidf("%s: metric names must be 1..256 bytes", field)
+		}
+		if err := checkFinite(field+"["+clip(k)+"]", v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkString(field, v string, limit int) error {
+	if len(v) > limit {
+		return invalidf("%s is %d bytes; the limit is %d", field, len(v), limit)
+	}
+	return nil
+}
+
+func checkPageSize(field string, v int32) (int, error) {
+	if v < 0 || v > maxPageSize {
+		return 0, invalidf("%s must be within 0..%d, got %d", field, maxPageSize, v)
+	}
+	if v == 0 {
+		return 50, nil
+	}
+	return int(v), nil
+}
+
+// clip shortens a value quoted back in an error message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}

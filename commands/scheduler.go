@@ -1,0 +1,132 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/cyxwiz/central-server/commands/placement"
+	"github.com/cyxwiz/central-server/domain"
+)
+
+// SchedulerConfig tunes the scheduler.
+type SchedulerConfig struct {
+	Interval    time.Duration // fallback tick; events wake it at once
+	Parallelism int           // assignments recorded concurrently in a pass
+	Seed        uint64        // random seed for fair ties (0: random)
+}
+
+// Scheduler matches pending jobs to nodes. A pass takes a snapshot of the
+// read model, orders the queue (priority, then age), places each job with
+// feasibility then ranking, and records the assignments; the dispatcher
+// then pushes each to its node. Several schedulers may run against one log:
+// the handler's expected revisions let exactly one win each job and keep
+// every node within capacity.
+type Scheduler struct {
+	h    *Handler
+	view View
+	disp *Dispatcher
+	cfg  SchedulerConfig
+	log  *slog.Logger
+	rng  *rand.Rand
+	kick chan struct{}
+}
+
+// NewScheduler builds a Scheduler; disp may be nil (assignments are then
+// only recorded, as in tests of the scheduler alone).
+func NewScheduler(h *Handler, view View, disp *Dispatcher, cfg SchedulerConfig, log *slog.Logger) *Scheduler {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.Parallelism <= 0 {
+		cfg.Parallelism = 32
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Scheduler{h: h, view: view, disp: disp, cfg: cfg, log: log,
+		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), kick: make(chan struct{}, 1)}
+}
+
+// Kick asks for a pass soon; it never blocks.
+func (s *Scheduler) Kick() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run makes passes on every kick and tick until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.kick:
+		case <-t.C:
+		}
+		s.Pass(ctx)
+	}
+}
+
+// Pass places what it can of the queue and returns how many jobs it
+// assigned.
+func (s *Scheduler) Pass(ctx context.Context) int {
+	queue := placement.Queue(s.view.PendingJobs())
+	if len(queue) == 0 {
+		return 0
+	}
+	queue.Sort()
+	fleet := placement.NewFleet(s.view.Candidates())
+	policy := domain.Policy{MaxJobsPerNode: s.h.policy.MaxJobsPerNode, MinReputation: s.h.policy.MinReputation}
+
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		assigned int
+		sem      = make(chan struct{}, s.cfg.Parallelism)
+	)
+	for _, job := range queue {
+		if ctx.Err() != nil {
+			break
+		}
+		p, err := fleet.Place(job.Req, policy, s.rng)
+		if err != nil {
+			var none *placement.NoPlacement
+			if errors.As(err, &none) && !none.Cached {
+				s.log.Debug("job waits", "job", job.JobID, "why", err)
+			}
+			continue
+		}
+		fleet.Take(p.Index)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, _, err := s.h.AssignJob(ctx, job.JobID, p.NodeID, p.Score); err != nil {
+				if !errors.Is(err, domain.ErrFailedPrecondition) && !errors.Is(err, domain.ErrResourceExhausted) {
+					s.log.Warn("assign", "job", job.JobID, "node", p.NodeID, "err", err)
+				}
+				return
+			}
+			mu.Lock()
+			assigned++
+			mu.Unlock()
+			s.log.Debug("job assigned", "job", job.JobID, "node", p.NodeID, "score", p.Score)
+			if s.disp != nil {
+				s.disp.Dispatch(ctx, job.JobID, p.NodeID)
+			}
+		}()
+	}
+	wg.Wait()
+	return assigned
+}
