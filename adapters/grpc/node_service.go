@@ -162,8 +162,8 @@ func (s *Server) reportProgress(ctx context.Context, nodeID, jobID string, p dom
 	if err := checkString("log_message", p.Log, maxLogBytes); err != nil {
 		return false, err
 	}
-	if err := checkFinite("progress", p.Fraction); err != nil {
-		return false, err
+	if err := p.Validate(); err != nil {
+		return false, toStatus(s.log, "ReportProgress", err)
 	}
 	job, pos, err := s.deps.Commands.ReportProgress(ctx, jobID, nodeID, p)
 	if err != nil {

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/config"
+	grpcadapter "github.com/cyxwiz/central-server/adapters/grpc"
+	"github.com/cyxwiz/central-server/commands"
+	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/eventstore"
+	"github.com/cyxwiz/central-server/eventstore/bolt"
+	"github.com/cyxwiz/central-server/projections"
+	"github.com/cyxwiz/central-server/projections/memory"
+)
+
+// Settings override what config.toml cannot say: finer durations and a
+// clock, for tests. Zero values take the config's.
+type Settings struct {
+	Now               func() time.Time
+	HeartbeatTimeout  time.Duration
+	AcceptTimeout     time.Duration
+	RunTimeout        time.Duration
+	CheckInterval     time.Duration // timeouts and reconciler
+	SchedulerInterval time.Duration
+	DispatchBackoff   time.Duration
+	SchedulerSeed     uint64
+	Schedulers        int // scheduler instances (default 1; tests run two)
+}
+
+// App is the wired server: event store, read model, write side, process
+// managers and gRPC.
+type App struct {
+	cfg config.Config
+	set Settings
+	log *slog.Logger
+
+	store    eventstore.Store
+	model    *memory.Model
+	runner   *projections.Runner
+	handler  *commands.Handler
+	monitor  *commands.Monitor
+	disp     *commands.Dispatcher
+	scheds   []*commands.Scheduler
+	server   *grpcadapter.Server
+	nodes    *grpcadapter.NodeClient
+	listener net.Listener
+
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	serveErr chan error
+}
+
+// NewApp checks the configuration; Start does the work.
+func NewApp(cfg config.Config, set Settings, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.EventStore.Backend != config.BackendEmbedded:
+		return nil, fmt.Errorf("eventstore.backend %q: this build has only the embedded store; set it to %q", cfg.EventStore.Backend, config.BackendEmbedded)
+	case !cfg.Database.InMemory():
+		return nil, errors.New("database.url is set, but PostgreSQL read models are not in this build yet; leave it empty for in-memory read models")
+	case !cfg.Redis.InMemory():
+		return nil, errors.New("redis.url is set, but shared Redis leases are not in this build yet; leave it empty for in-memory leases")
+	case cfg.Blockchain.Enabled():
+		return nil, fmt.Errorf("blockchain.network %q: Solana settlement is not in this build yet; set it to %q", cfg.Blockchain.Network, config.NetworkDisabled)
+	}
+	if set.Now == nil {
+		set.Now = time.Now
+	}
+	sc := cfg.Scheduler
+	orDefault := func(v, d time.Duration) time.Duration {
+		if v > 0 {
+			return v
+		}
+		return d
+	}
+	set.HeartbeatTimeout = orDefault(set.HeartbeatTimeout, sc.HeartbeatTimeout())
+	set.AcceptTimeout = orDefault(set.AcceptTimeout, sc.AcceptTimeout())
+	set.RunTimeout = orDefault(set.RunTimeout, sc.Timeout())
+	set.CheckInterval = orDefault(set.CheckInterval, time.Second)
+	set.SchedulerInterval = orDefault(set.SchedulerInterval, sc.PollingInterval())
+	set.DispatchBackoff = orDefault(set.DispatchBackoff, sc.DispatchBackoff())
+	if set.Schedulers <= 0 {
+		set.Schedulers = 1
+	}
+	return &App{cfg: cfg, set: set, log: log, serveErr: make(chan error, 1)}, nil
+}
+
+// Start opens the log, rebuilds the read model by replay, starts the
+// process managers and serves gRPC. It returns once the server listens.
+func (a *App) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			a.Stop()
+		}
+	}()
+	cfg := a.cfg
+	if err := os.MkdirAll(cfg.EventStore.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	secret, err := jwtSecret(cfg, a.log)
+	if err != nil {
+		return err
+	}
+	issuer := auth.NewIssuer(secret, a.set.Now, auth.WithP2PTTL(cfg.JWT.P2PTokenExpiration()))
+
+	path := filepath.Join(cfg.EventStore.DataDir, "events.db")
+	store, err := bolt.Open(path)
+	if err != nil {
+		return fmt.Errorf("open event store %s: %w", path, err)
+	}
+	a.store = store
+	a.log.Info("event store open", "backend", "embedded", "path", path)
+
+	sc := cfg.Scheduler
+	codec := commands.NewCodec()
+	a.model = memory.New(memory.Config{MaxJobsPerNode: sc.MaxJobsPerNode})
+	policy := commands.DefaultPolicy()
+	policy.MaxJobsPerNode = sc.MaxJobsPerNode
+	policy.MinReputation = sc.MinReputation
+	policy.MaxRetries = sc.MaxRetries
+	policy.PenaltyOffline = sc.ReputationPenaltyOffline
+	policy.PenaltyReject = sc.ReputationPenaltyReject
+	policy.PenaltyTimeout = sc.ReputationPenaltyTimeout
+	a.handler = commands.NewHandler(store, codec, a.set.Now, policy, a.log.With("component", "commands"))
+	a.nodes = grpcadapter.NewNodeClient()
+	a.disp = commands.NewDispatcher(a.handler, a.nodes, issuer, commands.DispatchConfig{
+		PortOffset: sc.NodeControlPortOffset, Attempts: sc.DispatchAttempts, Backoff: a.set.DispatchBackoff,
+	}, a.log.With("component", "dispatcher"))
+	for i := range a.set.Schedulers {
+		a.scheds = append(a.scheds, commands.NewScheduler(a.handler, a.model, a.disp, commands.SchedulerConfig{
+			Interval: a.set.SchedulerInterval, Seed: a.set.SchedulerSeed + uint64(i),
+		}, a.log.With("component", "scheduler", "instance", i)))
+	}
+	a.monitor = commands.NewMonitor(a.handler, commands.NewMemoryLeases(), a.model, commands.MonitorConfig{
+		HeartbeatTimeout: a.set.HeartbeatTimeout, SampleInterval: sc.MetricsSampleInterval(),
+	}, a.set.Now, a.log.With("component", "monitor"), a.kick)
+	timeouts := commands.NewTimeouts(a.handler, a.model, commands.TimeoutConfig{
+		Accept: a.set.AcceptTimeout, Run: a.set.RunTimeout, Interval: a.set.CheckInterval,
+	}, a.set.Now, a.log.With("component", "timeouts"))
+
+	// Rebuild the read model from the log before anything acts on it.
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.runner = projections.NewRunner(store, codec, &kickingModel{Model: a.model, kick: a.kick}, a.log.With("component", "projection"))
+	a.goRun(func() error { return a.runner.Run(runCtx) })
+	start := time.Now()
+	select {
+	case <-a.runner.CaughtUp():
+		a.log.Info("read model rebuilt from the log", "position", a.runner.Position(), "took", time.Since(start).Round(time.Millisecond))
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	for _, s := range a.scheds {
+		a.goRun(func() error { return s.Run(runCtx) })
+	}
+	a.goRun(func() error { return a.monitor.Run(runCtx) })
+	a.goRun(func() error { return timeouts.Run(runCtx) })
+	a.kick()
+
+	a.server = grpcadapter.New(grpcadapter.Deps{
+		Commands: a.handler, Monitor: a.monitor, Jobs: a.model, Nodes: a.model, Watcher: a.model,
+		Projection: a.runner, Auth: issuer, Tokens: issuer, Kick: a.kick, Now: a.set.Now,
+	}, grpcadapter.Options{
+		MaxMessageBytes: cfg.Server.MaxMessageBytes, P2PTokenTTL: cfg.JWT.P2PTokenExpiration(),
+		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset,
+	}, a.log.With("component", "grpc"))
+	lis, err := net.Listen("tcp", cfg.Server.GRPCAddress)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Server.GRPCAddress, err)
+	}
+	a.listener = lis
+	go func() { a.serveErr <- a.server.GRPC().Serve(lis) }()
+	a.log.Info("gRPC serving", "address", lis.Addr().String())
+	return nil
+}
+
+func (a *App) goRun(fn func() error) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := fn(); err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error("background task stopped", "err", err)
+		}
+	}()
+}
+
+func (a *App) kick() {
+	for _, s := range a.scheds {
+		s.Kick()
+	}
+}
+
+// GRPCAddr is the address gRPC listens on.
+func (a *App) GRPCAddr() string { return a.listener.Addr().String() }
+
+// Stop drains gRPC calls, stops the process managers, and flushes and
+// closes the log. Acknowledged writes are durable before Stop returns.
+func (a *App) Stop() error {
+	if a.server != nil {
+		a.server.Shutdown(a.cfg.Server.ShutdownGrace())
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.wg.Wait()
+	if a.disp != nil {
+		a.disp.Wait()
+	}
+	if a.nodes != nil {
+		a.nodes.Close()
+	}
+	var err error
+	if a.store != nil {
+		err = a.store.Close()
+		a.store = nil
+	}
+	return err
+}
+
+// kickingModel wakes the schedulers after a batch that may let a job
+// be placed: a new or requeued job, a node coming online or freeing a slot.
+type kickingModel struct {
+	*memory.Model
+	kick func()
+}
+
+func (k *kickingModel) Apply(ctx context.Context, batch []projections.Envelope, checkpoint uint64) error {
+	if err := k.Model.Apply(ctx, batch, checkpoint); err != nil {
+		return err
+	}
+	for _, e := range batch {
+		switch e.Event.(type) {
+		case domain.JobSubmitted, domain.JobRequeued, domain.NodeWentOnline, domain.NodeJobReleased, domain.NodeRegistered, domain.NodeUnbanned:
+			k.kick()
+			return nil
+		}
+	}
+	return nil
+}

@@ -1,0 +1,190 @@
+// Command cyxwiz-central is the CyxWiz central server: gRPC services for
+// nodes and clients over an event-sourced core.
+//
+//	cyxwiz-central [serve] [--config PATH]   run the server (default)
+//	cyxwiz-central token --sub NAME [--wallet ADDR] [--role ROLE] [--ttl 1h]
+//	cyxwiz-central version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serveCmd(args, stderr)
+	case "token":
+		err = tokenCmd(args, stdout, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "cyxwiz-central %s\n", version)
+	case "help", "-h", "--help":
+		usage(stdout)
+	default:
+		usage(stderr)
+		err = fmt.Errorf("unknown command %q", cmd)
+	}
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "cyxwiz-central: %v\n", err)
+		}
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  cyxwiz-central [serve] [--config PATH]    run the server (the default command)
+  cyxwiz-central token --sub NAME [--wallet ADDR] [--role ROLE] [--ttl 1h] [--config PATH]
+                                            mint a user token signed with the server's secret
+  cyxwiz-central version                    print the version
+
+Every config key can be overridden with CYXWIZ_<SECTION>_<KEY>, e.g. CYXWIZ_SERVER_GRPC_ADDRESS.
+Logging: CYXWIZ_LOG (or RUST_LOG) = debug | info | warn | error.
+`)
+}
+
+// loadConfig reads path (default: ./config.toml when it exists) and the
+// environment.
+func loadConfig(path string) (config.Config, error) {
+	if path == "" {
+		if _, err := os.Stat("config.toml"); err == nil {
+			path = "config.toml"
+		}
+	}
+	return config.Load(path, os.Environ())
+}
+
+func serveCmd(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (default ./config.toml if present)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	app, err := NewApp(cfg, Settings{}, log)
+	if err != nil {
+		return err
+	}
+	if err := app.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("shutting down", "grace", cfg.Server.ShutdownGrace())
+	return app.Stop()
+}
+
+func tokenCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (default ./config.toml if present)")
+	sub := fs.String("sub", "", "user id (the token's subject); required")
+	wallet := fs.String("wallet", "", "wallet address (base58), optional")
+	role := fs.String("role", "", "role claim (user, operator, admin), optional")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *sub == "" {
+		return errors.New("token: --sub NAME is required")
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	secret, err := jwtSecret(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	tok, exp, err := auth.NewIssuer(secret, time.Now).MintUser(*sub, *wallet, *role, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	fmt.Fprintf(stderr, "token for %q, expires %s\n", *sub, exp.Format(time.RFC3339))
+	return nil
+}
+
+// jwtSecret is the configured secret, or the one generated in the data dir.
+func jwtSecret(cfg config.Config, log *slog.Logger) ([]byte, error) {
+	if cfg.JWT.Secret != "" {
+		return []byte(cfg.JWT.Secret), nil
+	}
+	secret, created, err := auth.LoadOrCreateSecret(cfg.EventStore.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("jwt secret: %w", err)
+	}
+	if created {
+		log.Info("generated a JWT secret; mint a token with `cyxwiz-central token --sub NAME`", "path", cfg.EventStore.SecretPath())
+	}
+	return secret, nil
+}
+
+// newLogger logs text to a terminal and JSON otherwise, at the level of
+// CYXWIZ_LOG or RUST_LOG (default info).
+func newLogger(w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	spec := os.Getenv("CYXWIZ_LOG")
+	if spec == "" {
+		spec = os.Getenv("RUST_LOG")
+	}
+	// RUST_LOG style: "info" or "crate=debug,info"; the bare level wins.
+	for _, part := range strings.Split(spec, ",") {
+		if strings.Contains(part, "=") {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(part)) {
+		case "trace", "debug":
+			level = slog.LevelDebug
+		case "warn", "warning":
+			level = slog.LevelWarn
+		case "error":
+			level = slog.LevelError
+		case "info":
+			level = slog.LevelInfo
+		}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if f, ok := w.(*os.File); ok && isTerminal(f) {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
