@@ -107,38 +107,39 @@ func (d *Dispatcher) DispatchNow(ctx context.Context, jobID, nodeID string) erro
 	if err != nil {
 		return fmt.Errorf("mint p2p token: %w", err)
 	}
+	assignment := job.Attempts()
 	order := Order{NodeID: nodeID, JobID: jobID, Spec: job.Spec(), Token: token, TokenExpires: expires}
 	addr := ControlAddress(node.Spec(), d.cfg.PortOffset)
 
 	var lastErr error
 	backoff := d.cfg.Backoff
-	for attempt := 1; attempt <= d.cfg.Attempts; attempt++ {
+	for try := 1; try <= d.cfg.Attempts; try++ {
 		callCtx, cancel := context.WithTimeout(ctx, d.cfg.CallTimeout)
 		accepted, reason, err := d.client.AssignJob(callCtx, addr, order)
 		cancel()
 		if err == nil {
 			if accepted {
-				_, _, err = d.h.AcceptJob(ctx, jobID, nodeID)
+				_, _, err = d.h.AcceptAttempt(ctx, jobID, nodeID, assignment)
 				return ignoreSettled(err)
 			}
 			if reason == "" {
 				reason = "the node declined"
 			}
-			_, _, err = d.h.RejectJob(ctx, jobID, nodeID, reason)
+			_, _, err = d.h.RejectAttempt(ctx, jobID, nodeID, assignment, reason)
 			return ignoreSettled(err)
 		}
 		lastErr = err
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if attempt < d.cfg.Attempts {
+		if try < d.cfg.Attempts {
 			if err := d.sleep(ctx, backoff); err != nil {
 				return err
 			}
 			backoff *= 2
 		}
 	}
-	_, _, err = d.h.RejectJob(ctx, jobID, nodeID, fmt.Sprintf("unreachable at %s after %d attempts: %v", addr, d.cfg.Attempts, lastErr))
+	_, _, err = d.h.RejectAttempt(ctx, jobID, nodeID, assignment, fmt.Sprintf("unreachable at %s after %d attempts: %v", addr, d.cfg.Attempts, lastErr))
 	return ignoreSettled(err)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/cyxwiz/central-server/domain"
@@ -108,10 +109,20 @@ func load[A aggregate](ctx context.Context, h *Handler, stream string, agg A) (A
 }
 
 // update runs load → decide → append, retrying the whole cycle when another
-// writer changed the stream in between.
+// writer changed the stream in between, after a short random pause that
+// grows with each conflict so that contenders spread out.
 func update[A aggregate](ctx context.Context, h *Handler, stream string, fresh func() A, decide func(A) ([]domain.Event, error)) (A, eventstore.AppendResult, error) {
+	return updateN(ctx, h, h.policy.ConflictRetries, stream, fresh, decide)
+}
+
+func updateN[A aggregate](ctx context.Context, h *Handler, attempts int, stream string, fresh func() A, decide func(A) ([]domain.Event, error)) (A, eventstore.AppendResult, error) {
 	var zero A
-	for range h.policy.ConflictRetries {
+	for attempt := range attempts {
+		if attempt > 0 {
+			if err := sleepCtx(ctx, conflictPause(attempt)); err != nil {
+				return zero, eventstore.AppendResult{}, err
+			}
+		}
 		agg, err := load(ctx, h, stream, fresh())
 		if err != nil {
 			return zero, eventstore.AppendResult{}, err
@@ -134,6 +145,11 @@ func update[A aggregate](ctx context.Context, h *Handler, stream string, fresh f
 		return agg, res, nil
 	}
 	return zero, eventstore.AppendResult{}, fmt.Errorf("%s: %w", stream, ErrConflict)
+}
+
+// conflictPause is a random pause in [0, 2^attempt ms), at most 64 ms.
+func conflictPause(attempt int) time.Duration {
+	return time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
 }
 
 func (h *Handler) append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events []domain.Event) (eventstore.AppendResult, error) {

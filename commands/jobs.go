@@ -97,6 +97,19 @@ func (h *Handler) AssignJob(ctx context.Context, jobID, nodeID string, score flo
 		h.compensateReservation(ctx, jobID, nodeID)
 		return nil, 0, err
 	}
+	// Confirm the slot: between the reservation and JobAssigned the node
+	// may have gone offline (releasing its slots) or the slot may have
+	// been freed as orphaned. Reserving again records nothing when the
+	// slot is still held; if the node can no longer take the job, the job
+	// goes back to the queue.
+	if _, _, err := h.updateNode(ctx, nodeID, func(n *domain.Node) ([]domain.Event, error) {
+		return n.Reserve(jobID, h.policy.MaxJobsPerNode, h.policy.MinReputation, now)
+	}); err != nil {
+		if _, _, rerr := h.RequeueJob(ctx, jobID, nodeID, "node became unavailable during assignment: "+err.Error()); rerr != nil {
+			h.log.Warn("requeue after a lost slot", "job", jobID, "node", nodeID, "err", rerr)
+		}
+		return nil, 0, fmt.Errorf("%w: node %s could not keep the job: %v", domain.ErrFailedPrecondition, nodeID, err)
+	}
 	return job, res.Position, nil
 }
 
@@ -124,7 +137,12 @@ func (h *Handler) releaseSlot(ctx context.Context, nodeID, jobID, reason string,
 		return nil
 	}
 	now := h.now()
-	_, _, err := h.updateNode(ctx, nodeID, func(n *domain.Node) ([]domain.Event, error) {
+	// A release can never be refused, only delayed by contention: retry it
+	// well past the usual budget.
+	_, _, err := updateN(ctx, h, 4*h.policy.ConflictRetries, domain.NodeStream(nodeID), newNode, func(n *domain.Node) ([]domain.Event, error) {
+		if !n.Exists() {
+			return nil, fmt.Errorf("%w: node %s is not registered", domain.ErrNotFound, nodeID)
+		}
 		out := n.Release(jobID, reason, now)
 		if penalty > 0 {
 			rep, err := n.AdjustReputation(-penalty, penaltyReason, jobID, now)
@@ -171,9 +189,27 @@ func (h *Handler) jobChange(ctx context.Context, jobID, reason string, penalty f
 
 // AcceptJob records that the node accepted its assignment.
 func (h *Handler) AcceptJob(ctx context.Context, jobID, nodeID string) (*domain.Job, uint64, error) {
+	return h.AcceptAttempt(ctx, jobID, nodeID, 0)
+}
+
+// AcceptAttempt is AcceptJob for one assignment attempt (0: the current
+// one): a late answer to an earlier push must not settle a later one.
+func (h *Handler) AcceptAttempt(ctx context.Context, jobID, nodeID string, attempt int) (*domain.Job, uint64, error) {
 	now := h.now()
-	job, res, err := h.updateJob(ctx, jobID, func(j *domain.Job) ([]domain.Event, error) { return j.Accept(nodeID, now) })
+	job, res, err := h.updateJob(ctx, jobID, func(j *domain.Job) ([]domain.Event, error) {
+		if err := sameAttempt(j, attempt); err != nil {
+			return nil, err
+		}
+		return j.Accept(nodeID, now)
+	})
 	return job, res.Position, err
+}
+
+func sameAttempt(j *domain.Job, attempt int) error {
+	if attempt != 0 && j.Attempts() != attempt {
+		return fmt.Errorf("%w: job %s is at assignment attempt %d, not %d", domain.ErrFailedPrecondition, j.ID(), j.Attempts(), attempt)
+	}
+	return nil
 }
 
 // StartJob records that the node began work.
@@ -186,8 +222,16 @@ func (h *Handler) StartJob(ctx context.Context, jobID, nodeID string) (*domain.J
 // RejectJob records that the node refused the job or could not be reached;
 // the job goes back to the queue and the node loses reputation.
 func (h *Handler) RejectJob(ctx context.Context, jobID, nodeID, reason string) (*domain.Job, uint64, error) {
+	return h.RejectAttempt(ctx, jobID, nodeID, 0, reason)
+}
+
+// RejectAttempt is RejectJob for one assignment attempt (0: the current one).
+func (h *Handler) RejectAttempt(ctx context.Context, jobID, nodeID string, attempt int, reason string) (*domain.Job, uint64, error) {
 	now := h.now()
 	return h.jobChange(ctx, jobID, "rejected: "+reason, h.policy.PenaltyReject, func(j *domain.Job) ([]domain.Event, error) {
+		if err := sameAttempt(j, attempt); err != nil {
+			return nil, err
+		}
 		return j.Reject(nodeID, reason, h.policy.MaxRetries, now)
 	})
 }

@@ -104,16 +104,33 @@ func (m *Monitor) Adopt() {
 
 // Sweep records every expired lease as the node going offline.
 func (m *Monitor) Sweep(ctx context.Context) {
-	for _, id := range m.leases.Expire(m.now()) {
+	now := m.now()
+	for _, id := range m.leases.Expire(now) {
 		reason := fmt.Sprintf("no heartbeat for %s", m.cfg.HeartbeatTimeout)
-		if _, _, err := m.h.MarkNodeOffline(ctx, id, reason); err != nil {
+		n, _, err := m.h.MarkNodeOffline(ctx, id, reason)
+		if err != nil {
 			m.log.Warn("mark node offline", "node", id, "err", err)
-			continue
+			if n == nil || n.Online() {
+				// Not recorded: re-arm an already expired lease so the
+				// next sweep tries again, unless a heartbeat renewed it.
+				if _, ok := m.leases.LastSeen(id); !ok {
+					m.leases.Renew(id, now.Add(-m.cfg.HeartbeatTimeout-time.Nanosecond), m.cfg.HeartbeatTimeout)
+				}
+				continue
+			}
 		}
 		m.log.Info("node went offline", "node", id, "reason", reason)
 		m.mu.Lock()
 		delete(m.lastSample, id)
 		m.mu.Unlock()
+		// A heartbeat that raced this sweep started a new lease while the
+		// log still said online; now that it says offline, record the
+		// node online again.
+		if _, ok := m.leases.LastSeen(id); ok {
+			if _, _, err := m.h.MarkNodeOnline(ctx, id); err != nil {
+				m.log.Warn("mark node online after a racing heartbeat", "node", id, "err", err)
+			}
+		}
 	}
 }
 

@@ -56,24 +56,32 @@ func (h *Handler) MarkNodeOnline(ctx context.Context, nodeID string) (*domain.No
 }
 
 // MarkNodeOffline records that a node's lease ended; its jobs go back to
-// the queue and, if it had any, it loses reputation.
+// the queue and, if it had any, it loses reputation. An error after the
+// offline event was recorded (a requeue that failed) comes with the node,
+// whose Online() is then false; the timeouts manager requeues leftovers.
 func (h *Handler) MarkNodeOffline(ctx context.Context, nodeID, reason string) (*domain.Node, uint64, error) {
 	now := h.now()
 	n, res, err := h.updateNode(ctx, nodeID, func(n *domain.Node) ([]domain.Event, error) { return n.MarkOffline(reason, now), nil })
 	if err != nil {
 		return nil, 0, err
 	}
-	jobs := n.ActiveJobs()
-	var errs []error
-	for _, jobID := range jobs {
-		if _, _, err := h.RequeueJob(ctx, jobID, nodeID, "node went offline: "+reason); err != nil && !errors.Is(err, domain.ErrNotFound) {
+	var (
+		errs     []error
+		requeued int
+	)
+	for _, jobID := range n.ActiveJobs() {
+		_, pos, err := h.RequeueJob(ctx, jobID, nodeID, "node went offline: "+reason)
+		if err != nil && !errors.Is(err, domain.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("requeue %s: %w", jobID, err))
+		}
+		if pos != 0 {
+			requeued++
 		}
 		if err := h.releaseSlot(ctx, nodeID, jobID, "node went offline", 0, ""); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if len(jobs) > 0 && h.policy.PenaltyOffline > 0 {
+	if requeued > 0 && h.policy.PenaltyOffline > 0 {
 		if _, err := h.AdjustReputation(ctx, nodeID, -h.policy.PenaltyOffline, "went offline with active jobs", ""); err != nil {
 			errs = append(errs, err)
 		}
@@ -95,6 +103,20 @@ func (h *Handler) SampleNodeMetrics(ctx context.Context, nodeID string, s domain
 	now := h.now()
 	_, _, err := h.updateNode(ctx, nodeID, func(n *domain.Node) ([]domain.Event, error) { return n.SampleMetrics(s, now) })
 	return err
+}
+
+// RequeueFromOfflineNode takes a job back from a node the log says is
+// offline: the leftover of a MarkNodeOffline whose requeue failed.
+func (h *Handler) RequeueFromOfflineNode(ctx context.Context, jobID, nodeID string) (bool, error) {
+	node, err := h.LoadNode(ctx, nodeID)
+	if err != nil || node.Online() {
+		return false, err
+	}
+	_, pos, err := h.RequeueJob(ctx, jobID, nodeID, "node is offline")
+	if err != nil {
+		return false, err
+	}
+	return pos != 0, h.releaseSlot(ctx, nodeID, jobID, "node went offline", 0, "")
 }
 
 // ReleaseOrphanSlot frees a slot whose job is not on that node any more

@@ -41,8 +41,21 @@ func NewTimeouts(h *Handler, view View, cfg TimeoutConfig, now func() time.Time,
 func (t *Timeouts) Check(ctx context.Context) {
 	now := t.now()
 	onNode := map[[2]string]bool{}
+	online := map[string]bool{}
+	for _, id := range t.view.OnlineNodes() {
+		online[id] = true
+	}
 	for _, a := range t.view.Assignments() {
 		onNode[[2]string{a.NodeID, a.JobID}] = true
+		if !online[a.NodeID] && now.Sub(a.AssignedAt) >= t.grace {
+			// Left behind by a failed requeue when the node went offline.
+			if moved, err := t.h.RequeueFromOfflineNode(ctx, a.JobID, a.NodeID); err != nil {
+				t.log.Warn("requeue from offline node", "job", a.JobID, "node", a.NodeID, "err", err)
+			} else if moved {
+				t.log.Info("requeued a job left on an offline node", "job", a.JobID, "node", a.NodeID)
+			}
+			continue
+		}
 		phase := ""
 		switch {
 		case !a.Accepted && a.Status == domain.JobAssignedStatus:
