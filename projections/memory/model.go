@@ -1,0 +1,290 @@
+// Package memory is the in-memory read model: every view of projections,
+// indexed for the API's lists and the scheduler's snapshot, rebuilt by
+// replaying the log at start. It is safe for concurrent use: a batch is
+// applied under a write lock, so queries never see half of one.
+package memory
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/projections"
+)
+
+// Config tunes a Model; zero fields take defaults.
+type Config struct {
+	// MaxJobsPerNode is the slot count per node behind free slots (sort by
+	// availability); default projections.DefaultMaxJobsPerNode.
+	MaxJobsPerNode int
+	// MaxMetricPoints is how many samples are kept per node, the oldest
+	// dropped first; default 1440 (a day at one a minute: about 115 kB a
+	// node). PostgreSQL keeps them all.
+	MaxMetricPoints int
+	// WatchBuffer is the updates a job watcher may fall behind; default
+	// projections.DefaultWatchBuffer.
+	WatchBuffer int
+}
+
+// Model is the in-memory read model.
+type Model struct {
+	cfg Config
+	hub *projections.Hub
+
+	mu         sync.RWMutex
+	checkpoint uint64
+
+	jobs      map[string]*projections.JobView
+	order     []*projections.JobView            // by SubmittedPosition
+	byOwner   map[string][]*projections.JobView // by SubmittedPosition
+	counts    map[string]*counts                // per owner, deleted jobs excluded
+	allCounts counts
+	pending   map[string]domain.QueuedJob // pending, not deleted
+	active    map[string]*projections.JobView
+	// pendDelta holds the jobs that entered or left pending since queue
+	// was built; pendFull says it overflowed (or queue was never built).
+	// Apply writes them under mu; PendingJobs consumes them under mu's read
+	// lock and queue's lock, which no other reader takes.
+	pendDelta map[string]struct{}
+	pendFull  bool
+	pendLeft  bool // a job left the queue since it was built
+
+	nodes     map[string]*projections.NodeView
+	nodeOrder []*projections.NodeView // by id
+	metrics   map[string][]projections.MetricPoint
+
+	queue struct { // PendingJobs in order, brought up to date by PendingJobs
+		sync.Mutex
+		jobs []domain.QueuedJob
+	}
+}
+
+var (
+	_ projections.ReadModel = (*Model)(nil)
+	_ projections.Queries   = (*Model)(nil)
+)
+
+const (
+	numTypes    = int(domain.JobTypePreprocessing) + 1
+	numStatuses = int(domain.JobCancelledStatus) + 1
+)
+
+// counts are job counts by type and status.
+type counts [numTypes][numStatuses]int
+
+func (c *counts) add(typ domain.JobType, status domain.JobStatus, d int) {
+	t, s := int(typ), int(status)
+	if t >= 0 && t < numTypes && s >= 0 && s < numStatuses {
+		c[t][s] += d
+	}
+}
+
+// New returns an empty model.
+func New(cfg Config) *Model {
+	if cfg.MaxJobsPerNode <= 0 {
+		cfg.MaxJobsPerNode = projections.DefaultMaxJobsPerNode
+	}
+	if cfg.MaxMetricPoints <= 0 {
+		cfg.MaxMetricPoints = 24 * 60
+	}
+	return &Model{
+		cfg:       cfg,
+		hub:       projections.NewHub(cfg.WatchBuffer),
+		jobs:      make(map[string]*projections.JobView),
+		byOwner:   make(map[string][]*projections.JobView),
+		counts:    make(map[string]*counts),
+		pending:   make(map[string]domain.QueuedJob),
+		pendDelta: make(map[string]struct{}),
+		pendFull:  true,
+		active:    make(map[string]*projections.JobView),
+		nodes:     make(map[string]*projections.NodeView),
+		metrics:   make(map[string][]projections.MetricPoint),
+	}
+}
+
+// Checkpoint implements projections.ReadModel.
+func (m *Model) Checkpoint() uint64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.checkpoint
+}
+
+// Apply implements projections.ReadModel. Watchers get the batch's
+// updates once queries can see it.
+func (m *Model) Apply(ctx context.Context, batch []projections.Envelope, checkpoint uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var updates []projections.JobUpdate
+	m.mu.Lock()
+	from := m.checkpoint
+	for i := range batch {
+		e := &batch[i]
+		if e.Position <= from {
+			continue
+		}
+		m.apply(e, &updates)
+		checkpoint = max(checkpoint, e.Position)
+	}
+	m.checkpoint = max(m.checkpoint, checkpoint)
+	m.mu.Unlock()
+	for _, u := range updates {
+		m.hub.Publish(u)
+	}
+	return nil
+}
+
+func (m *Model) apply(e *projections.Envelope, updates *[]projections.JobUpdate) {
+	if id, ok := projections.JobIDOf(e.Event); ok {
+		if v := m.applyJob(id, e); v != nil && m.hub.Watching(id) {
+			*updates = append(*updates, projections.UpdateFor(v, *e))
+		}
+	}
+	if id, ok := projections.NodeIDOf(e.Event); ok {
+		m.applyNode(id, e)
+	}
+	if id, p, ok := projections.MetricPointOf(e.Event); ok {
+		m.addMetric(id, p)
+	}
+}
+
+// applyJob folds e into its job and keeps the indexes; it returns the
+// view, or nil when e changed nothing.
+func (m *Model) applyJob(id string, e *projections.Envelope) *projections.JobView {
+	_, opens := e.Event.(domain.JobSubmitted)
+	v := m.jobs[id]
+	switch {
+	case v == nil && !opens:
+		return nil // an event of a job never submitted
+	case v != nil && opens:
+		return nil // a stream opens once
+	case v == nil:
+		v = &projections.JobView{}
+		projections.ApplyJob(v, *e)
+		m.jobs[id] = v
+		m.order = insertByPosition(m.order, v)
+		m.byOwner[v.Owner] = insertByPosition(m.byOwner[v.Owner], v)
+		m.count(v.Owner, v.Spec.Type, v.Status, 1)
+		m.reindex(v, false, false)
+		return v
+	}
+	status, deleted := v.Status, v.Deleted
+	wasPending, wasActive := v.Pending(), v.Active()
+	projections.ApplyJob(v, *e)
+	if status != v.Status || deleted != v.Deleted {
+		if !deleted {
+			m.count(v.Owner, v.Spec.Type, status, -1)
+		}
+		if !v.Deleted {
+			m.count(v.Owner, v.Spec.Type, v.Status, 1)
+		}
+		m.reindex(v, wasPending, wasActive)
+	}
+	return v
+}
+
+func insertByPosition(s []*projections.JobView, v *projections.JobView) []*projections.JobView {
+	if n := len(s); n == 0 || s[n-1].SubmittedPosition < v.SubmittedPosition {
+		return append(s, v) // the usual case: the log delivers in order
+	}
+	i, _ := slices.BinarySearchFunc(s, v.SubmittedPosition, func(x *projections.JobView, p uint64) int {
+		switch {
+		case x.SubmittedPosition < p:
+			return -1
+		case x.SubmittedPosition > p:
+			return 1
+		}
+		return 0
+	})
+	return slices.Insert(s, i, v)
+}
+
+// count adds d to the job counts of (owner, typ, status); deleted jobs
+// are not counted.
+func (m *Model) count(owner string, typ domain.JobType, status domain.JobStatus, d int) {
+	m.allCounts.add(typ, status, d)
+	c := m.counts[owner]
+	if c == nil {
+		c = new(counts)
+		m.counts[owner] = c
+	}
+	c.add(typ, status, d)
+}
+
+func (m *Model) reindex(v *projections.JobView, wasPending, wasActive bool) {
+	if v.Pending() {
+		m.pending[v.ID] = v.QueuedJob()
+		m.touchPending(v.ID)
+	} else if wasPending {
+		delete(m.pending, v.ID)
+		m.touchPending(v.ID)
+		m.pendLeft = true
+	}
+	if v.Active() {
+		m.active[v.ID] = v
+	} else if wasActive {
+		delete(m.active, v.ID)
+	}
+}
+
+func (m *Model) applyNode(id string, e *projections.Envelope) {
+	_, opens := e.Event.(domain.NodeRegistered)
+	v := m.nodes[id]
+	switch {
+	case v == nil && !opens, v != nil && opens:
+		return
+	case v == nil:
+		v = &projections.NodeView{}
+		m.nodes[id] = v
+		i, _ := slices.BinarySearchFunc(m.nodeOrder, id, func(x *projections.NodeView, id string) int {
+			switch {
+			case x.ID < id:
+				return -1
+			case x.ID > id:
+				return 1
+			}
+			return 0
+		})
+		projections.ApplyNode(v, *e)
+		m.nodeOrder = slices.Insert(m.nodeOrder, i, v)
+		return
+	}
+	projections.ApplyNode(v, *e)
+}
+
+func (m *Model) addMetric(nodeID string, p projections.MetricPoint) {
+	if m.nodes[nodeID] == nil {
+		return
+	}
+	pts := m.metrics[nodeID]
+	if n := len(pts); n == 0 || !p.At.Before(pts[n-1].At) {
+		pts = append(pts, p)
+	} else {
+		i, _ := slices.BinarySearchFunc(pts, p, func(a, b projections.MetricPoint) int { return a.At.Compare(b.At) })
+		for i < len(pts) && pts[i].At.Equal(p.At) {
+			i++
+		}
+		pts = slices.Insert(pts, i, p)
+	}
+	if len(pts) > m.cfg.MaxMetricPoints {
+		// Dropping from the front keeps appends amortized O(1); append
+		// copies the kept part once the capacity runs out.
+		pts = pts[len(pts)-m.cfg.MaxMetricPoints:]
+	}
+	m.metrics[nodeID] = pts
+}
+
+// touchPending notes that id entered or left the queue. Past a small
+// share of the queue, a rebuild is cheaper than the delta.
+func (m *Model) touchPending(id string) {
+	if m.pendFull {
+		return
+	}
+	if len(m.pendDelta) >= max(1024, len(m.pending)/8) {
+		m.pendFull = true
+		clear(m.pendDelta)
+		return
+	}
+	m.pendDelta[id] = struct{}{}
+}
