@@ -18,8 +18,9 @@ type Metadata struct {
 	Actor         string `json:"actor,omitempty"`
 }
 
-// EventData is an event to append. ID must be a UUID; a retried append with
-// the same IDs records nothing twice.
+// EventData is an event to append. ID must be a UUID, unique within its
+// stream; a retried append with the same IDs to the same stream records
+// nothing twice.
 type EventData struct {
 	ID       string
 	Type     string
@@ -29,7 +30,7 @@ type EventData struct {
 
 // RecordedEvent is an event as stored.
 type RecordedEvent struct {
-	ID       string
+	ID       string // the UUID in canonical lower-case form
 	Type     string
 	Stream   string
 	Revision uint64 // 0-based position within its stream
@@ -123,6 +124,10 @@ var (
 	ErrStreamNotFound        = errors.New("stream not found")
 	ErrClosed                = errors.New("event store closed")
 	ErrInvalidEvent          = errors.New("invalid event")
+	// ErrDuplicateEventID: some, but not all, of an append's event IDs are
+	// already recorded in its stream, or in another order, so the append
+	// is neither new nor a retry of an earlier one.
+	ErrDuplicateEventID = errors.New("event id already recorded")
 )
 
 // WrongExpectedRevisionError is the typed concurrency error of an append.
@@ -163,15 +168,22 @@ type Store interface {
 	// Append appends events atomically to stream if expected matches. It
 	// returns only once the events are durable. Appending events whose IDs
 	// are already recorded, in order, in that stream returns the original
-	// result and records nothing.
+	// result and records nothing, whatever expected is; an append only
+	// some of whose IDs are recorded there fails with ErrDuplicateEventID.
+	// Event IDs are scoped to their stream, as in EventStoreDB.
 	Append(ctx context.Context, stream string, expected ExpectedRevision, events ...EventData) (AppendResult, error)
 	// ReadStream returns up to max events (max<=0: all) of stream from
 	// revision from on, in order; ErrStreamNotFound if it has none.
 	ReadStream(ctx context.Context, stream string, from uint64, max int) ([]RecordedEvent, error)
+	// ReadAll returns up to max events (max<=0: all) with a global
+	// position greater than after, in position order; an empty slice when
+	// there are none. It is the fast path for replays.
+	ReadAll(ctx context.Context, after uint64, max int) ([]RecordedEvent, error)
 	// SubscribeAll delivers every event with a global position greater
 	// than after, in order, then a CaughtUp message, then live events, with
 	// no gap or duplicate at the switch. after=0 means from the start.
 	SubscribeAll(ctx context.Context, after uint64) (Subscription, error)
-	// Close flushes and releases the store.
+	// Close flushes and releases the store; calls after it, Close
+	// included, return ErrClosed.
 	Close() error
 }

@@ -1,0 +1,17 @@
+//go:build unix
+
+package bolt_test
+
+import (
+	"syscall"
+	"time"
+)
+
+// processCPU returns the user and system CPU time used by the process.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
