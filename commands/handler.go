@@ -11,6 +11,7 @@ import (
 	"github.com/cyxwiz/central-server/domain"
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Codec turns domain events into log payloads and back.
@@ -21,17 +22,17 @@ type Codec interface {
 
 // Policy is the write side's configuration.
 type Policy struct {
-	MaxJobsPerNode     int
-	MinReputation      float64
-	MaxRetries         int // requeues before a job fails
-	Limits             domain.Limits
-	PenaltyOffline     float64 // reputation lost going offline with jobs
-	PenaltyReject      float64 // reputation lost rejecting or missing an assignment
-	PenaltyTimeout     float64 // reputation lost letting a job time out
-	ConflictRetries    int     // attempts of a command on concurrent writes
-	AllowUnpaidJobs    bool
-	ReservationGrace   time.Duration // an orphaned reservation older than this is released
-	SessionTokenMaxTTL time.Duration
+	MaxJobsPerNode   int
+	MinReputation    float64
+	MaxRetries       int // requeues before a job fails
+	Limits           domain.Limits
+	PenaltyOffline   float64 // reputation lost going offline with jobs
+	PenaltyReject    float64 // reputation lost rejecting or missing an assignment
+	PenaltyTimeout   float64 // reputation lost letting a job time out
+	ConflictRetries  int     // attempts of a command on concurrent writes
+	AllowUnpaidJobs  bool
+	ReservationGrace time.Duration // an orphaned reservation older than this is released
+	AggregateCache   int           // folded aggregates kept in memory (streams)
 }
 
 // DefaultPolicy matches config.toml's defaults.
@@ -50,6 +51,7 @@ type Handler struct {
 	now    func() time.Time
 	policy Policy
 	log    *slog.Logger
+	cache  *lru.Cache[string, any] // stream → folded aggregate
 }
 
 // NewHandler builds a Handler; now is the clock (time.Now in production).
@@ -60,7 +62,14 @@ func NewHandler(store eventstore.Store, codec Codec, now func() time.Time, polic
 	if policy.ConflictRetries <= 0 {
 		policy.ConflictRetries = 8
 	}
-	return &Handler{store: store, codec: codec, now: now, policy: policy, log: log}
+	if policy.AggregateCache <= 0 {
+		policy.AggregateCache = 20_000
+	}
+	cache, err := lru.New[string, any](policy.AggregateCache)
+	if err != nil {
+		panic(err) // only for a size ≤ 0, excluded above
+	}
+	return &Handler{store: store, codec: codec, now: now, policy: policy, log: log, cache: cache}
 }
 
 // Policy returns the handler's policy.
@@ -83,14 +92,23 @@ func metadataFrom(ctx context.Context) eventstore.Metadata {
 	return m
 }
 
-type aggregate interface {
+type aggregate[A any] interface {
 	Apply(domain.Event)
 	Version() int
+	Clone() A
 }
 
-// load reads a stream and folds it into a fresh aggregate.
-func load[A aggregate](ctx context.Context, h *Handler, stream string, agg A) (A, error) {
-	recs, err := h.store.ReadStream(ctx, stream, 0, 0)
+// load returns the stream folded into an aggregate. Folded aggregates are
+// cached by stream: a load reads only the events recorded since (events
+// are immutable, so a cached fold is never wrong, only behind).
+func load[A aggregate[A]](ctx context.Context, h *Handler, stream string, fresh func() A) (A, error) {
+	agg := fresh()
+	if v, ok := h.cache.Get(stream); ok {
+		if cached, ok := v.(A); ok {
+			agg = cached.Clone()
+		}
+	}
+	recs, err := h.store.ReadStream(ctx, stream, uint64(agg.Version()), 0)
 	if err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
 		return agg, fmt.Errorf("read %s: %w", stream, err)
 	}
@@ -105,17 +123,20 @@ func load[A aggregate](ctx context.Context, h *Handler, stream string, agg A) (A
 		}
 		agg.Apply(e)
 	}
+	if len(recs) > 0 {
+		h.cache.Add(stream, agg.Clone())
+	}
 	return agg, nil
 }
 
 // update runs load → decide → append, retrying the whole cycle when another
 // writer changed the stream in between, after a short random pause that
 // grows with each conflict so that contenders spread out.
-func update[A aggregate](ctx context.Context, h *Handler, stream string, fresh func() A, decide func(A) ([]domain.Event, error)) (A, eventstore.AppendResult, error) {
+func update[A aggregate[A]](ctx context.Context, h *Handler, stream string, fresh func() A, decide func(A) ([]domain.Event, error)) (A, eventstore.AppendResult, error) {
 	return updateN(ctx, h, h.policy.ConflictRetries, stream, fresh, decide)
 }
 
-func updateN[A aggregate](ctx context.Context, h *Handler, attempts int, stream string, fresh func() A, decide func(A) ([]domain.Event, error)) (A, eventstore.AppendResult, error) {
+func updateN[A aggregate[A]](ctx context.Context, h *Handler, attempts int, stream string, fresh func() A, decide func(A) ([]domain.Event, error)) (A, eventstore.AppendResult, error) {
 	var zero A
 	for attempt := range attempts {
 		if attempt > 0 {
@@ -123,7 +144,7 @@ func updateN[A aggregate](ctx context.Context, h *Handler, attempts int, stream 
 				return zero, eventstore.AppendResult{}, err
 			}
 		}
-		agg, err := load(ctx, h, stream, fresh())
+		agg, err := load(ctx, h, stream, fresh)
 		if err != nil {
 			return zero, eventstore.AppendResult{}, err
 		}
@@ -142,6 +163,7 @@ func updateN[A aggregate](ctx context.Context, h *Handler, attempts int, stream 
 		for _, e := range events {
 			agg.Apply(e)
 		}
+		h.cache.Add(stream, agg.Clone())
 		return agg, res, nil
 	}
 	return zero, eventstore.AppendResult{}, fmt.Errorf("%s: %w", stream, ErrConflict)
@@ -170,12 +192,12 @@ func newNode() *domain.Node { return &domain.Node{} }
 
 // LoadJob returns a job as the log has it.
 func (h *Handler) LoadJob(ctx context.Context, jobID string) (*domain.Job, error) {
-	return load(ctx, h, domain.JobStream(jobID), newJob())
+	return load(ctx, h, domain.JobStream(jobID), newJob)
 }
 
 // LoadNode returns a node as the log has it.
 func (h *Handler) LoadNode(ctx context.Context, nodeID string) (*domain.Node, error) {
-	return load(ctx, h, domain.NodeStream(nodeID), newNode())
+	return load(ctx, h, domain.NodeStream(nodeID), newNode)
 }
 
 func (h *Handler) updateJob(ctx context.Context, jobID string, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, eventstore.AppendResult, error) {

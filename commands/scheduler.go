@@ -81,13 +81,17 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // Pass places what it can of the queue and returns how many jobs it
 // assigned.
 func (s *Scheduler) Pass(ctx context.Context) int {
-	queue := placement.Queue(s.view.PendingJobs())
+	policy := domain.Policy{MaxJobsPerNode: s.h.policy.MaxJobsPerNode, MinReputation: s.h.policy.MinReputation}
+	candidates := s.view.Candidates()
+	free := freeSlots(candidates, policy)
+	if free == 0 {
+		return 0 // nothing can be placed; do not even look at the queue
+	}
+	queue := s.view.PendingJobs() // in queue order
 	if len(queue) == 0 {
 		return 0
 	}
-	queue.Sort()
-	fleet := placement.NewFleet(s.view.Candidates())
-	policy := domain.Policy{MaxJobsPerNode: s.h.policy.MaxJobsPerNode, MinReputation: s.h.policy.MinReputation}
+	fleet := placement.NewFleet(candidates)
 
 	var (
 		wg       sync.WaitGroup
@@ -96,7 +100,7 @@ func (s *Scheduler) Pass(ctx context.Context) int {
 		sem      = make(chan struct{}, s.cfg.Parallelism)
 	)
 	for _, job := range queue {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || free == 0 {
 			break
 		}
 		p, err := fleet.Place(job.Req, policy, s.rng)
@@ -108,6 +112,7 @@ func (s *Scheduler) Pass(ctx context.Context) int {
 			continue
 		}
 		fleet.Take(p.Index)
+		free--
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
@@ -129,4 +134,16 @@ func (s *Scheduler) Pass(ctx context.Context) int {
 	}
 	wg.Wait()
 	return assigned
+}
+
+// freeSlots counts the job slots of nodes that could take a job at all.
+func freeSlots(nodes []domain.Candidate, p domain.Policy) int {
+	free := 0
+	for i := range nodes {
+		c := &nodes[i]
+		if c.Online && !c.Banned && c.Reputation >= p.MinReputation && c.ActiveJobs < p.MaxJobsPerNode {
+			free += p.MaxJobsPerNode - c.ActiveJobs
+		}
+	}
+	return free
 }

@@ -105,6 +105,17 @@ func (j *Job) Result() *JobResult {
 func (j *Job) Reason() string { return j.reason }
 func (j *Job) Deleted() bool  { return j.deleted }
 
+// Clone returns a deep copy, for caches of folded aggregates.
+func (j *Job) Clone() *Job {
+	c := *j
+	c.spec = j.spec.clone()
+	c.metrics = maps.Clone(j.metrics)
+	if j.result != nil {
+		c.result = j.Result()
+	}
+	return &c
+}
+
 // Exists reports whether the job was submitted.
 func (j *Job) Exists() bool { return j.id != "" }
 

@@ -34,6 +34,14 @@ func (n *Node) Reputation() float64     { return n.reputation }
 func (n *Node) ActiveJobs() []string    { return slices.Clone(n.active) }
 func (n *Node) RegisteredAt() time.Time { return n.registeredAt }
 
+// Clone returns a deep copy, for caches of folded aggregates.
+func (n *Node) Clone() *Node {
+	c := *n
+	c.spec = n.spec.clone()
+	c.active = slices.Clone(n.active)
+	return &c
+}
+
 // Exists reports whether the node registered.
 func (n *Node) Exists() bool { return n.id != "" }
 

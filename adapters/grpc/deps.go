@@ -20,7 +20,6 @@ type Deps struct {
 	Projection Positioner
 	Auth       *auth.Issuer
 	Tokens     commands.P2PTokens
-	Kick       func() // wakes the scheduler after a submission
 	Now        func() time.Time
 }
 

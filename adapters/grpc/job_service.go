@@ -41,10 +41,7 @@ func (s *jobService) SubmitJob(ctx context.Context, req *pb.SubmitJobRequest) (*
 	if err != nil {
 		return nil, toStatus(s.log, "SubmitJob", err)
 	}
-	s.settle(ctx, pos)
-	if s.deps.Kick != nil {
-		s.deps.Kick()
-	}
+	s.settle(ctx, pos) // the read model's update wakes the scheduler
 	return &pb.SubmitJobResponse{
 		JobId: job.ID(), Status: statusToProto(job.Status()), AssignedNodeId: job.Node(),
 		EstimatedStartTime: s.deps.Now().Unix(),

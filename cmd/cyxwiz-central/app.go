@@ -170,7 +170,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 
 	a.server = grpcadapter.New(grpcadapter.Deps{
 		Commands: a.handler, Monitor: a.monitor, Jobs: a.model, Nodes: a.model, Watcher: a.model,
-		Projection: a.runner, Auth: issuer, Tokens: issuer, Kick: a.kick, Now: a.set.Now,
+		Projection: a.runner, Auth: issuer, Tokens: issuer, Now: a.set.Now,
 	}, grpcadapter.Options{
 		MaxMessageBytes: cfg.Server.MaxMessageBytes, P2PTokenTTL: cfg.JWT.P2PTokenExpiration(),
 		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset,

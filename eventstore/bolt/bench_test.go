@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/eventstore"
-	"github.com/cyxwiz/central-server/eventstore/internal/uuid"
+	"github.com/google/uuid"
 )
 
 // BenchmarkAppend measures durable (fsync on) appends of one event each

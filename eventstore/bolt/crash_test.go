@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/eventstore"
-	"github.com/cyxwiz/central-server/eventstore/internal/uuid"
+	"github.com/google/uuid"
 )
 
 // crashChildEnv, when set to a file path, turns the test binary into the

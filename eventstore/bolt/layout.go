@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cyxwiz/central-server/eventstore/internal/uuid"
+	"github.com/google/uuid"
 	bbolt "go.etcd.io/bbolt"
 )
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/eventstore"
-	"github.com/cyxwiz/central-server/eventstore/internal/uuid"
+	"github.com/google/uuid"
 )
 
 // A record is the value of an event in the log bucket:

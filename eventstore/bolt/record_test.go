@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/eventstore"
-	"github.com/cyxwiz/central-server/eventstore/internal/uuid"
+	"github.com/google/uuid"
 )
 
 func TestRecordRoundTrip(t *testing.T) {

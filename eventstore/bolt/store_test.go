@@ -9,8 +9,8 @@ import (
 
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/eventstore/bolt"
-	"github.com/cyxwiz/central-server/eventstore/internal/uuid"
 	"github.com/cyxwiz/central-server/eventstore/storetest"
+	"github.com/google/uuid"
 )
 
 func open(t testing.TB, path string, opts ...bolt.Option) *bolt.Store {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/eventstore/internal/rules"
-	"github.com/cyxwiz/central-server/eventstore/internal/uuid"
+	"github.com/google/uuid"
 	bbolt "go.etcd.io/bbolt"
 )
 

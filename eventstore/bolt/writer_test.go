@@ -8,7 +8,7 @@ import (
 
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/eventstore/internal/rules"
-	"github.com/cyxwiz/central-server/eventstore/internal/uuid"
+	"github.com/google/uuid"
 )
 
 // TestCommitValidatesEachAppend commits one hand-made batch: each append

@@ -11,7 +11,7 @@ import (
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/eventstore/internal/live"
 	"github.com/cyxwiz/central-server/eventstore/internal/rules"
-	"github.com/cyxwiz/central-server/eventstore/internal/uuid"
+	"github.com/google/uuid"
 )
 
 // streamID is an event ID within its stream: IDs are scoped to streams.

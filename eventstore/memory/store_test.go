@@ -5,9 +5,9 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/eventstore"
-	"github.com/cyxwiz/central-server/eventstore/internal/uuid"
 	"github.com/cyxwiz/central-server/eventstore/memory"
 	"github.com/cyxwiz/central-server/eventstore/storetest"
+	"github.com/google/uuid"
 )
 
 func TestConformance(t *testing.T) {

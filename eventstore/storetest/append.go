@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/cyxwiz/central-server/eventstore"
-	"github.com/cyxwiz/central-server/eventstore/internal/uuid"
+	"github.com/google/uuid"
 )
 
 func testAppendAndRead(t *testing.T, s *suite) {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/eventstore"
-	"github.com/cyxwiz/central-server/eventstore/internal/uuid"
+	"github.com/google/uuid"
 )
 
 // NewStore returns a fresh, empty store. The suite closes it at the end of

@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cyxwiz/central-server/eventstore"
-	"github.com/cyxwiz/central-server/eventstore/internal/uuid"
+	"github.com/google/uuid"
 )
 
 // MaxStreamLen bounds a stream name in bytes, so that index keys built
