@@ -1,10 +1,13 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
+	"time"
 
 	"github.com/cyxwiz/central-server/domain"
 	"github.com/cyxwiz/central-server/eventstore"
@@ -74,28 +77,93 @@ func normalize(s domain.JobSpec) domain.JobSpec {
 // revision, so at most one scheduler wins the job. A lost race gives the
 // slot back.
 func (h *Handler) AssignJob(ctx context.Context, jobID, nodeID string, score float64) (*domain.Job, uint64, error) {
-	job, err := h.LoadJob(ctx, jobID)
-	if err != nil {
-		return nil, 0, err
-	}
-	if !job.Exists() {
-		return nil, 0, fmt.Errorf("%w: job %s does not exist", domain.ErrNotFound, jobID)
-	}
-	if job.Status() != domain.JobPending || job.Deleted() {
-		return nil, 0, fmt.Errorf("%w: job %s is %s, not pending", domain.ErrFailedPrecondition, jobID, job.Status())
+	out := h.AssignJobs(ctx, nodeID, []Placement{{JobID: jobID, Score: score}})
+	return out[0].Job, out[0].Position, out[0].Err
+}
+
+// Placement is one job a scheduler chose for a node, with its score.
+type Placement struct {
+	JobID string
+	Score float64
+}
+
+// Assigned is the outcome of one placement of AssignJobs.
+type Assigned struct {
+	Job      *domain.Job
+	Position uint64
+	Err      error
+}
+
+// AssignJobs places several pending jobs on one node as AssignJob does,
+// with one append reserving every slot (a pass that gives a node many jobs
+// does not race itself on the node's stream); the JobAssigned appends then
+// run concurrently and share the store's group commits. Outcomes are in
+// the order of jobs.
+func (h *Handler) AssignJobs(ctx context.Context, nodeID string, jobs []Placement) []Assigned {
+	out := make([]Assigned, len(jobs))
+	for i, p := range jobs {
+		job, err := h.LoadJob(ctx, p.JobID)
+		switch {
+		case err != nil:
+			out[i].Err = err
+		case !job.Exists():
+			out[i].Err = fmt.Errorf("%w: job %s does not exist", domain.ErrNotFound, p.JobID)
+		case job.Status() != domain.JobPending || job.Deleted():
+			out[i].Err = fmt.Errorf("%w: job %s is %s, not pending", domain.ErrFailedPrecondition, p.JobID, job.Status())
+		}
 	}
 	now := h.now()
-	if _, _, err := h.updateNode(ctx, nodeID, func(n *domain.Node) ([]domain.Event, error) {
-		return n.Reserve(jobID, h.policy.MaxJobsPerNode, h.policy.MinReputation, now)
-	}); err != nil {
-		return nil, 0, err
+	refused := make([]error, len(jobs))
+	_, _, err := h.updateNode(ctx, nodeID, func(n *domain.Node) ([]domain.Event, error) {
+		var events []domain.Event
+		scratch := n.Clone() // sees this decision's earlier reservations
+		for i, p := range jobs {
+			refused[i] = nil
+			if out[i].Err != nil {
+				continue
+			}
+			evs, err := scratch.Reserve(p.JobID, h.policy.MaxJobsPerNode, h.policy.MinReputation, now)
+			if err != nil {
+				refused[i] = err
+				continue
+			}
+			for _, e := range evs {
+				scratch.Apply(e)
+			}
+			events = append(events, evs...)
+		}
+		return events, nil
+	})
+	for i := range jobs {
+		if out[i].Err == nil {
+			out[i].Err = cmp.Or(err, refused[i])
+		}
 	}
+
+	var wg sync.WaitGroup
+	for i, p := range jobs {
+		if out[i].Err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = h.assignReserved(ctx, p.JobID, nodeID, p.Score, now)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// assignReserved appends JobAssigned for a job whose slot is reserved,
+// then confirms the slot is still held.
+func (h *Handler) assignReserved(ctx context.Context, jobID, nodeID string, score float64, now time.Time) Assigned {
 	job, res, err := h.updateJob(ctx, jobID, func(j *domain.Job) ([]domain.Event, error) {
 		return j.Assign(nodeID, score, now)
 	})
 	if err != nil {
 		h.compensateReservation(ctx, jobID, nodeID)
-		return nil, 0, err
+		return Assigned{Err: err}
 	}
 	// Confirm the slot: between the reservation and JobAssigned the node
 	// may have gone offline (releasing its slots) or the slot may have
@@ -108,9 +176,9 @@ func (h *Handler) AssignJob(ctx context.Context, jobID, nodeID string, score flo
 		if _, _, rerr := h.RequeueJob(ctx, jobID, nodeID, "node became unavailable during assignment: "+err.Error()); rerr != nil {
 			h.log.Warn("requeue after a lost slot", "job", jobID, "node", nodeID, "err", rerr)
 		}
-		return nil, 0, fmt.Errorf("%w: node %s could not keep the job: %v", domain.ErrFailedPrecondition, nodeID, err)
+		return Assigned{Err: fmt.Errorf("%w: node %s could not keep the job: %v", domain.ErrFailedPrecondition, nodeID, err)}
 	}
-	return job, res.Position, nil
+	return Assigned{Job: job, Position: res.Position}
 }
 
 // compensateReservation gives back a slot taken for an assignment that

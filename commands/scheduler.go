@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cyxwiz/central-server/commands/placement"
@@ -93,12 +94,10 @@ func (s *Scheduler) Pass(ctx context.Context) int {
 	}
 	fleet := placement.NewFleet(candidates)
 
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		assigned int
-		sem      = make(chan struct{}, s.cfg.Parallelism)
-	)
+	// Place the whole pass first (placement is sequential and cheap), then
+	// record it: one AssignJobs per node, nodes in parallel.
+	byNode := map[string][]Placement{}
+	var order []string
 	for _, job := range queue {
 		if ctx.Err() != nil || free == 0 {
 			break
@@ -113,27 +112,41 @@ func (s *Scheduler) Pass(ctx context.Context) int {
 		}
 		fleet.Take(p.Index)
 		free--
+		if _, ok := byNode[p.NodeID]; !ok {
+			order = append(order, p.NodeID)
+		}
+		byNode[p.NodeID] = append(byNode[p.NodeID], Placement{JobID: job.JobID, Score: p.Score})
+	}
+
+	var (
+		wg       sync.WaitGroup
+		assigned atomic.Int64
+		sem      = make(chan struct{}, s.cfg.Parallelism)
+	)
+	for _, nodeID := range order {
+		jobs := byNode[nodeID]
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if _, _, err := s.h.AssignJob(ctx, job.JobID, p.NodeID, p.Score); err != nil {
-				if !errors.Is(err, domain.ErrFailedPrecondition) && !errors.Is(err, domain.ErrResourceExhausted) {
-					s.log.Warn("assign", "job", job.JobID, "node", p.NodeID, "err", err)
+			for i, res := range s.h.AssignJobs(ctx, nodeID, jobs) {
+				jobID := jobs[i].JobID
+				if res.Err != nil {
+					if !errors.Is(res.Err, domain.ErrFailedPrecondition) && !errors.Is(res.Err, domain.ErrResourceExhausted) {
+						s.log.Warn("assign", "job", jobID, "node", nodeID, "err", res.Err)
+					}
+					continue
 				}
-				return
-			}
-			mu.Lock()
-			assigned++
-			mu.Unlock()
-			s.log.Debug("job assigned", "job", job.JobID, "node", p.NodeID, "score", p.Score)
-			if s.disp != nil {
-				s.disp.Dispatch(ctx, job.JobID, p.NodeID)
+				assigned.Add(1)
+				s.log.Debug("job assigned", "job", jobID, "node", nodeID, "score", jobs[i].Score)
+				if s.disp != nil {
+					s.disp.Dispatch(ctx, jobID, nodeID)
+				}
 			}
 		}()
 	}
 	wg.Wait()
-	return assigned
+	return int(assigned.Load())
 }
 
 // freeSlots counts the job slots of nodes that could take a job at all.
