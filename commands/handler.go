@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/cyxwiz/central-server/domain"
@@ -52,6 +54,7 @@ type Handler struct {
 	policy Policy
 	log    *slog.Logger
 	cache  *lru.Cache[string, any] // stream → folded aggregate
+	locks  [1024]sync.Mutex        // stream shard → writer turn
 }
 
 // NewHandler builds a Handler; now is the clock (time.Now in production).
@@ -138,6 +141,13 @@ func update[A aggregate[A]](ctx context.Context, h *Handler, stream string, fres
 
 func updateN[A aggregate[A]](ctx context.Context, h *Handler, attempts int, stream string, fresh func() A, decide func(A) ([]domain.Event, error)) (A, eventstore.AppendResult, error) {
 	var zero A
+	// Writers of one stream in this process take turns, so they do not
+	// spend their retries on each other (a node finishing 50 jobs at once
+	// releases 50 slots on one stream); other processes are still kept
+	// apart by the expected revision.
+	mu := h.streamLock(stream)
+	mu.Lock()
+	defer mu.Unlock()
 	for attempt := range attempts {
 		if attempt > 0 {
 			if err := sleepCtx(ctx, conflictPause(attempt)); err != nil {
@@ -167,6 +177,14 @@ func updateN[A aggregate[A]](ctx context.Context, h *Handler, attempts int, stre
 		return agg, res, nil
 	}
 	return zero, eventstore.AppendResult{}, fmt.Errorf("%s: %w", stream, ErrConflict)
+}
+
+// streamLock returns the mutex of a stream's shard. Decisions never update
+// another stream while holding it, so shards cannot deadlock.
+func (h *Handler) streamLock(stream string) *sync.Mutex {
+	f := fnv.New32a()
+	f.Write([]byte(stream))
+	return &h.locks[f.Sum32()%uint32(len(h.locks))]
 }
 
 // conflictPause is a random pause in [0, 2^attempt ms), at most 64 ms.

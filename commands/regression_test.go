@@ -52,6 +52,12 @@ func newHookHarness(t *testing.T, tweak func(*commands.Policy)) (*harness, *hook
 	return newHarnessOn(t, hs, tweak), hs
 }
 
+// otherInstance is a second handler on the same log, as a second server
+// instance would have.
+func (x *harness) otherInstance(store eventstore.Store) *commands.Handler {
+	return commands.NewHandler(store, commands.NewCodec(), x.clock.Now, x.policy, x.log)
+}
+
 func hasType(events []eventstore.EventData, typ string) bool {
 	for _, e := range events {
 		if e.Type == typ {
@@ -82,7 +88,9 @@ func TestRegressionAssignmentSurvivesNodeGoingOffline(t *testing.T) {
 		if stream == domain.JobStream(job) && hasType(events, "JobAssigned") {
 			once.Do(func() {
 				// The lease expires right between the two appends.
-				if _, _, err := x.h.MarkNodeOffline(ctx, node, "lease expired"); err != nil {
+				// Another server instance (its own stream locks) sees the
+				// lease expire; within one instance the stream lock orders them.
+				if _, _, err := x.otherInstance(hs).MarkNodeOffline(ctx, node, "lease expired"); err != nil {
 					t.Errorf("mark offline: %v", err)
 				}
 			})
@@ -121,7 +129,13 @@ func TestRegressionHeartbeatDuringSweepLeavesNodeOffline(t *testing.T) {
 	x, hs := newHookHarness(t, nil)
 	v := x.startView()
 	node := x.registerNode(0, false)
-	m := newMonitor(x, v, commands.NewMemoryLeases(), nil)
+	leases := commands.NewMemoryLeases() // shared by both instances, as Redis would be
+	m := newMonitor(x, v, leases, nil)
+	// The racing heartbeat is served by another instance (its own stream
+	// locks); within one instance the stream lock orders the two.
+	other := commands.NewMonitor(x.otherInstance(hs), leases, v, commands.MonitorConfig{
+		HeartbeatTimeout: 10 * time.Second, SampleInterval: time.Minute,
+	}, x.clock.Now, x.log, nil)
 	if err := m.Heartbeat(x.ctx, node, nil, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +145,7 @@ func TestRegressionHeartbeatDuringSweepLeavesNodeOffline(t *testing.T) {
 	hs.setHook(func(ctx context.Context, stream string, events []eventstore.EventData) error {
 		if stream == domain.NodeStream(node) && hasType(events, "NodeWentOffline") {
 			once.Do(func() {
-				if err := m.Heartbeat(ctx, node, nil, 0); err != nil {
+				if err := other.Heartbeat(ctx, node, nil, 0); err != nil {
 					t.Errorf("heartbeat: %v", err)
 				}
 			})
