@@ -25,7 +25,7 @@ func (s *Server) nodeToProto(ctx context.Context, v *projections.NodeView) *pb.N
 	n.IsOnline = v.Online
 	n.TotalJobsCompleted = v.JobsCompleted
 	n.TotalComputeHours = int64(v.ComputeHours())
-	n.UptimePercentage = v.Uptime(s.deps.Now()) * 100
+	n.UptimePercentage = v.Uptime(s.deps.Now())
 	if t, ok := s.deps.Monitor.LastHeartbeat(v.ID); ok {
 		n.LastHeartbeat = t.Unix()
 	}

@@ -121,7 +121,8 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("ListJobs = %v, %v", list, err)
 	}
 	info, err := s.discovery().GetNodeInfo(as(s.userToken("ops")), &pb.GetNodeInfoRequest{NodeId: node.id})
-	if err != nil || info.GetInfo().GetTotalJobsCompleted() != 1 || !info.GetInfo().GetIsOnline() || info.GetInfo().GetIpAddress() != "127.0.0.1" {
+	if err != nil || info.GetInfo().GetTotalJobsCompleted() != 1 || !info.GetInfo().GetIsOnline() || info.GetInfo().GetIpAddress() != "127.0.0.1" ||
+		info.GetInfo().GetUptimePercentage() <= 0 || info.GetInfo().GetUptimePercentage() > 100 {
 		t.Fatalf("GetNodeInfo for the owner = %v, %v", info, err)
 	}
 	public, err := s.discovery().GetNodeInfo(as(alice), &pb.GetNodeInfoRequest{NodeId: node.id})

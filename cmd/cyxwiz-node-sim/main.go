@@ -91,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			OnJobDone: func(r nodesim.Result) {
 				fmt.Fprintf(stdout, "node sim-%d: job %s %s after %s\n", i+1, r.JobID, r.Outcome, r.Done.Sub(r.Received).Round(time.Millisecond))
 			},
-			Log: log.With("node", i+1),
+			Log: log.With("sim", i+1),
 		})
 		if err != nil {
 			return err
