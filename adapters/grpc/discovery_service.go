@@ -60,17 +60,9 @@ func (s *discoveryService) FindNodes(ctx context.Context, req *pb.FindNodesReque
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"min_reputation", req.GetMinReputation()}, {"max_price_per_hour", req.GetMaxPricePerHour()},
-		{"max_price_usd", req.GetMaxPriceUsd()}, {"min_compute_score", req.GetMinComputeScore()}, {"min_stake", req.GetMinStake()}} {
-		if err := checkFinite(f.name, f.v); err != nil {
-			return nil, err
-		}
-		if f.v < 0 {
-			return nil, invalidf("%s must be ≥ 0, got %v", f.name, f.v)
-		}
+	if err := checkAmounts(amount{"min_reputation", req.GetMinReputation()}, amount{"max_price_per_hour", req.GetMaxPricePerHour()},
+		amount{"max_price_usd", req.GetMaxPriceUsd()}, amount{"min_compute_score", req.GetMinComputeScore()}, amount{"min_stake", req.GetMinStake()}); err != nil {
+		return nil, err
 	}
 	if req.GetMinReputation() > 1 {
 		return nil, invalidf("min_reputation is 0..1, got %v", req.GetMinReputation())
@@ -123,16 +115,8 @@ func (s *discoveryService) ListNodes(ctx context.Context, req *pb.ListNodesReque
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"min_price_per_hour", req.GetMinPricePerHour()}, {"max_price_per_hour", req.GetMaxPricePerHour()}} {
-		if err := checkFinite(f.name, f.v); err != nil {
-			return nil, err
-		}
-		if f.v < 0 {
-			return nil, invalidf("%s must be ≥ 0, got %v", f.name, f.v)
-		}
+	if err := checkAmounts(amount{"min_price_per_hour", req.GetMinPricePerHour()}, amount{"max_price_per_hour", req.GetMaxPricePerHour()}); err != nil {
+		return nil, err
 	}
 	if err := checkString("filter_region", req.GetFilterRegion(), 128); err != nil {
 		return nil, err

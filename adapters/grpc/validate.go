@@ -43,6 +43,24 @@ func checkFinite(field string, v float64) error {
 	return nil
 }
 
+// amount is a named request number that must be finite and ≥ 0.
+type amount struct {
+	field string
+	v     float64
+}
+
+func checkAmounts(as ...amount) error {
+	for _, a := range as {
+		if err := checkFinite(a.field, a.v); err != nil {
+			return err
+		}
+		if a.v < 0 {
+			return invalidf("%s must be ≥ 0, got %v", a.field, a.v)
+		}
+	}
+	return nil
+}
+
 func checkMetrics(field string, m map[string]float64) error {
 	if len(m) > maxMapEntries {
 		return invalidf("%s has %d entries; the limit is %d", field, len(m), maxMapEntries)
