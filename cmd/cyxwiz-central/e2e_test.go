@@ -492,6 +492,10 @@ func TestValidation(t *testing.T) {
 			}
 		})
 	}
+	// Past server.max_message_bytes the transport refuses the message.
+	if _, err := s.jobs().SubmitJob(as(alice), &pb.SubmitJobRequest{Config: trainingJob(), InitialData: make([]byte, 5<<20)}); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a 5 MiB message: %v, want ResourceExhausted", err)
+	}
 	list, err := s.jobs().ListJobs(as(alice), &pb.ListJobsRequest{})
 	if err != nil || list.GetTotalCount() != 0 {
 		t.Fatalf("refused submissions recorded jobs: %v, %v", list, err)
