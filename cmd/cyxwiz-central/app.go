@@ -44,7 +44,7 @@ type App struct {
 	log *slog.Logger
 
 	store    eventstore.Store
-	model    *memory.Model
+	model    readModel
 	runner   *projections.Runner
 	handler  *commands.Handler
 	monitor  *commands.Monitor
@@ -152,7 +152,8 @@ func (a *App) Start(ctx context.Context) (err error) {
 	// Rebuild the read model from the log before anything acts on it.
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	a.runner = projections.NewRunner(store, codec, &kickingModel{Model: a.model, kick: a.kick}, a.log.With("component", "projection"))
+	a.runner = projections.NewRunner(store, codec, &observedModel{readModel: a.model, observers: []func([]projections.Envelope){a.wakeSchedulers}},
+		a.log.With("component", "projection"))
 	a.goRun(func() error { return a.runner.Run(runCtx) })
 	start := time.Now()
 	select {
@@ -228,23 +229,38 @@ func (a *App) Stop() error {
 	return err
 }
 
-// kickingModel wakes the schedulers after a batch that may let a job
-// be placed: a new or requeued job, a node coming online or freeing a slot.
-type kickingModel struct {
-	*memory.Model
-	kick func()
+// readModel is what the server needs of a read model: the runner feeds it,
+// the API and the process managers query it. The in-memory model and the
+// PostgreSQL one both are.
+type readModel interface {
+	projections.ReadModel
+	projections.Queries
 }
 
-func (k *kickingModel) Apply(ctx context.Context, batch []projections.Envelope, checkpoint uint64) error {
-	if err := k.Model.Apply(ctx, batch, checkpoint); err != nil {
+// observedModel tells observers about every batch once it is applied.
+type observedModel struct {
+	readModel
+	observers []func([]projections.Envelope)
+}
+
+func (m *observedModel) Apply(ctx context.Context, batch []projections.Envelope, checkpoint uint64) error {
+	if err := m.readModel.Apply(ctx, batch, checkpoint); err != nil {
 		return err
 	}
+	for _, o := range m.observers {
+		o(batch)
+	}
+	return nil
+}
+
+// wakeSchedulers runs a pass after a batch that may let a job be placed: a
+// new or requeued job, a node coming online or freeing a slot.
+func (a *App) wakeSchedulers(batch []projections.Envelope) {
 	for _, e := range batch {
 		switch e.Event.(type) {
 		case domain.JobSubmitted, domain.JobRequeued, domain.NodeWentOnline, domain.NodeJobReleased, domain.NodeRegistered, domain.NodeUnbanned:
-			k.kick()
-			return nil
+			a.kick()
+			return
 		}
 	}
-	return nil
 }
