@@ -52,9 +52,10 @@ func Open(path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("bolt event store: %w", err)
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout:      o.lockTimeout,
-		NoSync:       o.noSync,
-		FreelistType: bbolt.FreelistMapType,
+		Timeout:        o.lockTimeout,
+		NoSync:         o.noSync,
+		FreelistType:   bbolt.FreelistMapType,
+		NoFreelistSync: true, // rebuilt on open, as etcd does: one page less per commit
 	})
 	if err != nil {
 		return nil, fmt.Errorf("bolt event store: open %s: %w", path, err)
