@@ -7,6 +7,12 @@
 // ReadModel interface, implemented in memory (projections/memory) and, next,
 // in PostgreSQL. Every implementation passes projections/readmodeltest.
 //
+// The network statistics and the activity log are folds too, shared so the
+// read models cannot drift apart: StatsDelta says what an event adds to its
+// hour (HourOf its recorded time) and StatsWindow which hours NetworkStats
+// shows; ActivityOf turns an event into an activity line, and leaves out
+// the periodic telemetry (NodeMetricsSampled, JobProgressed).
+//
 // Views returned by queries are copies; views handed out by the scheduler
 // snapshot share read-only slices (devices) with the model and must not be
 // mutated.

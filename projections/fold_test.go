@@ -124,10 +124,8 @@ func TestApplyNode(t *testing.T) {
 
 func TestDescribe(t *testing.T) {
 	for _, e := range domain.AllEvents() {
-		if _, isJob := projections.JobIDOf(e); isJob {
-			if _, ok := e.(domain.JobProgressed); !ok && projections.Describe(e) == "" {
-				t.Errorf("%s has no description", e.EventName())
-			}
+		if _, ok := e.(domain.JobProgressed); !ok && projections.Describe(e) == "" {
+			t.Errorf("%s has no description", e.EventName())
 		}
 		_, isJob := projections.JobIDOf(e)
 		_, isNode := projections.NodeIDOf(e)

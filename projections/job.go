@@ -1,8 +1,8 @@
 package projections
 
 import (
-	"fmt"
 	"maps"
+	"strconv"
 	"time"
 
 	"github.com/cyxwiz/central-server/domain"
@@ -153,20 +153,21 @@ func UpdateFor(v *JobView, e Envelope) JobUpdate {
 	return u
 }
 
-// Describe returns the log line of a job event: the node's own line for a
-// progress report, else a short sentence a person can read.
+// Describe returns the log line of an event, for job watchers and the
+// activity log: the node's own line for a progress report (possibly
+// empty), else a short sentence a person can read.
 func Describe(e domain.Event) string {
 	switch e := e.(type) {
 	case domain.JobSubmitted:
 		return "job submitted"
 	case domain.JobAssigned:
-		return fmt.Sprintf("assigned to node %s (attempt %d)", e.NodeID, e.Attempt)
+		return "assigned to node " + e.NodeID + " (attempt " + strconv.Itoa(e.Attempt) + ")"
 	case domain.JobAccepted:
-		return fmt.Sprintf("node %s accepted the job", e.NodeID)
+		return "node " + e.NodeID + " accepted the job"
 	case domain.JobRejected:
-		return fmt.Sprintf("node %s rejected the job: %s", e.NodeID, e.Reason)
+		return "node " + e.NodeID + " rejected the job: " + e.Reason
 	case domain.JobStarted:
-		return fmt.Sprintf("node %s started the job", e.NodeID)
+		return "node " + e.NodeID + " started the job"
 	case domain.JobProgressed:
 		return e.Log
 	case domain.JobCompleted:
@@ -174,16 +175,61 @@ func Describe(e domain.Event) string {
 	case domain.JobFailed:
 		return "job failed: " + e.Reason
 	case domain.JobCancelled:
-		if e.Reason == "" {
-			return "job cancelled"
-		}
-		return "job cancelled: " + e.Reason
+		return because("job cancelled", e.Reason)
 	case domain.JobTimedOut:
-		return fmt.Sprintf("node %s timed out (%s)", e.NodeID, e.Phase)
+		return "node " + e.NodeID + " timed out (" + e.Phase + ")"
 	case domain.JobRequeued:
 		return "job requeued: " + e.Reason
 	case domain.JobDeleted:
 		return "job deleted"
+	case domain.NodeRegistered:
+		s := "node registered: " + e.Spec.Name
+		if e.Spec.Region != "" {
+			s += " in " + e.Spec.Region
+		}
+		return s
+	case domain.NodeUpdated:
+		return "node updated its registration"
+	case domain.NodeWentOnline:
+		return "node went online"
+	case domain.NodeWentOffline:
+		return because("node went offline", e.Reason)
+	case domain.NodeMetricsSampled:
+		return "node metrics sampled"
+	case domain.ReputationAdjusted:
+		return because("reputation "+strconv.FormatFloat(e.Score, 'f', 2, 64)+
+			" ("+signed(e.Delta)+")", e.Reason)
+	case domain.NodeJobReserved:
+		return "slot reserved for job " + e.JobID
+	case domain.NodeJobReleased:
+		return because("slot of job "+e.JobID+" released", e.Reason)
+	case domain.NodeBanned:
+		return because(by("node banned", e.By), e.Reason)
+	case domain.NodeUnbanned:
+		return by("node unbanned", e.By)
 	}
 	return ""
+}
+
+// signed formats a reputation change with its sign: +0.01, -0.02.
+func signed(d float64) string {
+	s := strconv.FormatFloat(d, 'f', 2, 64)
+	if s[0] != '-' {
+		s = "+" + s
+	}
+	return s
+}
+
+func because(s, reason string) string {
+	if reason == "" {
+		return s
+	}
+	return s + ": " + reason
+}
+
+func by(s, who string) string {
+	if who == "" {
+		return s
+	}
+	return s + " by " + who
 }

@@ -1,6 +1,7 @@
 // Package memory is the in-memory read model: every view of projections,
-// indexed for the API's lists and the scheduler's snapshot, rebuilt by
-// replaying the log at start. It is safe for concurrent use: a batch is
+// indexed for the API's lists and the scheduler's snapshot, with hourly
+// counters for the network statistics and a bounded activity log, rebuilt
+// by replaying the log at start. It is safe for concurrent use: a batch is
 // applied under a write lock, so queries never see half of one.
 package memory
 
@@ -25,7 +26,14 @@ type Config struct {
 	// WatchBuffer is the updates a job watcher may fall behind; default
 	// projections.DefaultWatchBuffer.
 	WatchBuffer int
+	// MaxActivity is how many lines of the activity log are kept, the
+	// oldest dropped first; default DefaultMaxActivity. PostgreSQL may
+	// keep more.
+	MaxActivity int
 }
+
+// DefaultMaxActivity is the default of Config.MaxActivity: a few MB.
+const DefaultMaxActivity = 10_000
 
 // Model is the in-memory read model.
 type Model struct {
@@ -50,9 +58,13 @@ type Model struct {
 	pendFull  bool
 	pendLeft  bool // a job left the queue since it was built
 
-	nodes     map[string]*projections.NodeView
-	nodeOrder []*projections.NodeView // by id
-	metrics   map[string][]projections.MetricPoint
+	nodes       map[string]*projections.NodeView
+	nodeOrder   []*projections.NodeView // by id
+	nodesOnline int
+	metrics     map[string][]projections.MetricPoint
+
+	hours    map[int64]projections.HourCounts // by the hour's Unix time; under 1 MB a year
+	activity ring                             // the newest Config.MaxActivity lines
 
 	queue struct { // PendingJobs in order, brought up to date by PendingJobs
 		sync.Mutex
@@ -61,8 +73,11 @@ type Model struct {
 }
 
 var (
-	_ projections.ReadModel = (*Model)(nil)
-	_ projections.Queries   = (*Model)(nil)
+	_ projections.ReadModel       = (*Model)(nil)
+	_ projections.Queries         = (*Model)(nil)
+	_ projections.StatsQueries    = (*Model)(nil)
+	_ projections.ActivityQueries = (*Model)(nil)
+	_ projections.PaymentQueries  = (*Model)(nil)
 )
 
 const (
@@ -88,6 +103,9 @@ func New(cfg Config) *Model {
 	if cfg.MaxMetricPoints <= 0 {
 		cfg.MaxMetricPoints = 24 * 60
 	}
+	if cfg.MaxActivity <= 0 {
+		cfg.MaxActivity = DefaultMaxActivity
+	}
 	return &Model{
 		cfg:       cfg,
 		hub:       projections.NewHub(cfg.WatchBuffer),
@@ -100,6 +118,7 @@ func New(cfg Config) *Model {
 		active:    make(map[string]*projections.JobView),
 		nodes:     make(map[string]*projections.NodeView),
 		metrics:   make(map[string][]projections.MetricPoint),
+		hours:     make(map[int64]projections.HourCounts),
 	}
 }
 
@@ -136,6 +155,7 @@ func (m *Model) Apply(ctx context.Context, batch []projections.Envelope, checkpo
 }
 
 func (m *Model) apply(e *projections.Envelope, updates *[]projections.JobUpdate) {
+	m.activity.push(e, m.cfg.MaxActivity)
 	if id, ok := projections.JobIDOf(e.Event); ok {
 		if v := m.applyJob(id, e); v != nil && m.hub.Watching(id) {
 			*updates = append(*updates, projections.UpdateFor(v, *e))
@@ -154,6 +174,12 @@ func (m *Model) apply(e *projections.Envelope, updates *[]projections.JobUpdate)
 func (m *Model) applyJob(id string, e *projections.Envelope) *projections.JobView {
 	_, opens := e.Event.(domain.JobSubmitted)
 	v := m.jobs[id]
+	if hour, d, ok := projections.StatsDelta(v, *e); ok { // before the fold changes v
+		k := hour.Unix()
+		c := m.hours[k]
+		c.Add(d)
+		m.hours[k] = c
+	}
 	switch {
 	case v == nil && !opens:
 		return nil // an event of a job never submitted
@@ -248,9 +274,21 @@ func (m *Model) applyNode(id string, e *projections.Envelope) {
 		})
 		projections.ApplyNode(v, *e)
 		m.nodeOrder = slices.Insert(m.nodeOrder, i, v)
+		m.countOnline(false, v.Online)
 		return
 	}
+	was := v.Online
 	projections.ApplyNode(v, *e)
+	m.countOnline(was, v.Online)
+}
+
+func (m *Model) countOnline(was, is bool) {
+	switch {
+	case is && !was:
+		m.nodesOnline++
+	case was && !is:
+		m.nodesOnline--
+	}
 }
 
 func (m *Model) addMetric(nodeID string, p projections.MetricPoint) {

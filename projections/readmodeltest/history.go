@@ -57,6 +57,14 @@ func (h *History) Envelope(e domain.Event) projections.Envelope {
 	}
 }
 
+// EnvelopeAt records one event as Envelope does, at the recorded time
+// given (a whole millisecond in UTC) instead of the position's.
+func (h *History) EnvelopeAt(recorded time.Time, e domain.Event) projections.Envelope {
+	env := h.Envelope(e)
+	env.Recorded = recorded
+	return env
+}
+
 // Envelopes records events in order.
 func (h *History) Envelopes(events ...domain.Event) []projections.Envelope {
 	out := make([]projections.Envelope, len(events))

@@ -57,7 +57,7 @@ func testBatchesAreAtomic(t *testing.T, newModel func(*testing.T) ReadModelUnder
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
-	for r := range 4 {
+	for r := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -68,7 +68,7 @@ func testBatchesAreAtomic(t *testing.T, newModel func(*testing.T) ReadModelUnder
 				default:
 				}
 				var n int
-				switch r % 2 {
+				switch r % 4 {
 				case 0:
 					_, _, total, err := m.ListJobs(ctx(t), projections.JobFilter{Owner: "atomic", PageSize: 1})
 					if err != nil {
@@ -76,8 +76,26 @@ func testBatchesAreAtomic(t *testing.T, newModel func(*testing.T) ReadModelUnder
 						return
 					}
 					n = total
-				default:
+				case 1:
 					n = len(m.PendingJobs())
+				case 2:
+					s, err := m.NetworkStats(ctx(t), T0)
+					if err != nil {
+						errs <- err
+						return
+					}
+					n = s.Hourly[len(s.Hourly)-1].Submitted
+					if s.JobsTotal != n || s.JobsPending != n {
+						errs <- fmt.Errorf("NetworkStats counts %d jobs, %d pending, %d submitted: not one batch", s.JobsTotal, s.JobsPending, n)
+						return
+					}
+				default:
+					lines, err := m.RecentActivity(ctx(t), projections.MaxPageSize, 0)
+					if err != nil {
+						errs <- err
+						return
+					}
+					n = len(lines)
 				}
 				if n%per != 0 {
 					errs <- fmt.Errorf("reader %d saw %d jobs: half a batch", r, n)

@@ -3,7 +3,8 @@
 // the answers of every query, the scheduler's snapshot and job watchers.
 //
 // Models under test must use the defaults of projections: 5 slots per node
-// (DefaultMaxJobsPerNode) and a watch buffer smaller than 300 updates.
+// (DefaultMaxJobsPerNode) and a watch buffer smaller than 300 updates, and
+// keep at least the newest 100 lines of the activity log.
 package readmodeltest
 
 import (
@@ -22,6 +23,9 @@ import (
 type ReadModelUnderTest interface {
 	projections.ReadModel
 	projections.Queries
+	projections.StatsQueries
+	projections.ActivityQueries
+	projections.PaymentQueries
 }
 
 // Run runs the suite; newModel returns an empty model and registers its
@@ -48,6 +52,13 @@ func Run(t *testing.T, newModel func(t *testing.T) ReadModelUnderTest) {
 		{"WatchManyWatchers", testWatchManyWatchers},
 		{"Checkpoint", testCheckpoint},
 		{"BatchesAreAtomic", testBatchesAreAtomic},
+		{"HourlyStats", testHourlyStats},
+		{"HourlyStatsRanges", testHourlyStatsRanges},
+		{"NetworkStats", testNetworkStats},
+		{"EmptyModel", testEmptyModel},
+		{"Activity", testActivity},
+		{"ActivityPaging", testActivityPaging},
+		{"Payments", testPayments},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newModel) })
