@@ -9,6 +9,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,7 +63,42 @@ type Server struct {
 	RESTAddress          string `toml:"rest_address"`
 	MaxMessageBytes      int    `toml:"max_message_bytes"`
 	ShutdownGraceSeconds int    `toml:"shutdown_grace_seconds"`
+	// CORSOrigins are the browser origins ("https://console.example.com")
+	// allowed to call the REST API from another origin; "*" allows any.
+	// Empty: same-origin only.
+	CORSOrigins List `toml:"cors_origins"`
 }
+
+// List is a key holding a list of strings: a TOML array of strings, or in
+// its environment variable a comma-separated string. It is kept joined so
+// that Config stays comparable with ==; an item never contains a comma.
+type List struct{ joined string }
+
+// NewList returns the list of items, trimmed, without the empty ones. An
+// item must not contain a comma.
+func NewList(items ...string) List {
+	kept := make([]string, 0, len(items))
+	for _, it := range items {
+		if it = strings.TrimSpace(it); it != "" {
+			kept = append(kept, it)
+		}
+	}
+	return List{joined: strings.Join(kept, ",")}
+}
+
+// Items returns the list's items (nil when empty).
+func (l List) Items() []string {
+	if l.joined == "" {
+		return nil
+	}
+	return strings.Split(l.joined, ",")
+}
+
+// String returns the items joined by commas.
+func (l List) String() string { return l.joined }
+
+// LogValue logs the list as a list.
+func (l List) LogValue() slog.Value { return slog.AnyValue(l.Items()) }
 
 // Database is the [database] section: where read models live.
 type Database struct {

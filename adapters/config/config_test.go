@@ -200,6 +200,7 @@ func TestEveryKeyHasAnEnvOverride(t *testing.T) {
 				reflect.String:  {"x y", "x y"},
 				reflect.Int:     {"-7", -7},
 				reflect.Float64: {"0.5", 0.5},
+				reflect.Struct:  {"x y", NewList("x y")}, // List
 			}[f.kind]
 			origins := map[string]origin{}
 			if errs := applyEnv(&cfg, []string{f.env + "=" + sample.raw}, origins); len(errs) > 0 {
@@ -456,5 +457,57 @@ func TestEnvVarNames(t *testing.T) {
 		if got := EnvVar(tt.key); got != tt.env {
 			t.Errorf("EnvVar(%q) = %q, want %q", tt.key, got, tt.env)
 		}
+	}
+}
+
+func TestCORSOrigins(t *testing.T) {
+	if got := Default().Server.CORSOrigins.Items(); got != nil {
+		t.Fatalf("default server.cors_origins = %q, want none (same-origin only)", got)
+	}
+	file := writeFile(t, "[server]\ncors_origins = [\"https://console.example.com\", \"http://localhost:3000\"]\n")
+	cfg, err := Load(file, nil)
+	if err != nil {
+		t.Fatalf("Load = %v", err)
+	}
+	if got, want := cfg.Server.CORSOrigins.Items(), []string{"https://console.example.com", "http://localhost:3000"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("file: cors_origins = %q, want %q", got, want)
+	}
+	cfg, err = Load(file, []string{"CYXWIZ_SERVER_CORS_ORIGINS= https://a.example , https://b.example:8443,"})
+	if err != nil {
+		t.Fatalf("Load with env = %v", err)
+	}
+	if got, want := cfg.Server.CORSOrigins.Items(), []string{"https://a.example", "https://b.example:8443"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("env: cors_origins = %q, want %q", got, want)
+	}
+	if cfg, err = Load(file, []string{"CYXWIZ_SERVER_CORS_ORIGINS="}); err != nil || cfg.Server.CORSOrigins.Items() != nil {
+		t.Fatalf("empty env: cors_origins = %q, err %v; want none", cfg.Server.CORSOrigins.Items(), err)
+	}
+	if cfg, err = Load("", []string{"CYXWIZ_SERVER_CORS_ORIGINS=*"}); err != nil || cfg.Server.CORSOrigins.String() != "*" {
+		t.Fatalf(`"*": cors_origins = %q, err %v`, cfg.Server.CORSOrigins, err)
+	}
+
+	bad := []struct{ name, file, env, want string }{
+		{"not an array", "[server]\ncors_origins = \"https://a.example\"\n", "",
+			`server.cors_origins: expected an array of strings, got string "https://a.example"`},
+		{"not strings", "[server]\ncors_origins = [1]\n", "", `server.cors_origins: expected an array of strings, got integer 1 at index 0`},
+		{"comma in item", "[server]\ncors_origins = [\"https://a.example,https://b.example\"]\n", "", `contains a comma`},
+		{"path", "", "https://a.example/", `server.cors_origins: item 0: expected an origin`},
+		{"no scheme", "", "console.example.com", `item 0: expected an origin`},
+		{"ftp", "", "https://ok.example,ftp://a.example", `item 1: expected an origin`},
+		{"wildcard host", "", "https://*.example.com", `item 0: expected an origin`},
+		{"star with others", "", "*,https://a.example", `"*" (any origin) must be the only item`},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, tt.file)
+			var env []string
+			if tt.env != "" {
+				env = []string{"CYXWIZ_SERVER_CORS_ORIGINS=" + tt.env}
+			}
+			_, err := Load(path, env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Load = %v; want an error containing %q", err, tt.want)
+			}
+		})
 	}
 }

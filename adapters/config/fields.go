@@ -47,8 +47,9 @@ func buildSchema() schema {
 				index:   []int{i, j},
 				kind:    ff.Type.Kind(),
 			}
-			switch f.kind {
-			case reflect.String, reflect.Int, reflect.Float64:
+			switch {
+			case f.kind == reflect.String, f.kind == reflect.Int, f.kind == reflect.Float64,
+				ff.Type == reflect.TypeFor[List]():
 			default:
 				panic(fmt.Sprintf("config: field %s.%s has unsupported kind %s", sf.Name, ff.Name, f.kind))
 			}
@@ -149,6 +150,24 @@ func setTOML(v reflect.Value, kind reflect.Kind, raw any) string {
 			v.SetFloat(float64(n))
 			return ""
 		}
+	case reflect.Struct: // List
+		arr, ok := raw.([]any)
+		if !ok {
+			break
+		}
+		items := make([]string, len(arr))
+		for i, it := range arr {
+			s, ok := it.(string)
+			if !ok {
+				return fmt.Sprintf("expected %s, got %s at index %d", expected(kind), describe(it), i)
+			}
+			if strings.Contains(s, ",") {
+				return fmt.Sprintf("item %d %q contains a comma; write one item per array element", i, s)
+			}
+			items[i] = s
+		}
+		v.Set(reflect.ValueOf(NewList(items...)))
+		return ""
 	}
 	return fmt.Sprintf("expected %s, got %s", expected(kind), describe(raw))
 }
@@ -207,6 +226,8 @@ func setString(v reflect.Value, kind reflect.Kind, s string) string {
 			return fmt.Sprintf("expected %s, got %q", expected(kind), s)
 		}
 		v.SetFloat(n)
+	case reflect.Struct: // List
+		v.Set(reflect.ValueOf(NewList(strings.Split(s, ",")...)))
 	}
 	return ""
 }
@@ -217,6 +238,8 @@ func expected(kind reflect.Kind) string {
 		return "an integer"
 	case reflect.Float64:
 		return "a number"
+	case reflect.Struct:
+		return "an array of strings"
 	default:
 		return "a string"
 	}

@@ -31,6 +31,7 @@ func (c Config) validate(origins map[string]origin) []error {
 	v.hostPort("server.rest_address", s.RESTAddress)
 	v.intRange("server.max_message_bytes", s.MaxMessageBytes, 1024, math.MaxInt32)
 	v.intMin("server.shutdown_grace_seconds", s.ShutdownGraceSeconds, 0)
+	v.originList("server.cors_origins", s.CORSOrigins)
 
 	if c.Database.URL != "" {
 		v.url("database.url", c.Database.URL, "postgres", "postgresql")
@@ -173,6 +174,26 @@ func (v *checker) url(key, s string, schemes ...string) {
 	}
 	if (u.Scheme == "http" || u.Scheme == "https") && u.Host == "" {
 		v.fail(key, "expected a URL with a host, got %q", redactURL(s))
+	}
+}
+
+// originList checks a list of browser origins: "*" alone, or each an
+// http(s)://host[:port] with no path, query or trailing slash.
+func (v *checker) originList(key string, l List) {
+	items := l.Items()
+	for i, o := range items {
+		if o == "*" {
+			if len(items) > 1 {
+				v.fail(key, `"*" (any origin) must be the only item, got %d items`, len(items))
+			}
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || strings.Contains(u.Host, "*") || o != u.Scheme+"://"+u.Host {
+			v.fail(key, `item %d: expected an origin like "https://console.example.com" or "http://localhost:3000" `+
+				`(scheme, host and optional port; no path or trailing slash), or "*" alone; got %q`, i, o)
+		}
 	}
 }
 

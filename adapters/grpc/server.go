@@ -31,7 +31,10 @@ type Options struct {
 	NodeSessionTTL   time.Duration
 	PortOffset       int           // node control port = advertised port + offset
 	ReadYourWrites   time.Duration // how long a call waits for the read model to see its own write
-	WatchBufferLimit int
+	// Unary and Stream interceptors run outermost, before recovery,
+	// logging and authentication (metrics: they time everything).
+	Unary  []grpc.UnaryServerInterceptor
+	Stream []grpc.StreamServerInterceptor
 }
 
 // Server holds the services and their dependencies.
@@ -55,8 +58,8 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
 		grpc.MaxSendMsgSize(opts.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(s.recoverUnary, s.logUnary, s.authUnary),
-		grpc.ChainStreamInterceptor(s.recoverStream, s.authStream),
+		grpc.ChainUnaryInterceptor(append(opts.Unary, s.recoverUnary, s.logUnary, s.authUnary)...),
+		grpc.ChainStreamInterceptor(append(opts.Stream, s.recoverStream, s.authStream)...),
 	)
 	pb.RegisterJobServiceServer(s.grpc, &jobService{Server: s})
 	pb.RegisterNodeServiceServer(s.grpc, &nodeService{Server: s})

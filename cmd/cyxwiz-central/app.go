@@ -14,12 +14,17 @@ import (
 	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/adapters/config"
 	grpcadapter "github.com/cyxwiz/central-server/adapters/grpc"
+	"github.com/cyxwiz/central-server/adapters/metrics"
+	"github.com/cyxwiz/central-server/adapters/postgres"
+	"github.com/cyxwiz/central-server/adapters/rest"
 	"github.com/cyxwiz/central-server/commands"
 	"github.com/cyxwiz/central-server/domain"
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/eventstore/bolt"
 	"github.com/cyxwiz/central-server/projections"
 	"github.com/cyxwiz/central-server/projections/memory"
+	"github.com/labstack/echo/v4"
+	"google.golang.org/grpc"
 )
 
 // Settings override what config.toml cannot say: finer durations and a
@@ -51,6 +56,9 @@ type App struct {
 	disp     *commands.Dispatcher
 	scheds   []*commands.Scheduler
 	server   *grpcadapter.Server
+	rest     *rest.Server
+	metrics  *metrics.Metrics
+	pg       *postgres.Model
 	nodes    *grpcadapter.NodeClient
 	listener net.Listener
 
@@ -67,8 +75,6 @@ func NewApp(cfg config.Config, set Settings, log *slog.Logger) (*App, error) {
 	switch {
 	case cfg.EventStore.Backend != config.BackendEmbedded:
 		return nil, fmt.Errorf("eventstore.backend %q: this build has only the embedded store; set it to %q", cfg.EventStore.Backend, config.BackendEmbedded)
-	case !cfg.Database.InMemory():
-		return nil, errors.New("database.url is set, but PostgreSQL read models are not in this build yet; leave it empty for in-memory read models")
 	case !cfg.Redis.InMemory():
 		return nil, errors.New("redis.url is set, but shared Redis leases are not in this build yet; leave it empty for in-memory leases")
 	case cfg.Blockchain.Enabled():
@@ -124,7 +130,23 @@ func (a *App) Start(ctx context.Context) (err error) {
 
 	sc := cfg.Scheduler
 	codec := commands.NewCodec()
-	a.model = memory.New(memory.Config{MaxJobsPerNode: sc.MaxJobsPerNode})
+	if cfg.Database.InMemory() {
+		a.model = memory.New(memory.Config{MaxJobsPerNode: sc.MaxJobsPerNode})
+	} else {
+		pg, err := postgres.Open(ctx, cfg.Database.URL, postgres.Options{
+			MaxJobsPerNode: sc.MaxJobsPerNode, MaxConns: int32(cfg.Database.MaxConnections), Logger: a.log.With("component", "postgres"),
+		})
+		if err != nil {
+			return fmt.Errorf("read models in PostgreSQL: %w", err)
+		}
+		a.pg, a.model = pg, pg
+		a.log.Info("read models in PostgreSQL", "schema", pg.Schema(), "checkpoint", pg.Checkpoint())
+	}
+	a.metrics = metrics.New(metrics.Options{
+		ProjectionLag:      func() time.Duration { return a.runner.Stats().LastLag },
+		ProjectionPosition: func() uint64 { return a.runner.Position() },
+		Log:                a.log.With("component", "metrics"),
+	})
 	policy := commands.DefaultPolicy()
 	policy.MaxJobsPerNode = sc.MaxJobsPerNode
 	policy.MinReputation = sc.MinReputation
@@ -132,7 +154,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	policy.PenaltyOffline = sc.ReputationPenaltyOffline
 	policy.PenaltyReject = sc.ReputationPenaltyReject
 	policy.PenaltyTimeout = sc.ReputationPenaltyTimeout
-	a.handler = commands.NewHandler(store, codec, a.set.Now, policy, a.log.With("component", "commands"))
+	a.handler = commands.NewHandler(a.metrics.Store(store), codec, a.set.Now, policy, a.log.With("component", "commands"))
 	a.nodes = grpcadapter.NewNodeClient()
 	a.disp = commands.NewDispatcher(a.handler, a.nodes, issuer, commands.DispatchConfig{
 		PortOffset: sc.NodeControlPortOffset, Attempts: sc.DispatchAttempts, Backoff: a.set.DispatchBackoff,
@@ -152,7 +174,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	// Rebuild the read model from the log before anything acts on it.
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
-	a.runner = projections.NewRunner(store, codec, &observedModel{readModel: a.model, observers: []func([]projections.Envelope){a.wakeSchedulers}},
+	a.runner = projections.NewRunner(store, codec, &observedModel{readModel: a.model, observers: []func([]projections.Envelope){a.wakeSchedulers, a.metrics.Observe}},
 		a.log.With("component", "projection"))
 	a.goRun(func() error { return a.runner.Run(runCtx) })
 	start := time.Now()
@@ -175,6 +197,8 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}, grpcadapter.Options{
 		MaxMessageBytes: cfg.Server.MaxMessageBytes, P2PTokenTTL: cfg.JWT.P2PTokenExpiration(),
 		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset,
+		Unary:  []grpc.UnaryServerInterceptor{a.metrics.UnaryServerInterceptor()},
+		Stream: []grpc.StreamServerInterceptor{a.metrics.StreamServerInterceptor()},
 	}, a.log.With("component", "grpc"))
 	lis, err := net.Listen("tcp", cfg.Server.GRPCAddress)
 	if err != nil {
@@ -183,7 +207,42 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.listener = lis
 	go func() { a.serveErr <- a.server.GRPC().Serve(lis) }()
 	a.log.Info("gRPC serving", "address", lis.Addr().String())
+
+	a.rest = rest.New(rest.Deps{
+		Jobs: a.model, Nodes: a.model, Stats: a.model, Activity: a.model, Payments: a.model,
+		Store: store, Codec: codec, Auth: issuer, Health: a.health, Head: a.runner.Position, Now: a.set.Now,
+	}, rest.Options{
+		CORSOrigins: cfg.Server.CORSOrigins.Items(), MaxJobsPerNode: sc.MaxJobsPerNode,
+		Middleware: []echo.MiddlewareFunc{a.metrics.Echo()}, Metrics: a.metrics.Handler(), Version: version,
+	}, a.log.With("component", "rest"))
+	if err := a.rest.Start(cfg.Server.RESTAddress); err != nil {
+		return fmt.Errorf("REST on %s: %w", cfg.Server.RESTAddress, err)
+	}
+	a.log.Info("REST serving", "address", a.rest.Addr().String())
 	return nil
+}
+
+// RESTAddr is the address the REST API listens on.
+func (a *App) RESTAddr() string { return a.rest.Addr().String() }
+
+// health reports each component for /api/health.
+func (a *App) health(ctx context.Context) map[string]rest.Component {
+	db := rest.Component{Status: rest.ComponentMemory}
+	if a.pg != nil {
+		db = rest.Component{Status: rest.ComponentOK}
+		if err := a.pg.Pool().Ping(ctx); err != nil {
+			db = rest.Component{Status: rest.ComponentDown, Detail: "PostgreSQL: " + err.Error()}
+		}
+	}
+	select {
+	case <-a.runner.CaughtUp():
+	default:
+		db = rest.Component{Status: rest.ComponentDegraded, Detail: "replaying the log"}
+	}
+	return map[string]rest.Component{
+		"eventstore": rest.StoreCheck(ctx, a.store), "database": db,
+		"redis": {Status: rest.ComponentMemory}, "solana": {Status: rest.ComponentDisabled},
+	}
 }
 
 func (a *App) goRun(fn func() error) {
@@ -208,6 +267,13 @@ func (a *App) GRPCAddr() string { return a.listener.Addr().String() }
 // Stop drains gRPC calls, stops the process managers, and flushes and
 // closes the log. Acknowledged writes are durable before Stop returns.
 func (a *App) Stop() error {
+	if a.rest != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownGrace())
+		if err := a.rest.Shutdown(ctx); err != nil {
+			a.log.Warn("REST shutdown", "err", err)
+		}
+		cancel()
+	}
 	if a.server != nil {
 		a.server.Shutdown(a.cfg.Server.ShutdownGrace())
 	}
@@ -220,6 +286,10 @@ func (a *App) Stop() error {
 	}
 	if a.nodes != nil {
 		a.nodes.Close()
+	}
+	if a.pg != nil {
+		a.pg.Close()
+		a.pg = nil
 	}
 	var err error
 	if a.store != nil {
@@ -235,6 +305,9 @@ func (a *App) Stop() error {
 type readModel interface {
 	projections.ReadModel
 	projections.Queries
+	projections.StatsQueries
+	projections.ActivityQueries
+	projections.PaymentQueries
 }
 
 // observedModel tells observers about every batch once it is applied.

@@ -33,6 +33,7 @@ type testServer struct {
 func testConfig(dir string) config.Config {
 	cfg := config.Default()
 	cfg.Server.GRPCAddress = "127.0.0.1:0"
+	cfg.Server.RESTAddress = "127.0.0.1:0"
 	cfg.Server.ShutdownGraceSeconds = 2
 	cfg.EventStore.DataDir = dir
 	cfg.JWT.Secret = testSecret

@@ -38,7 +38,7 @@ func command(t *testing.T, env []string, args ...string) *exec.Cmd {
 // exits 0 on SIGTERM; a restart sees what was written.
 func TestServeStopsCleanlyOnSIGTERM(t *testing.T) {
 	dir := t.TempDir()
-	env := []string{"CYXWIZ_EVENTSTORE_DATA_DIR=" + dir, "CYXWIZ_SERVER_GRPC_ADDRESS=127.0.0.1:0", "CYXWIZ_LOG=info"}
+	env := []string{"CYXWIZ_EVENTSTORE_DATA_DIR=" + dir, "CYXWIZ_SERVER_GRPC_ADDRESS=127.0.0.1:0", "CYXWIZ_SERVER_REST_ADDRESS=127.0.0.1:0", "CYXWIZ_LOG=info"}
 	cmd := command(t, env, "serve", "--config", "../../config.toml")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

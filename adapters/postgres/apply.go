@@ -1,0 +1,371 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/projections"
+)
+
+var DebugTimes map[string]time.Duration
+
+// jobWork is a job during a batch: its view, whether a row existed
+// before the batch, and what it counted in job_counts then.
+type jobWork struct {
+	v       projections.JobView
+	known   bool // the view exists (before the batch, or opened in it)
+	counted bool // counted in job_counts before the batch
+	key     countKey
+	changed bool
+}
+
+type countKey struct {
+	owner  string
+	typ    domain.JobType
+	status domain.JobStatus
+}
+
+// nodeWork is a node during a batch.
+type nodeWork struct {
+	v       projections.NodeView
+	known   bool
+	changed bool
+	base    *projections.NodeView // the mirror's view before the batch; nil for a new node
+}
+
+// batchWork is everything a batch changes, built in Go before one round
+// trip writes it.
+type batchWork struct {
+	jobs     map[string]*jobWork
+	jobOrder []string
+	nodes    map[string]*nodeWork
+	nodeIDs  []string
+	samples  sampleCols
+	activity activityCols
+	hours    map[time.Time]*projections.HourCounts
+	updates  []projections.JobUpdate
+}
+
+// Apply implements projections.ReadModel: one transaction per batch. It
+// locks the checkpoint row, skips the envelopes at or below it, reads the
+// rows of the batch's jobs, folds the events in Go with projections'
+// folds, writes every changed row with one statement per table, and saves
+// the checkpoint, all in that transaction. A crash anywhere before the
+// commit leaves nothing of the batch; after the commit, the mirror is
+// updated and watchers get the batch's updates.
+func (m *Model) Apply(ctx context.Context, batch []projections.Envelope, checkpoint uint64) error {
+	m.applyMu.Lock()
+	defer m.applyMu.Unlock()
+	if err := m.checkReady(); err != nil {
+		return err
+	}
+	cur := m.Checkpoint()
+	if checkpoint <= cur && !slices.ContainsFunc(batch, func(e projections.Envelope) bool { return e.Position > cur }) {
+		return nil // nothing new: a replayed batch
+	}
+	tx, err := m.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres read model: begin: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+
+	t1 := time.Now()
+	stored, err := readCheckpoint(ctx, tx, m.opts.Name, true)
+	if DebugTimes != nil {
+		DebugTimes["begin+checkpoint"] += time.Since(t1)
+	}
+	if err != nil {
+		return fmt.Errorf("postgres read model: %w", err)
+	}
+	base := m.mir
+	reloaded := false
+	if stored != cur {
+		// Another writer moved the checkpoint: the mirror is stale.
+		m.log.Warn("postgres read model: the checkpoint moved under this process; reloading", "schema", m.schema,
+			"stored", stored, "mine", cur)
+		if base, err = loadMirror(ctx, tx); err != nil {
+			return fmt.Errorf("postgres read model: reload: %w", err)
+		}
+		reloaded = true
+	}
+	t2 := time.Now()
+	w, last, err := m.fold(ctx, tx, base, batch, stored)
+	if DebugTimes != nil {
+		DebugTimes["fold"] += time.Since(t2)
+	}
+	if err != nil {
+		return err
+	}
+	next := max(stored, checkpoint, last)
+	if err := m.write(ctx, tx, w, base, next); err != nil {
+		return err
+	}
+
+	if m.beforeCommit != nil {
+		m.beforeCommit(next)
+	}
+	m.visMu.Lock()
+	t0 := time.Now()
+	defer func() {
+		if DebugTimes != nil {
+			DebugTimes["commit"] += time.Since(t0)
+		}
+	}()
+	if err := tx.Commit(ctx); err != nil {
+		m.visMu.Unlock()
+		return fmt.Errorf("postgres read model: commit: %w", err)
+	}
+	m.mu.Lock()
+	if reloaded {
+		m.mir = base
+		m.queue.reset()
+	}
+	m.publishMirror(w)
+	m.checkpoint = next
+	m.mu.Unlock()
+	m.visMu.Unlock()
+	for _, u := range w.updates {
+		m.hub.Publish(u)
+	}
+	return nil
+}
+
+// fold folds the envelopes after from into views read from tx (jobs) and
+// base (nodes). It returns the position of the last envelope folded.
+func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []projections.Envelope, from uint64) (*batchWork, uint64, error) {
+	w := &batchWork{
+		jobs:  make(map[string]*jobWork),
+		nodes: make(map[string]*nodeWork),
+		hours: make(map[time.Time]*projections.HourCounts),
+	}
+	var ids []string               // as stored (see text)
+	byStored := map[string]string{} // stored id → the batch's id
+	for i := range batch {
+		if batch[i].Position <= from {
+			continue
+		}
+		if id, ok := projections.JobIDOf(batch[i].Event); ok {
+			if _, seen := w.jobs[id]; !seen {
+				w.jobs[id] = &jobWork{}
+				ids = append(ids, text(id))
+				byStored[text(id)] = id
+			}
+		}
+	}
+	if len(ids) > 0 {
+		rows, err := tx.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ANY($1)`, ids)
+		if err != nil {
+			return nil, 0, fmt.Errorf("postgres read model: read jobs: %w", err)
+		}
+		for rows.Next() {
+			v, err := scanJob(rows)
+			if err != nil {
+				rows.Close()
+				return nil, 0, fmt.Errorf("postgres read model: %w", err)
+			}
+			jw := w.jobs[byStored[v.ID]]
+			if jw == nil {
+				continue // two ids stored alike (see text): the first wins
+			}
+			jw.v, jw.known = v, true
+			jw.counted, jw.key = !v.Deleted, countKey{v.Owner, v.Spec.Type, v.Status}
+		}
+		if err := rows.Err(); err != nil {
+			return nil, 0, fmt.Errorf("postgres read model: read jobs: %w", err)
+		}
+	}
+
+	var last uint64
+	for i := range batch {
+		e := &batch[i]
+		if e.Position <= from {
+			continue
+		}
+		last = e.Position
+		if id, ok := projections.JobIDOf(e.Event); ok {
+			jw := w.jobs[id]
+			var before *projections.JobView
+			if jw.known {
+				before = &jw.v
+			}
+			if hour, d, ok := projections.StatsDelta(before, *e); ok {
+				h := w.hours[hour]
+				if h == nil {
+					h = new(projections.HourCounts)
+					w.hours[hour] = h
+				}
+				h.Add(d)
+			}
+			if _, opens := e.Event.(domain.JobSubmitted); jw.known != opens { // else: unknown job, or opened twice
+				if !jw.changed {
+					jw.changed = true
+					w.jobOrder = append(w.jobOrder, id)
+				}
+				jw.known = true
+				projections.ApplyJob(&jw.v, *e)
+				normJob(&jw.v)
+				if m.hub.Watching(id) {
+					w.updates = append(w.updates, projections.UpdateFor(&jw.v, *e))
+				}
+			}
+		}
+		if id, ok := projections.NodeIDOf(e.Event); ok {
+			nw := w.node(base, id)
+			if _, opens := e.Event.(domain.NodeRegistered); nw.known != opens {
+				if !nw.changed {
+					nw.changed = true
+					w.nodeIDs = append(w.nodeIDs, id)
+				}
+				nw.known = true
+				projections.ApplyNode(&nw.v, *e)
+				normNode(&nw.v)
+			}
+		}
+		if id, p, ok := projections.MetricPointOf(e.Event); ok && w.node(base, id).known {
+			w.samples.add(e.Position, id, p)
+		}
+		if a, ok := projections.ActivityOf(*e); ok {
+			w.activity.add(a)
+		}
+	}
+	return w, last, nil
+}
+
+// node returns the work entry of a node, from the mirror on first use.
+func (w *batchWork) node(base *mirror, id string) *nodeWork {
+	nw := w.nodes[id]
+	if nw == nil {
+		nw = &nodeWork{}
+		if v := base.nodes[id]; v != nil {
+			nw.v, nw.known, nw.base = *v, true, v // a shallow copy: folds replace, never change, slices
+		}
+		w.nodes[id] = nw
+	}
+	return nw
+}
+
+// write sends every change of w and the new checkpoint in one round trip.
+func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror, checkpoint uint64) error {
+	b := &pgx.Batch{}
+	if len(w.jobOrder) > 0 {
+		var jc jobCols
+		deltas := make(map[countKey]int64)
+		for _, id := range w.jobOrder {
+			jw := w.jobs[id]
+			if err := jc.add(&jw.v); err != nil {
+				return fmt.Errorf("postgres read model: %w", err)
+			}
+			if jw.counted {
+				deltas[jw.key]--
+			}
+			if !jw.v.Deleted {
+				deltas[countKey{jw.v.Owner, jw.v.Spec.Type, jw.v.Status}]++
+			}
+		}
+		b.Queue(upsertJobs, jc.args()...)
+		var owners []string
+		var types, statuses []int16
+		var ns []int64
+		for k, d := range deltas {
+			if d == 0 {
+				continue
+			}
+			typ, err1 := small(int(k.typ), "job type")
+			st, err2 := small(int(k.status), "status")
+			if err1 != nil || err2 != nil {
+				return fmt.Errorf("postgres read model: job counts: %v %v", err1, err2)
+			}
+			owners, types, statuses, ns = append(owners, text(k.owner)), append(types, typ), append(statuses, st), append(ns, d)
+		}
+		if len(owners) > 0 {
+			b.Queue(upsertCounts, owners, types, statuses, ns)
+			b.Queue(deleteZeroCounts, owners, types, statuses)
+		}
+	}
+	if len(w.nodeIDs) > 0 {
+		var nc nodeCols
+		var rc reservationCols
+		var resNodes []string
+		for _, id := range w.nodeIDs {
+			nw := w.nodes[id]
+			if err := nc.add(&nw.v); err != nil {
+				return fmt.Errorf("postgres read model: %w", err)
+			}
+			if nw.base == nil || !slices.Equal(nw.base.Reservations, nw.v.Reservations) {
+				resNodes = append(resNodes, text(id))
+				rc.add(&nw.v)
+			}
+		}
+		b.Queue(upsertNodes, nc.args()...)
+		if len(resNodes) > 0 {
+			b.Queue(`DELETE FROM node_reservations WHERE node_id = ANY($1)`, resNodes)
+			if len(rc.node) > 0 {
+				b.Queue(insertReservations, rc.node, rc.job, rc.slot, rc.at)
+			}
+		}
+	}
+	if len(w.samples.position) > 0 {
+		b.Queue(insertSamples, w.samples.args()...)
+	}
+	if len(w.activity.position) > 0 {
+		b.Queue(insertActivity, w.activity.args()...)
+	}
+	if len(w.hours) > 0 {
+		var hours []time.Time
+		var sub, comp, fail, canc, timed, dur []int64
+		for h, c := range w.hours {
+			hours = append(hours, h)
+			sub, comp, fail = append(sub, int64(c.Submitted)), append(comp, int64(c.Completed)), append(fail, int64(c.Failed))
+			canc, timed, dur = append(canc, int64(c.Cancelled)), append(timed, int64(c.Timed)), append(dur, c.DurationMs)
+		}
+		b.Queue(upsertHours, hours, sub, comp, fail, canc, timed, dur)
+	}
+	b.Queue(`UPDATE checkpoints SET position = $2 WHERE name = $1`, m.opts.Name, int64(checkpoint))
+	if DebugTimes != nil {
+		for _, q := range b.QueuedQueries {
+			t0 := time.Now()
+			if _, err := tx.Exec(ctx, q.SQL, q.Arguments...); err != nil {
+				return err
+			}
+			DebugTimes[q.SQL[:30]] += time.Since(t0)
+		}
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("postgres read model: write batch: %w", err)
+	}
+	return nil
+}
+
+// publishMirror applies the batch's committed changes to the mirror;
+// the caller holds mu's write lock.
+func (m *Model) publishMirror(w *batchWork) {
+	mr := m.mir
+	for _, id := range w.nodeIDs {
+		v := w.nodes[id].v // a fresh copy, owned by the mirror from now on
+		mr.putNode(&v)
+	}
+	for _, id := range w.jobOrder {
+		v := &w.jobs[id].v
+		_, wasPending := mr.pending[id]
+		if v.Pending() {
+			mr.pending[id] = v.QueuedJob() // fixed at submission: a job in the queue keeps its place
+			if !wasPending {
+				m.queue.touch(id, false, len(mr.pending))
+			}
+		} else if wasPending {
+			delete(mr.pending, id)
+			m.queue.touch(id, true, len(mr.pending))
+		}
+		if v.Active() {
+			mr.active[id] = v.Assignment()
+		} else {
+			delete(mr.active, id)
+		}
+	}
+}

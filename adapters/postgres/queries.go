@@ -1,0 +1,520 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/projections"
+)
+
+// Every value a caller gives reaches PostgreSQL as a bound parameter
+// ($1, $2, …); statements are built only from constant fragments.
+
+// where builds a WHERE clause of constant conditions and bound arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// add appends cond, whose "?" is the next parameter, bound to arg.
+func (w *where) add(cond string, arg any) {
+	w.args = append(w.args, arg)
+	w.conds = append(w.conds, strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1))
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// GetJob implements projections.JobQueries.
+func (m *Model) GetJob(ctx context.Context, id string) (projections.JobView, bool, error) {
+	if err := m.checkReady(); err != nil {
+		return projections.JobView{}, false, err
+	}
+	v, err := scanJob(m.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND NOT deleted`, text(id)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return projections.JobView{}, false, nil
+	}
+	if err != nil {
+		return projections.JobView{}, false, fmt.Errorf("postgres read model: get job: %w", err)
+	}
+	return v, true, nil
+}
+
+// ListJobs implements projections.JobQueries: keyset pagination on the
+// submission position, newest first, with the page tokens of
+// projections; the total is summed from job_counts in the same snapshot.
+func (m *Model) ListJobs(ctx context.Context, f projections.JobFilter) ([]projections.JobView, string, int, error) {
+	after, err := projections.DecodeJobToken(f)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	if err := m.checkReady(); err != nil {
+		return nil, "", 0, err
+	}
+	size := projections.PageSize(f.PageSize)
+	var list, count where
+	list.conds = append(list.conds, "NOT deleted")
+	if f.Owner != "" {
+		list.add("owner = ?", text(f.Owner))
+		count.add("owner = ?", text(f.Owner))
+	}
+	if f.Type != nil {
+		list.add("job_type = ?::int8", int64(*f.Type))
+		count.add("job_type = ?::int8", int64(*f.Type))
+	}
+	if len(f.Statuses) > 0 {
+		st := make([]int64, len(f.Statuses))
+		for i, s := range f.Statuses {
+			st[i] = int64(s)
+		}
+		list.add("status = ANY(?::int8[])", st)
+		count.add("status = ANY(?::int8[])", st)
+	}
+	if after > 0 {
+		list.add("submitted_position < ?::int8", int64(min(after, 1<<63-1)))
+	}
+	list.args = append(list.args, size+1)
+	listSQL := `SELECT ` + jobColumns + ` FROM jobs` + list.sql() +
+		` ORDER BY submitted_position DESC LIMIT $` + strconv.Itoa(len(list.args))
+	countSQL := `SELECT coalesce(sum(n), 0) FROM job_counts` + count.sql()
+
+	var jobs []projections.JobView
+	var total int64
+	err = pgx.BeginTxFunc(ctx, m.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		b.Queue(countSQL, count.args...).QueryRow(func(row pgx.Row) error { return row.Scan(&total) })
+		b.Queue(listSQL, list.args...).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				v, err := scanJob(rows)
+				if err != nil {
+					return err
+				}
+				jobs = append(jobs, v)
+			}
+			return rows.Err()
+		})
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("postgres read model: list jobs: %w", err)
+	}
+	next := ""
+	if len(jobs) > size {
+		jobs = jobs[:size]
+		next = projections.EncodeJobToken(f, jobs[size-1].SubmittedPosition)
+	}
+	if jobs == nil {
+		jobs = []projections.JobView{}
+	}
+	return jobs, next, int(total), nil
+}
+
+// WatchJob implements projections.JobWatcher. Watching a job the model
+// does not know yet waits for it; a deleted job's channel is closed.
+func (m *Model) WatchJob(jobID string) (<-chan projections.JobUpdate, func()) {
+	m.visMu.RLock()
+	defer m.visMu.RUnlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := scanJob(m.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, text(jobID)))
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return m.hub.Watch(jobID, nil)
+	case err != nil:
+		// Updates still arrive; only the current view is missing.
+		m.log.Warn("postgres read model: watch without the current view", "job", jobID, "err", err)
+		return m.hub.Watch(jobID, nil)
+	case v.Deleted:
+		c := make(chan projections.JobUpdate)
+		close(c)
+		return c, func() {}
+	}
+	return m.hub.Watch(jobID, &v)
+}
+
+// GetNode implements projections.NodeQueries.
+func (m *Model) GetNode(_ context.Context, id string) (projections.NodeView, bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if !m.ready {
+		return projections.NodeView{}, false, ErrNotMigrated
+	}
+	v := m.mir.nodes[id]
+	if v == nil {
+		return projections.NodeView{}, false, nil
+	}
+	return v.Clone(), true, nil
+}
+
+type keyed struct {
+	v *projections.NodeView
+	k projections.NodeCursor
+	p int // preference (FindNodes)
+}
+
+func checkSort(s projections.NodeSort) error {
+	if !s.Valid() {
+		return fmt.Errorf("%w: unknown node sort order %d", domain.ErrInvalidArgument, s)
+	}
+	return nil
+}
+
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now()
+	}
+	return t
+}
+
+// ListNodes implements projections.NodeQueries over the mirror, with
+// projections' filter, order and page tokens, as the memory model does.
+func (m *Model) ListNodes(_ context.Context, f projections.NodeListFilter) (projections.NodePage, error) {
+	if err := checkSort(f.Sort); err != nil {
+		return projections.NodePage{}, err
+	}
+	cursor, resume, err := projections.DecodeNodeToken(f)
+	if err != nil {
+		return projections.NodePage{}, err
+	}
+	order := projections.NodeOrder{Sort: f.Sort, Descending: f.Descending, Now: orNow(f.Now), MaxJobs: m.opts.MaxJobsPerNode}
+	size := projections.PageSize(f.PageSize)
+
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if !m.ready {
+		return projections.NodePage{}, ErrNotMigrated
+	}
+	var page projections.NodePage
+	var matches []keyed
+	var networkNodes int
+	var networkPrice float64
+	for _, v := range m.mir.order {
+		if v.Online && !v.Banned {
+			networkNodes++
+			networkPrice += v.Spec.Pricing.PricePerHour
+			page.NetworkTotalCompute += v.Spec.ComputeScore
+		}
+		if !f.Matches(v) {
+			continue
+		}
+		if v.Online {
+			page.Online++
+		}
+		matches = append(matches, keyed{v: v, k: order.Key(v)})
+	}
+	if networkNodes > 0 {
+		page.NetworkAvgPrice = networkPrice / float64(networkNodes)
+	}
+	page.Total = len(matches)
+	slices.SortFunc(matches, func(a, b keyed) int { return order.Compare(a.k, b.k) })
+	start := 0
+	if resume {
+		start = sort.Search(len(matches), func(i int) bool { return order.Compare(matches[i].k, cursor) > 0 })
+	}
+	end := min(start+size, len(matches))
+	page.Nodes = make([]projections.NodeView, 0, end-start)
+	for _, k := range matches[start:end] {
+		page.Nodes = append(page.Nodes, k.v.Clone())
+	}
+	if end < len(matches) {
+		page.Next = projections.EncodeNodeToken(f, matches[end-1].k)
+	}
+	return page, nil
+}
+
+// FindNodes implements projections.NodeQueries over the mirror, as the
+// memory model does.
+func (m *Model) FindNodes(_ context.Context, f projections.NodeFindFilter) (projections.NodeMatches, error) {
+	if err := checkSort(f.Sort); err != nil {
+		return projections.NodeMatches{}, err
+	}
+	limit := f.MaxResults
+	switch {
+	case limit <= 0:
+		limit = projections.DefaultFindResults
+	case limit > projections.MaxFindResults:
+		limit = projections.MaxFindResults
+	}
+	order := projections.FindOrder(f.Sort, orNow(f.Now), m.opts.MaxJobsPerNode)
+
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if !m.ready {
+		return projections.NodeMatches{}, ErrNotMigrated
+	}
+	var res projections.NodeMatches
+	var matches []keyed
+	var sum float64
+	for _, v := range m.mir.order {
+		if !f.Matches(v) {
+			continue
+		}
+		p := v.Spec.Pricing.PricePerHour
+		if len(matches) == 0 || p < res.MinPrice {
+			res.MinPrice = p
+		}
+		res.MaxPrice = max(res.MaxPrice, p)
+		sum += p
+		matches = append(matches, keyed{v: v, k: order.Key(v), p: f.Preference(v)})
+	}
+	res.TotalMatching = len(matches)
+	if len(matches) > 0 {
+		res.AvgPrice = sum / float64(len(matches))
+	}
+	slices.SortFunc(matches, func(a, b keyed) int {
+		if a.p != b.p {
+			return b.p - a.p
+		}
+		return order.Compare(a.k, b.k)
+	})
+	res.Nodes = make([]projections.NodeView, 0, min(limit, len(matches)))
+	for _, k := range matches[:min(limit, len(matches))] {
+		res.Nodes = append(res.Nodes, k.v.Clone())
+	}
+	return res, nil
+}
+
+// NodeMetrics implements projections.NodeQueries: every sample is kept.
+func (m *Model) NodeMetrics(ctx context.Context, id string, from, to time.Time) ([]projections.MetricPoint, error) {
+	if !from.IsZero() && !to.IsZero() && to.Before(from) {
+		return nil, fmt.Errorf("%w: the metrics range ends (%s) before it starts (%s)", domain.ErrInvalidArgument, to, from)
+	}
+	if err := m.checkReady(); err != nil {
+		return nil, err
+	}
+	var w where
+	w.add("node_id = ?", text(id))
+	if !from.IsZero() {
+		// A bound between two microseconds: the column holds whole ones.
+		w.add("at >= ?", ceilMicro(from))
+	}
+	if !to.IsZero() {
+		w.add("at <= ?", to.UTC().Truncate(time.Microsecond))
+	}
+	rows, err := m.pool.Query(ctx, `SELECT at, cpu_usage, gpu_usage, memory_usage, network_throughput,
+		power_consumption, active_jobs, ram_available FROM metric_samples`+w.sql()+` ORDER BY at, position`, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres read model: node metrics: %w", err)
+	}
+	defer rows.Close()
+	out := []projections.MetricPoint{}
+	for rows.Next() {
+		var p projections.MetricPoint
+		var active int64
+		s := &p.Sample
+		if err := rows.Scan(&p.At, &s.CPUUsage, &s.GPUUsage, &s.MemoryUsage, &s.NetworkThroughput, &s.PowerConsumption,
+			&active, &s.RAMAvailable); err != nil {
+			return nil, fmt.Errorf("postgres read model: node metrics: %w", err)
+		}
+		p.At, s.ActiveJobs = p.At.UTC(), int(active)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres read model: node metrics: %w", err)
+	}
+	return out, nil
+}
+
+// ceilMicro rounds t up to a whole microsecond, in UTC.
+func ceilMicro(t time.Time) time.Time {
+	c := t.UTC().Truncate(time.Microsecond)
+	if c.Before(t) {
+		c = c.Add(time.Microsecond)
+	}
+	return c
+}
+
+// NetworkStats implements projections.StatsQueries: node counts from the
+// mirror, job counts from job_counts, the window from hourly_stats. A
+// zero now is the time of the call.
+func (m *Model) NetworkStats(ctx context.Context, now time.Time) (projections.NetworkStats, error) {
+	from, to := projections.StatsWindow(orNow(now))
+	hours, err := projections.StatsHours(from, to)
+	if err != nil {
+		return projections.NetworkStats{}, err
+	}
+	if err := m.checkReady(); err != nil {
+		return projections.NetworkStats{}, err
+	}
+	var s projections.NetworkStats
+	m.mu.RLock()
+	s.NodesTotal = len(m.mir.nodes)
+	for _, v := range m.mir.order {
+		if v.Online {
+			s.NodesOnline++
+		}
+	}
+	m.mu.RUnlock()
+	var hourly []projections.HourStats
+	err = pgx.BeginTxFunc(ctx, m.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT status, sum(n) FROM job_counts GROUP BY status`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var status int16
+			var n int64
+			if err := rows.Scan(&status, &n); err != nil {
+				rows.Close()
+				return err
+			}
+			s.JobsTotal += int(n)
+			switch domain.JobStatus(status) {
+			case domain.JobPending:
+				s.JobsPending += int(n)
+			case domain.JobAssignedStatus, domain.JobRunning:
+				s.JobsRunning += int(n)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		hourly, err = readHours(ctx, tx, hours)
+		return err
+	})
+	if err != nil {
+		return projections.NetworkStats{}, fmt.Errorf("postgres read model: network stats: %w", err)
+	}
+	s.SetHourly(hourly)
+	return s, nil
+}
+
+// HourlyStats implements projections.StatsQueries.
+func (m *Model) HourlyStats(ctx context.Context, from, to time.Time) ([]projections.HourStats, error) {
+	hours, err := projections.StatsHours(from, to)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkReady(); err != nil {
+		return nil, err
+	}
+	tx, err := m.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres read model: hourly stats: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read only
+	out, err := readHours(ctx, tx, hours)
+	if err != nil {
+		return nil, fmt.Errorf("postgres read model: hourly stats: %w", err)
+	}
+	return out, nil
+}
+
+// readHours returns the stats of hours (StatsHours' answer), empty hours
+// included.
+func readHours(ctx context.Context, tx pgx.Tx, hours []time.Time) ([]projections.HourStats, error) {
+	out := make([]projections.HourStats, len(hours))
+	for i, h := range hours {
+		out[i] = projections.HourStats{Hour: h}
+	}
+	if len(hours) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT hour, submitted, completed, failed, cancelled, timed, duration_ms
+		FROM hourly_stats WHERE hour >= $1 AND hour <= $2`, hours[0], hours[len(hours)-1])
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h time.Time
+		var sub, comp, fail, canc, timed, dur int64
+		if err := rows.Scan(&h, &sub, &comp, &fail, &canc, &timed, &dur); err != nil {
+			return nil, err
+		}
+		i := int(h.Sub(hours[0]) / time.Hour)
+		if i < 0 || i >= len(out) {
+			continue
+		}
+		c := projections.HourCounts{Submitted: int(sub), Completed: int(comp), Failed: int(fail), Cancelled: int(canc),
+			Timed: int(timed), DurationMs: dur}
+		out[i] = c.Stats(hours[i])
+	}
+	return out, rows.Err()
+}
+
+// RecentActivity implements projections.ActivityQueries; limit is a page
+// size (projections.PageSize). The table keeps every line.
+func (m *Model) RecentActivity(ctx context.Context, limit int, before uint64) ([]projections.Activity, error) {
+	if err := m.checkReady(); err != nil {
+		return nil, err
+	}
+	var w where
+	if before > 0 {
+		w.add("position < ?::int8", int64(min(before, 1<<63-1)))
+	}
+	w.args = append(w.args, projections.PageSize(limit))
+	rows, err := m.pool.Query(ctx, `SELECT position, at, event, stream, job_id, node_id, actor, summary FROM activity`+
+		w.sql()+` ORDER BY position DESC LIMIT $`+strconv.Itoa(len(w.args)), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres read model: activity: %w", err)
+	}
+	defer rows.Close()
+	out := []projections.Activity{}
+	for rows.Next() {
+		var a projections.Activity
+		var pos int64
+		if err := rows.Scan(&pos, &a.At, &a.Event, &a.Stream, &a.JobID, &a.NodeID, &a.Actor, &a.Summary); err != nil {
+			return nil, fmt.Errorf("postgres read model: activity: %w", err)
+		}
+		a.Position, a.At = uint64(pos), a.At.UTC()
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres read model: activity: %w", err)
+	}
+	return out, nil
+}
+
+// ListPayments implements projections.PaymentQueries: newest first, up
+// to limit (a page size, projections.PageSize) updated before before (a
+// zero before: from the newest). No payment event exists yet, so the
+// table stays empty until the settlement saga's events and fold arrive.
+func (m *Model) ListPayments(ctx context.Context, status string, limit int, before time.Time) ([]projections.PaymentView, error) {
+	if err := projections.CheckPaymentStatus(status); err != nil {
+		return nil, err
+	}
+	if err := m.checkReady(); err != nil {
+		return nil, err
+	}
+	var w where
+	if status != "" {
+		w.add("status = ?", status)
+	}
+	if !before.IsZero() {
+		w.add("updated_at < ?", ceilMicro(before))
+	}
+	w.args = append(w.args, projections.PageSize(limit))
+	rows, err := m.pool.Query(ctx, `SELECT job_id, status, amount, payer, payee, signature, updated_at FROM payments`+
+		w.sql()+` ORDER BY updated_at DESC, job_id DESC LIMIT $`+strconv.Itoa(len(w.args)), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres read model: payments: %w", err)
+	}
+	defer rows.Close()
+	out := []projections.PaymentView{}
+	for rows.Next() {
+		var p projections.PaymentView
+		if err := rows.Scan(&p.JobID, &p.Status, &p.Amount, &p.Payer, &p.Payee, &p.Signature, &p.UpdatedAt); err != nil {
+			return nil, fmt.Errorf("postgres read model: payments: %w", err)
+		}
+		p.UpdatedAt = p.UpdatedAt.UTC()
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres read model: payments: %w", err)
+	}
+	return out, nil
+}
