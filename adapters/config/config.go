@@ -104,6 +104,9 @@ func (l List) LogValue() slog.Value { return slog.AnyValue(l.Items()) }
 type Database struct {
 	URL            string `toml:"url"` // "" = in memory; postgres:// or postgresql:// = PostgreSQL
 	MaxConnections int    `toml:"max_connections"`
+	// Schema holds the read-model tables ("" = the connection's search_path,
+	// usually public). `replay` builds into a fresh schema beside it.
+	Schema string `toml:"schema"`
 }
 
 // Redis is the [redis] section: where node liveness leases live.

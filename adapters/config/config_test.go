@@ -305,6 +305,8 @@ func TestBadValues(t *testing.T) {
 			`blockchain.confirmation: must be one of processed, confirmed, finalized; got "max"`},
 		{"program id", "[blockchain]\nprogram_id = \"not-base58-0OIl\"\n", nil, "blockchain.program_id",
 			`blockchain.program_id: expected a base58 Solana address (32 bytes)`},
+		{"schema identifier", "[database]\nschema = \"public; drop\"\n", nil, "database.schema",
+			`database.schema: must be a plain identifier`},
 		{"backend enum", "[eventstore]\nbackend = \"sqlite\"\n", nil, "eventstore.backend",
 			`eventstore.backend: must be one of embedded, esdb; got "sqlite"`},
 		{"esdb needs url", "[eventstore]\nbackend = \"esdb\"\n", nil, "eventstore.esdb_url",

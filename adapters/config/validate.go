@@ -37,6 +37,9 @@ func (c Config) validate(origins map[string]origin) []error {
 		v.url("database.url", c.Database.URL, "postgres", "postgresql")
 	}
 	v.intMin("database.max_connections", c.Database.MaxConnections, 1)
+	if sc := c.Database.Schema; sc != "" && !validIdentifier(sc) {
+		v.fail("database.schema", "must be a plain identifier (letters, digits, _; not starting with a digit; at most 63 bytes), got %q", sc)
+	}
 
 	if c.Redis.URL != "" {
 		v.url("redis.url", c.Redis.URL, "redis", "rediss", "unix")
@@ -234,4 +237,17 @@ func decodeBase58(s string) ([]byte, bool) {
 		n.Add(n, big.NewInt(int64(d)))
 	}
 	return append(make([]byte, zeros), n.Bytes()...), true
+}
+
+// validIdentifier reports whether s is a plain SQL identifier.
+func validIdentifier(s string) bool {
+	if len(s) == 0 || len(s) > 63 || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -19,8 +20,6 @@ var DebugTimes map[string]time.Duration
 type jobWork struct {
 	v       projections.JobView
 	known   bool // the view exists (before the batch, or opened in it)
-	counted bool // counted in job_counts before the batch
-	key     countKey
 	changed bool
 }
 
@@ -43,6 +42,10 @@ type nodeWork struct {
 type batchWork struct {
 	jobs     map[string]*jobWork
 	jobOrder []string
+	// counts are the changes to job_counts: every (owner, type, status) a
+	// job that is not deleted passes through gets an entry, 0 or not, so
+	// the rows of job_counts do not depend on where batches end.
+	counts map[countKey]int64
 	nodes    map[string]*nodeWork
 	nodeIDs  []string
 	samples  sampleCols
@@ -141,7 +144,8 @@ func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []proje
 	w := &batchWork{
 		jobs:  make(map[string]*jobWork),
 		nodes: make(map[string]*nodeWork),
-		hours: make(map[time.Time]*projections.HourCounts),
+		hours:  make(map[time.Time]*projections.HourCounts),
+		counts: make(map[countKey]int64),
 	}
 	var ids []string               // as stored (see text)
 	byStored := map[string]string{} // stored id → the batch's id
@@ -173,7 +177,6 @@ func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []proje
 				continue // two ids stored alike (see text): the first wins
 			}
 			jw.v, jw.known = v, true
-			jw.counted, jw.key = !v.Deleted, countKey{v.Owner, v.Spec.Type, v.Status}
 		}
 		if err := rows.Err(); err != nil {
 			return nil, 0, fmt.Errorf("postgres read model: read jobs: %w", err)
@@ -206,9 +209,15 @@ func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []proje
 					jw.changed = true
 					w.jobOrder = append(w.jobOrder, id)
 				}
+				if jw.known && !jw.v.Deleted {
+					w.counts[countKey{jw.v.Owner, jw.v.Spec.Type, jw.v.Status}]--
+				}
 				jw.known = true
 				projections.ApplyJob(&jw.v, *e)
 				normJob(&jw.v)
+				if !jw.v.Deleted {
+					w.counts[countKey{jw.v.Owner, jw.v.Spec.Type, jw.v.Status}]++
+				}
 				if m.hub.Watching(id) {
 					w.updates = append(w.updates, projections.UpdateFor(&jw.v, *e))
 				}
@@ -254,37 +263,28 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 	b := &pgx.Batch{}
 	if len(w.jobOrder) > 0 {
 		var jc jobCols
-		deltas := make(map[countKey]int64)
 		for _, id := range w.jobOrder {
-			jw := w.jobs[id]
-			if err := jc.add(&jw.v); err != nil {
+			if err := jc.add(&w.jobs[id].v); err != nil {
 				return fmt.Errorf("postgres read model: %w", err)
-			}
-			if jw.counted {
-				deltas[jw.key]--
-			}
-			if !jw.v.Deleted {
-				deltas[countKey{jw.v.Owner, jw.v.Spec.Type, jw.v.Status}]++
 			}
 		}
 		b.Queue(upsertJobs, jc.args()...)
 		var owners []string
 		var types, statuses []int16
 		var ns []int64
-		for k, d := range deltas {
-			if d == 0 {
+		for k, d := range w.counts {
+			if _, there := base.counted[k]; there && d == 0 {
 				continue
 			}
 			typ, err1 := small(int(k.typ), "job type")
 			st, err2 := small(int(k.status), "status")
 			if err1 != nil || err2 != nil {
-				return fmt.Errorf("postgres read model: job counts: %v %v", err1, err2)
+				return fmt.Errorf("postgres read model: job counts: %w", errors.Join(err1, err2))
 			}
 			owners, types, statuses, ns = append(owners, text(k.owner)), append(types, typ), append(statuses, st), append(ns, d)
 		}
 		if len(owners) > 0 {
 			b.Queue(upsertCounts, owners, types, statuses, ns)
-			b.Queue(deleteZeroCounts, owners, types, statuses)
 		}
 	}
 	if len(w.nodeIDs) > 0 {
@@ -346,6 +346,9 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 // the caller holds mu's write lock.
 func (m *Model) publishMirror(w *batchWork) {
 	mr := m.mir
+	for k := range w.counts {
+		mr.counted[k] = struct{}{}
+	}
 	for _, id := range w.nodeIDs {
 		v := w.nodes[id].v // a fresh copy, owned by the mirror from now on
 		mr.putNode(&v)

@@ -343,12 +343,9 @@ ON CONFLICT (hour) DO UPDATE SET submitted = hourly_stats.submitted + EXCLUDED.s
 	cancelled = hourly_stats.cancelled + EXCLUDED.cancelled, timed = hourly_stats.timed + EXCLUDED.timed,
 	duration_ms = hourly_stats.duration_ms + EXCLUDED.duration_ms`
 
-// upsertCounts adds deltas to job_counts; deleteZeroCounts then drops the
-// rows that reached 0, so the table is the same whatever the batches were.
-const (
-	upsertCounts = `INSERT INTO job_counts (owner, job_type, status, n)
+// upsertCounts adds changes to job_counts. Rows that drop to 0 stay: which
+// rows exist depends only on the log (see batchWork.counts), and a sum
+// skips them at no cost.
+const upsertCounts = `INSERT INTO job_counts (owner, job_type, status, n)
 SELECT * FROM unnest($1::text[], $2::int2[], $3::int2[], $4::int8[])
 ON CONFLICT (owner, job_type, status) DO UPDATE SET n = job_counts.n + EXCLUDED.n`
-	deleteZeroCounts = `DELETE FROM job_counts WHERE n = 0 AND (owner, job_type, status) IN
-	(SELECT * FROM unnest($1::text[], $2::int2[], $3::int2[]))`
-)

@@ -23,6 +23,9 @@ type mirror struct {
 	order   []*projections.NodeView // by id
 	pending map[string]domain.QueuedJob
 	active  map[string]domain.Assignment
+	// counted holds the keys of job_counts' rows: a batch that passes a
+	// job through a key already there needs no write for it.
+	counted map[countKey]struct{}
 }
 
 func newMirror() *mirror {
@@ -30,6 +33,7 @@ func newMirror() *mirror {
 		nodes:   make(map[string]*projections.NodeView),
 		pending: make(map[string]domain.QueuedJob),
 		active:  make(map[string]domain.Assignment),
+		counted: make(map[countKey]struct{}),
 	}
 }
 
@@ -96,6 +100,23 @@ func loadMirror(ctx context.Context, q pgx.Tx) (*mirror, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read open jobs: %w", err)
+	}
+	rows, err = q.Query(ctx, `SELECT owner, job_type, status FROM job_counts`)
+	if err != nil {
+		return nil, fmt.Errorf("read job counts: %w", err)
+	}
+	for rows.Next() {
+		var k countKey
+		var typ, status int16
+		if err := rows.Scan(&k.owner, &typ, &status); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read job counts: %w", err)
+		}
+		k.typ, k.status = domain.JobType(typ), domain.JobStatus(status)
+		mr.counted[k] = struct{}{}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read job counts: %w", err)
 	}
 	return mr, nil
 }

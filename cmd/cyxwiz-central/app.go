@@ -134,7 +134,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		a.model = memory.New(memory.Config{MaxJobsPerNode: sc.MaxJobsPerNode})
 	} else {
 		pg, err := postgres.Open(ctx, cfg.Database.URL, postgres.Options{
-			MaxJobsPerNode: sc.MaxJobsPerNode, MaxConns: int32(cfg.Database.MaxConnections), Logger: a.log.With("component", "postgres"),
+			Schema: cfg.Database.Schema, MaxJobsPerNode: sc.MaxJobsPerNode, MaxConns: int32(cfg.Database.MaxConnections), Logger: a.log.With("component", "postgres"),
 		})
 		if err != nil {
 			return fmt.Errorf("read models in PostgreSQL: %w", err)

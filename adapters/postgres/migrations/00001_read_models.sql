@@ -55,7 +55,7 @@ CREATE TABLE job_counts (
     owner    text NOT NULL,
     job_type smallint NOT NULL,
     status   smallint NOT NULL,
-    n        bigint NOT NULL, -- rows reaching 0 are deleted in the same transaction
+    n        bigint NOT NULL, -- 0 once every such job moved on or was deleted
     PRIMARY KEY (owner, job_type, status)
 );
 
