@@ -26,11 +26,11 @@ import (
 
 // Options configures the server.
 type Options struct {
-	MaxMessageBytes  int
-	P2PTokenTTL      time.Duration
-	NodeSessionTTL   time.Duration
-	PortOffset       int           // node control port = advertised port + offset
-	ReadYourWrites   time.Duration // how long a call waits for the read model to see its own write
+	MaxMessageBytes int
+	P2PTokenTTL     time.Duration
+	NodeSessionTTL  time.Duration
+	PortOffset      int           // node control port = advertised port + offset
+	ReadYourWrites  time.Duration // how long a call waits for the read model to see its own write
 	// Unary and Stream interceptors run outermost, before recovery,
 	// logging and authentication (metrics: they time everything).
 	Unary  []grpc.UnaryServerInterceptor
