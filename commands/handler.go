@@ -202,7 +202,10 @@ func (h *Handler) append(ctx context.Context, stream string, expected eventstore
 		}
 		data[i] = eventstore.EventData{ID: uuid.NewString(), Type: name, Data: payload, Metadata: meta}
 	}
-	return h.store.Append(ctx, stream, expected, data...)
+	// An append that has begun is seen through even if the caller goes
+	// away (a client hangs up, the server shuts down): its outcome is then
+	// known, and a shutdown that stopped every caller has nothing in flight.
+	return h.store.Append(context.WithoutCancel(ctx), stream, expected, data...)
 }
 
 func newJob() *domain.Job   { return &domain.Job{} }

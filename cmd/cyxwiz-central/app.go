@@ -62,9 +62,11 @@ type App struct {
 	nodes    *grpcadapter.NodeClient
 	listener net.Listener
 
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	serveErr chan error
+	cancel         context.CancelFunc // stops the process managers
+	wg             sync.WaitGroup
+	stopProjection context.CancelFunc // stops the projection runner, last
+	projWG         sync.WaitGroup
+	serveErr       chan error
 }
 
 // NewApp checks the configuration; Start does the work.
@@ -172,11 +174,18 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}, a.set.Now, a.log.With("component", "timeouts"))
 
 	// Rebuild the read model from the log before anything acts on it.
+	projCtx, stopProjection := context.WithCancel(context.Background())
 	runCtx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
+	a.cancel, a.stopProjection = cancel, stopProjection
 	a.runner = projections.NewRunner(store, codec, &observedModel{readModel: a.model, observers: []func([]projections.Envelope){a.wakeSchedulers, a.metrics.Observe}},
 		a.log.With("component", "projection"))
-	a.goRun(func() error { return a.runner.Run(runCtx) })
+	a.projWG.Add(1)
+	go func() {
+		defer a.projWG.Done()
+		if err := a.runner.Run(projCtx); err != nil && !errors.Is(err, context.Canceled) {
+			a.log.Error("projection runner stopped", "err", err)
+		}
+	}()
 	start := time.Now()
 	select {
 	case <-a.runner.CaughtUp():
@@ -283,6 +292,19 @@ func (a *App) Stop() error {
 	a.wg.Wait()
 	if a.disp != nil {
 		a.disp.Wait()
+	}
+	// Nothing writes any more: let the read models catch up with the log,
+	// so a restart (or `replay --verify`) finds them at its end.
+	if a.stopProjection != nil {
+		if head, err := a.store.ReadAll(context.Background(), a.runner.Position(), 0); err == nil && len(head) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Server.ShutdownGrace())
+			if err := a.runner.WaitFor(ctx, head[len(head)-1].Position); err != nil {
+				a.log.Warn("read models did not catch up before stopping", "err", err)
+			}
+			cancel()
+		}
+		a.stopProjection()
+		a.projWG.Wait()
 	}
 	if a.nodes != nil {
 		a.nodes.Close()

@@ -3,6 +3,7 @@
 //
 //	cyxwiz-central [serve] [--config PATH]   run the server (default)
 //	cyxwiz-central token --sub NAME [--wallet ADDR] [--role ROLE] [--ttl 1h]
+//	cyxwiz-central replay [--verify]
 //	cyxwiz-central audit job|node ID [--json]
 //	cyxwiz-central version
 package main
@@ -42,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serveCmd(args, stderr)
 	case "token":
 		err = tokenCmd(args, stdout, stderr)
+	case "replay":
+		err = replayCmd(args, stdout, stderr)
 	case "audit":
 		err = auditCmd(args, stdout, stderr)
 	case "version":
@@ -66,6 +69,8 @@ func usage(w io.Writer) {
   cyxwiz-central [serve] [--config PATH]    run the server (the default command)
   cyxwiz-central token --sub NAME [--wallet ADDR] [--role ROLE] [--ttl 1h] [--config PATH]
                                             mint a user token signed with the server's secret
+  cyxwiz-central replay [--verify] [--keep] rebuild the PostgreSQL read models from position 0 into a fresh
+                                            schema; --verify compares with the live ones (exit 1 on a difference)
   cyxwiz-central audit job|node ID [--json] print a job's or a node's full history from the log
                                             (the server must be stopped: it holds the log file)
   cyxwiz-central version                    print the version

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/cyxwiz/central-server/adapters/config"
+	"github.com/cyxwiz/central-server/adapters/postgres"
+	"github.com/cyxwiz/central-server/commands"
+	"github.com/cyxwiz/central-server/eventstore"
+	"github.com/cyxwiz/central-server/eventstore/bolt"
+	"github.com/cyxwiz/central-server/projections"
+	"github.com/jackc/pgx/v5"
+)
+
+// errDifferences is returned by `replay --verify` when the rebuilt read
+// models differ from the live ones (exit status 1).
+var errDifferences = errors.New("the rebuilt read models differ from the live ones")
+
+// replayCmd rebuilds the PostgreSQL read models from position 0 into a
+// fresh schema beside the live one:
+//
+//	cyxwiz-central replay [--projection readmodel] [--verify] [--keep] [--config PATH]
+//
+// --verify compares the rebuild with the live read models, prints every
+// difference and exits 1 if there is any; the rebuild is then dropped
+// unless --keep. Without --verify the rebuild is kept and its schema named,
+// to be switched to with database.schema.
+func replayCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (default ./config.toml if present)")
+	projection := fs.String("projection", postgres.DefaultName, "projection to rebuild (the read models are one projection: "+postgres.DefaultName+")")
+	verify := fs.Bool("verify", false, "compare the rebuild with the live read models; exit 1 on any difference")
+	keep := fs.Bool("keep", false, "with --verify: keep the rebuilt schema")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *projection != postgres.DefaultName {
+		return fmt.Errorf("--projection %q: the only projection is %q", *projection, postgres.DefaultName)
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if cfg.Database.InMemory() {
+		return errors.New("replay rebuilds PostgreSQL read models, and database.url is empty: in-memory read models are rebuilt by replay at every start")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	file := filepath.Join(cfg.EventStore.DataDir, "events.db")
+	store, err := bolt.Open(file, bolt.WithLockTimeout(2*time.Second))
+	if err != nil {
+		return fmt.Errorf("open %s: %w (is the server running? it holds the log; stop it first)", file, err)
+	}
+	defer store.Close()
+
+	schema := fmt.Sprintf("%s_replay_%d", cmp.Or(cfg.Database.Schema, "readmodel"), time.Now().Unix())
+	fresh, err := postgres.Open(ctx, cfg.Database.URL, postgres.Options{Schema: schema, MaxJobsPerNode: cfg.Scheduler.MaxJobsPerNode})
+	if err != nil {
+		return fmt.Errorf("create %s: %w", schema, err)
+	}
+	defer fresh.Close()
+	fmt.Fprintf(stdout, "rebuilding into schema %s\n", schema)
+	if err := rebuild(ctx, store, fresh, stdout); err != nil {
+		return err
+	}
+	if !*verify {
+		fmt.Fprintf(stdout, "rebuilt; to serve from it, set database.schema = %q (or CYXWIZ_DATABASE_SCHEMA) and restart\n", schema)
+		return nil
+	}
+	if !*keep {
+		defer dropSchema(cfg, schema, stderr)
+	}
+	live, err := postgres.Open(ctx, cfg.Database.URL, postgres.Options{Schema: cfg.Database.Schema, SkipMigrate: true, MaxJobsPerNode: cfg.Scheduler.MaxJobsPerNode})
+	if err != nil {
+		return fmt.Errorf("open the live read models: %w", err)
+	}
+	defer live.Close()
+	diffs, err := postgres.Diff(ctx, live, fresh)
+	if err != nil {
+		return err
+	}
+	if len(diffs) == 0 {
+		fmt.Fprintln(stdout, "verified: the live read models equal a replay from position 0")
+		return nil
+	}
+	for _, d := range diffs {
+		fmt.Fprintln(stdout, d)
+	}
+	return fmt.Errorf("%w: %d differences", errDifferences, len(diffs))
+}
+
+// rebuild replays the whole log into model and reports progress (rate and
+// ETA) every second.
+func rebuild(ctx context.Context, store eventstore.Store, model *postgres.Model, out io.Writer) error {
+	head, err := logHead(ctx, store)
+	if err != nil {
+		return err
+	}
+	runner := projections.NewRunner(store, commands.NewCodec(), model, slog.New(slog.DiscardHandler), projections.WithBatchSize(2048))
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(runCtx) }()
+	start := time.Now()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-runner.CaughtUp():
+			took := time.Since(start)
+			fmt.Fprintf(out, "replayed %d events in %s (%.0f events/s)\n", runner.Position(), took.Round(time.Millisecond),
+				float64(runner.Position())/max(took.Seconds(), 1e-9))
+			cancel()
+			<-done
+			return nil
+		case err := <-done:
+			return fmt.Errorf("replay stopped: %w", err)
+		case <-tick.C:
+			pos := runner.Position()
+			rate := float64(pos) / time.Since(start).Seconds()
+			eta := "?"
+			if rate > 0 && head >= pos {
+				eta = (time.Duration(float64(head-pos)/rate) * time.Second).Round(time.Second).String()
+			}
+			fmt.Fprintf(out, "  %d / %d events, %.0f events/s, ETA %s\n", pos, head, rate, eta)
+		}
+	}
+}
+
+// logHead finds the last global position; positions are dense from 1.
+func logHead(ctx context.Context, store eventstore.Store) (uint64, error) {
+	lo, hi := uint64(0), uint64(1)
+	for {
+		evs, err := store.ReadAll(ctx, hi-1, 1)
+		if err != nil {
+			return 0, err
+		}
+		if len(evs) == 0 {
+			break
+		}
+		lo, hi = hi, hi*2
+	}
+	for lo+1 < hi { // position lo exists, hi does not
+		mid := lo + (hi-lo)/2
+		evs, err := store.ReadAll(ctx, mid-1, 1)
+		if err != nil {
+			return 0, err
+		}
+		if len(evs) > 0 {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+func dropSchema(cfg config.Config, schema string, stderr io.Writer) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, cfg.Database.URL)
+	if err == nil {
+		_, err = conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+		conn.Close(ctx)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "drop schema %s: %v\n", schema, err)
+	}
+}
