@@ -13,14 +13,25 @@ import (
 	"github.com/cyxwiz/central-server/projections"
 )
 
-var DebugTimes map[string]time.Duration
-
 // jobWork is a job during a batch: its view, whether a row existed
 // before the batch, and what it counted in job_counts then.
 type jobWork struct {
 	v       projections.JobView
-	known   bool // the view exists (before the batch, or opened in it)
+	known   bool   // the view exists (before the batch, or opened in it)
+	opened  bool   // by a JobSubmitted of this batch: the row is new
+	spec    []byte // the stored spec, until decoded (see scanJobState)
 	changed bool
+}
+
+// fullView completes the spec of a view read from the table, for the
+// watchers.
+func (jw *jobWork) fullView() error {
+	if jw.spec == nil {
+		return nil
+	}
+	err := decodeSpec(&jw.v, jw.spec)
+	jw.spec = nil
+	return err
 }
 
 type countKey struct {
@@ -34,6 +45,7 @@ type nodeWork struct {
 	v       projections.NodeView
 	known   bool
 	changed bool
+	full    bool                  // its registration (owner, spec) changed: write the whole row
 	base    *projections.NodeView // the mirror's view before the batch; nil for a new node
 }
 
@@ -45,7 +57,7 @@ type batchWork struct {
 	// counts are the changes to job_counts: every (owner, type, status) a
 	// job that is not deleted passes through gets an entry, 0 or not, so
 	// the rows of job_counts do not depend on where batches end.
-	counts map[countKey]int64
+	counts   map[countKey]int64
 	nodes    map[string]*nodeWork
 	nodeIDs  []string
 	samples  sampleCols
@@ -77,17 +89,22 @@ func (m *Model) Apply(ctx context.Context, batch []projections.Envelope, checkpo
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
 
-	t1 := time.Now()
 	stored, err := readCheckpoint(ctx, tx, m.opts.Name, true)
-	if DebugTimes != nil {
-		DebugTimes["begin+checkpoint"] += time.Since(t1)
-	}
 	if err != nil {
 		return fmt.Errorf("postgres read model: %w", err)
 	}
 	base := m.mir
 	reloaded := false
-	if stored != cur {
+	if stored < cur {
+		// Batches this process committed are gone (a restored backup, or a
+		// PostgreSQL crash with AsyncCommit): the runner, which resumes
+		// from this process's position, would never deliver them again.
+		err := fmt.Errorf("%w: stored %d, this process committed up to %d; restart to replay from the stored checkpoint",
+			ErrCheckpointBehind, stored, cur)
+		m.log.Error(err.Error(), "schema", m.schema)
+		return err
+	}
+	if stored > cur {
 		// Another writer moved the checkpoint: the mirror is stale.
 		m.log.Warn("postgres read model: the checkpoint moved under this process; reloading", "schema", m.schema,
 			"stored", stored, "mine", cur)
@@ -96,29 +113,22 @@ func (m *Model) Apply(ctx context.Context, batch []projections.Envelope, checkpo
 		}
 		reloaded = true
 	}
-	t2 := time.Now()
+	// From the fold, which decides who gets updates, to the commit, no
+	// watch starts: a watcher registered in between would miss the batch.
+	m.visMu.Lock()
 	w, last, err := m.fold(ctx, tx, base, batch, stored)
-	if DebugTimes != nil {
-		DebugTimes["fold"] += time.Since(t2)
-	}
 	if err != nil {
+		m.visMu.Unlock()
 		return err
 	}
 	next := max(stored, checkpoint, last)
 	if err := m.write(ctx, tx, w, base, next); err != nil {
+		m.visMu.Unlock()
 		return err
 	}
-
 	if m.beforeCommit != nil {
 		m.beforeCommit(next)
 	}
-	m.visMu.Lock()
-	t0 := time.Now()
-	defer func() {
-		if DebugTimes != nil {
-			DebugTimes["commit"] += time.Since(t0)
-		}
-	}()
 	if err := tx.Commit(ctx); err != nil {
 		m.visMu.Unlock()
 		return fmt.Errorf("postgres read model: commit: %w", err)
@@ -142,12 +152,12 @@ func (m *Model) Apply(ctx context.Context, batch []projections.Envelope, checkpo
 // base (nodes). It returns the position of the last envelope folded.
 func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []projections.Envelope, from uint64) (*batchWork, uint64, error) {
 	w := &batchWork{
-		jobs:  make(map[string]*jobWork),
-		nodes: make(map[string]*nodeWork),
+		jobs:   make(map[string]*jobWork),
+		nodes:  make(map[string]*nodeWork),
 		hours:  make(map[time.Time]*projections.HourCounts),
 		counts: make(map[countKey]int64),
 	}
-	var ids []string               // as stored (see text)
+	var ids []string                // as stored (see text)
 	byStored := map[string]string{} // stored id → the batch's id
 	for i := range batch {
 		if batch[i].Position <= from {
@@ -167,7 +177,7 @@ func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []proje
 			return nil, 0, fmt.Errorf("postgres read model: read jobs: %w", err)
 		}
 		for rows.Next() {
-			v, err := scanJob(rows)
+			v, spec, err := scanJobState(rows)
 			if err != nil {
 				rows.Close()
 				return nil, 0, fmt.Errorf("postgres read model: %w", err)
@@ -176,7 +186,7 @@ func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []proje
 			if jw == nil {
 				continue // two ids stored alike (see text): the first wins
 			}
-			jw.v, jw.known = v, true
+			jw.v, jw.known, jw.spec = v, true, spec
 		}
 		if err := rows.Err(); err != nil {
 			return nil, 0, fmt.Errorf("postgres read model: read jobs: %w", err)
@@ -212,6 +222,7 @@ func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []proje
 				if jw.known && !jw.v.Deleted {
 					w.counts[countKey{jw.v.Owner, jw.v.Spec.Type, jw.v.Status}]--
 				}
+				jw.opened = jw.opened || !jw.known
 				jw.known = true
 				projections.ApplyJob(&jw.v, *e)
 				normJob(&jw.v)
@@ -219,6 +230,9 @@ func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []proje
 					w.counts[countKey{jw.v.Owner, jw.v.Spec.Type, jw.v.Status}]++
 				}
 				if m.hub.Watching(id) {
+					if err := jw.fullView(); err != nil {
+						return nil, 0, fmt.Errorf("postgres read model: %w", err)
+					}
 					w.updates = append(w.updates, projections.UpdateFor(&jw.v, *e))
 				}
 			}
@@ -229,6 +243,10 @@ func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []proje
 				if !nw.changed {
 					nw.changed = true
 					w.nodeIDs = append(w.nodeIDs, id)
+				}
+				switch e.Event.(type) {
+				case domain.NodeRegistered, domain.NodeUpdated:
+					nw.full = true
 				}
 				nw.known = true
 				projections.ApplyNode(&nw.v, *e)
@@ -261,14 +279,27 @@ func (w *batchWork) node(base *mirror, id string) *nodeWork {
 // write sends every change of w and the new checkpoint in one round trip.
 func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror, checkpoint uint64) error {
 	b := &pgx.Batch{}
+	if m.opts.AsyncCommit {
+		b.Queue(`SET LOCAL synchronous_commit = off`)
+	}
 	if len(w.jobOrder) > 0 {
-		var jc jobCols
+		var opened, updated jobCols
 		for _, id := range w.jobOrder {
-			if err := jc.add(&w.jobs[id].v); err != nil {
+			jw := w.jobs[id]
+			c := &updated
+			if jw.opened {
+				c = &opened
+			}
+			if err := c.add(&jw.v, jw.opened); err != nil {
 				return fmt.Errorf("postgres read model: %w", err)
 			}
 		}
-		b.Queue(upsertJobs, jc.args()...)
+		if len(opened.id) > 0 {
+			b.Queue(upsertJobs, opened.args()...)
+		}
+		if len(updated.id) > 0 {
+			b.Queue(updateJobStates, updated.stateArgs()...)
+		}
 		var owners []string
 		var types, statuses []int16
 		var ns []int64
@@ -289,11 +320,16 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 	}
 	if len(w.nodeIDs) > 0 {
 		var nc nodeCols
+		var sc nodeStateCols
 		var rc reservationCols
 		var resNodes []string
 		for _, id := range w.nodeIDs {
 			nw := w.nodes[id]
-			if err := nc.add(&nw.v); err != nil {
+			if nw.full {
+				if err := nc.add(&nw.v); err != nil {
+					return fmt.Errorf("postgres read model: %w", err)
+				}
+			} else if err := sc.add(&nw.v); err != nil {
 				return fmt.Errorf("postgres read model: %w", err)
 			}
 			if nw.base == nil || !slices.Equal(nw.base.Reservations, nw.v.Reservations) {
@@ -301,7 +337,12 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 				rc.add(&nw.v)
 			}
 		}
-		b.Queue(upsertNodes, nc.args()...)
+		if len(nc.id) > 0 {
+			b.Queue(upsertNodes, nc.args()...)
+		}
+		if len(sc.id) > 0 {
+			b.Queue(updateNodeStates, sc.args()...)
+		}
 		if len(resNodes) > 0 {
 			b.Queue(`DELETE FROM node_reservations WHERE node_id = ANY($1)`, resNodes)
 			if len(rc.node) > 0 {
@@ -326,16 +367,6 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 		b.Queue(upsertHours, hours, sub, comp, fail, canc, timed, dur)
 	}
 	b.Queue(`UPDATE checkpoints SET position = $2 WHERE name = $1`, m.opts.Name, int64(checkpoint))
-	if DebugTimes != nil {
-		for _, q := range b.QueuedQueries {
-			t0 := time.Now()
-			if _, err := tx.Exec(ctx, q.SQL, q.Arguments...); err != nil {
-				return err
-			}
-			DebugTimes[q.SQL[:30]] += time.Since(t0)
-		}
-		return nil
-	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("postgres read model: write batch: %w", err)
 	}

@@ -15,7 +15,7 @@ import (
 // in batches, as the runner does at start: one transaction per batch. The
 // figure to watch is events/s (target ≥ 30,000).
 func BenchmarkReplay(b *testing.B) {
-	for _, n := range []int{100_000} {
+	for _, n := range []int{100_000, 1_000_000} {
 		envs := readmodeltest.Realistic(n, 1000, 1)
 		for _, batch := range []int{512, 2048} {
 			b.Run(fmt.Sprintf("events=%d/batch=%d", n, batch), func(b *testing.B) {

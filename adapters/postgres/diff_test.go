@@ -17,7 +17,7 @@ import (
 func TestDiffFindsTampering(t *testing.T) {
 	ctx := context.Background()
 	envs := readmodeltest.Realistic(3_000, 10, 3)
-	a, b := newTestModel(t), newTestModel(t)
+	a, b := newTestModel(t), openModel(t, freshSchema(t), Options{AsyncCommit: true})
 	applyBatches(t, a, envs, 512)
 	applyBatches(t, b, envs, 33)
 	mustEqual(t, "two replays", a, b)
@@ -140,4 +140,28 @@ func TestSecondWriter(t *testing.T) {
 	mem := newMemory(envs)
 	compareModels(t, envs, mem, b)
 	compareModels(t, envs, mem, a)
+}
+
+// TestCheckpointBehind: when the stored checkpoint went back behind what
+// the process committed (a restored backup, a PostgreSQL crash with
+// AsyncCommit), Apply refuses instead of skipping the lost events.
+func TestCheckpointBehind(t *testing.T) {
+	ctx := context.Background()
+	envs := readmodeltest.Realistic(1_000, 5, 2)
+	m := openModel(t, freshSchema(t), Options{AsyncCommit: true})
+	applyBatches(t, m, envs[:500], 100)
+	if _, err := m.Pool().Exec(ctx, `UPDATE checkpoints SET position = 400`); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Apply(ctx, envs[500:600], envs[599].Position)
+	if !errors.Is(err, ErrCheckpointBehind) {
+		t.Fatalf("Apply after the checkpoint went back: %v, want ErrCheckpointBehind", err)
+	}
+	var stored int64
+	if err := m.Pool().QueryRow(ctx, `SELECT position FROM checkpoints`).Scan(&stored); err != nil || stored != 400 {
+		t.Fatalf("stored checkpoint %d (err %v), want 400 untouched", stored, err)
+	}
+	if m.Checkpoint() != envs[499].Position {
+		t.Fatalf("Checkpoint() = %d, want %d", m.Checkpoint(), envs[499].Position)
+	}
 }

@@ -33,6 +33,12 @@ const DefaultName = "readmodel"
 // and not migrated since).
 var ErrNotMigrated = errors.New("postgres read model: schema not migrated")
 
+// ErrCheckpointBehind is returned by Apply when the stored checkpoint is
+// behind what this process committed: PostgreSQL lost committed batches.
+// The model refuses to go on; a restart resumes from the stored
+// checkpoint and applies the lost events again.
+var ErrCheckpointBehind = errors.New("postgres read model: the stored checkpoint went back")
+
 // Options configure Open; zero fields take defaults.
 type Options struct {
 	// Schema is the PostgreSQL schema that holds every table (created if
@@ -50,6 +56,12 @@ type Options struct {
 	// WatchBuffer is the updates a job watcher may fall behind; default
 	// projections.DefaultWatchBuffer.
 	WatchBuffer int
+	// AsyncCommit commits batches without waiting for the WAL flush
+	// (synchronous_commit off), for a replay into a fresh schema. The
+	// checkpoint commits with its rows, so a PostgreSQL crash loses both
+	// together and never half a batch; but a running process then stops
+	// with ErrCheckpointBehind and must restart to apply them again.
+	AsyncCommit bool
 	// MaxConns bounds the connection pool (default: pgxpool's).
 	MaxConns int32
 	// Logger receives the few things worth logging; nil discards.
@@ -77,9 +89,10 @@ type Model struct {
 	// applyMu serialises Apply, Migrate and the mirror's loads: the mirror
 	// is written only under it (and mu).
 	applyMu sync.Mutex
-	// visMu orders commits against WatchJob: a watch reads the job and
-	// registers under the read lock, a commit happens under the write lock,
-	// so no update falls between a watch's snapshot and its registration.
+	// visMu orders batches against WatchJob: a watch reads the job and
+	// registers under the read lock; a batch is folded (deciding which
+	// jobs have watchers) and committed under the write lock, so no update
+	// falls between a watch's snapshot and its registration.
 	visMu sync.RWMutex
 
 	// beforeCommit, when set (by tests), runs after a batch is written and

@@ -57,12 +57,17 @@ func (c *jobCols) args() []any {
 		c.reason, c.result, c.lastLog, c.spec, c.submittedPos, c.revision, c.position}
 }
 
-func (c *jobCols) add(v *projections.JobView) error {
-	spec := v.Spec
-	spec.InitialData = nil
-	specJSON, err := json.Marshal(spec)
-	if err != nil {
-		return fmt.Errorf("job %s: encode spec: %w", v.ID, err)
+// add appends v's row; withSpec false leaves the spec out (for
+// updateJobStates).
+func (c *jobCols) add(v *projections.JobView, withSpec bool) error {
+	var specJSON []byte
+	var err error
+	if withSpec {
+		spec := v.Spec
+		spec.InitialData = nil
+		if specJSON, err = json.Marshal(spec); err != nil {
+			return fmt.Errorf("job %s: encode spec: %w", v.ID, err)
+		}
 	}
 	var metrics, result []byte
 	if len(v.Metrics) > 0 {
@@ -125,31 +130,47 @@ func clamp32(n int) int32 { return int32(max(math.MinInt32, min(math.MaxInt32, n
 
 // scanJob reads a row of jobColumns.
 func scanJob(row pgx.Row) (projections.JobView, error) {
-	var v projections.JobView
+	v, spec, err := scanJobState(row)
+	if err != nil {
+		return v, err
+	}
+	return v, decodeSpec(&v, spec)
+}
+
+// decodeSpec sets v.Spec from its column.
+func decodeSpec(v *projections.JobView, spec []byte) error {
+	v.Spec = domain.JobSpec{}
+	if err := json.Unmarshal(spec, &v.Spec); err != nil {
+		return fmt.Errorf("job %s: decode spec: %w", v.ID, err)
+	}
+	return nil
+}
+
+// scanJobState reads a row of jobColumns but leaves the spec encoded:
+// v.Spec holds only its columns (type, priority, device, memory), all a
+// fold, the counts and the queue need; decodeSpec completes it.
+func scanJobState(row pgx.Row) (v projections.JobView, spec []byte, err error) {
 	var typ, prio, dev, status int16
-	var mem int64
 	var acceptedAt, submittedAt, assignedAt, startedAt, endedAt *time.Time
-	var metrics, result, spec []byte
+	var metrics, result []byte
 	var attempts, requeues int32
 	var subPos, rev, pos int64
-	err := row.Scan(&v.ID, &v.Owner, &typ, &prio, &dev, &mem, &status, &v.Deleted, &v.NodeID, &v.Accepted, &acceptedAt,
-		&v.Progress, &v.Epoch, &metrics, &attempts, &requeues, &submittedAt, &assignedAt, &startedAt, &endedAt,
-		&v.Reason, &result, &v.LastLog, &spec, &subPos, &rev, &pos)
+	err = row.Scan(&v.ID, &v.Owner, &typ, &prio, &dev, &v.Spec.EstimatedMemory, &status, &v.Deleted, &v.NodeID,
+		&v.Accepted, &acceptedAt, &v.Progress, &v.Epoch, &metrics, &attempts, &requeues, &submittedAt, &assignedAt,
+		&startedAt, &endedAt, &v.Reason, &result, &v.LastLog, &spec, &subPos, &rev, &pos)
 	if err != nil {
-		return v, fmt.Errorf("read job: %w", err)
+		return v, nil, fmt.Errorf("read job: %w", err)
 	}
-	if err := json.Unmarshal(spec, &v.Spec); err != nil {
-		return v, fmt.Errorf("job %s: decode spec: %w", v.ID, err)
-	}
+	v.Spec.Type, v.Spec.Priority, v.Spec.RequiredDevice = domain.JobType(typ), domain.Priority(prio), domain.DeviceType(dev)
 	if len(metrics) > 0 {
 		if err := json.Unmarshal(metrics, &v.Metrics); err != nil {
-			return v, fmt.Errorf("job %s: decode metrics: %w", v.ID, err)
+			return v, nil, fmt.Errorf("job %s: decode metrics: %w", v.ID, err)
 		}
 	}
 	if len(result) > 0 {
 		v.Result = new(domain.JobResult)
 		if err := json.Unmarshal(result, v.Result); err != nil {
-			return v, fmt.Errorf("job %s: decode result: %w", v.ID, err)
+			return v, nil, fmt.Errorf("job %s: decode result: %w", v.ID, err)
 		}
 	}
 	v.Status = domain.JobStatus(status)
@@ -157,7 +178,30 @@ func scanJob(row pgx.Row) (projections.JobView, error) {
 	v.AcceptedAt, v.SubmittedAt, v.AssignedAt = fromTS(acceptedAt), fromTS(submittedAt), fromTS(assignedAt)
 	v.StartedAt, v.EndedAt = fromTS(startedAt), fromTS(endedAt)
 	v.SubmittedPosition, v.Revision, v.Position = uint64(subPos), uint64(rev), uint64(pos)
-	return v, nil
+	return v, spec, nil
+}
+
+// updateJobStates writes what the events after a submission change:
+// everything but the submission's columns (id, owner, spec and the
+// columns taken from it, submitted_at and _position).
+const updateJobStates = `UPDATE jobs SET status = u.status, deleted = u.deleted, node_id = u.node_id,
+	accepted = u.accepted, accepted_at = u.accepted_at, progress = u.progress, epoch = u.epoch, metrics = u.metrics,
+	attempts = u.attempts, requeues = u.requeues, assigned_at = u.assigned_at, started_at = u.started_at,
+	ended_at = u.ended_at, reason = u.reason, result = u.result, last_log = u.last_log, revision = u.revision,
+	position = u.position
+FROM unnest($1::text[], $2::int2[], $3::bool[], $4::text[], $5::bool[], $6::timestamptz[], $7::float8[], $8::int4[],
+	$9::jsonb[], $10::int4[], $11::int4[], $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::text[],
+	$16::jsonb[], $17::text[], $18::int8[], $19::int8[])
+	AS u(id, status, deleted, node_id, accepted, accepted_at, progress, epoch, metrics, attempts, requeues,
+	assigned_at, started_at, ended_at, reason, result, last_log, revision, position)
+WHERE jobs.id = u.id`
+
+// stateArgs returns the arguments of updateJobStates: the columns of
+// jobCols it writes.
+func (c *jobCols) stateArgs() []any {
+	return []any{c.id, c.status, c.deleted, c.node, c.accepted, c.acceptedAt, c.progress, c.epoch, c.metrics,
+		c.attempts, c.requeues, c.assignedAt, c.startedAt, c.endedAt, c.reason, c.result, c.lastLog, c.revision,
+		c.position}
 }
 
 const nodeColumns = `id, owner, name, region, price_per_hour, compute_score, online, banned, reputation, spec,
@@ -217,6 +261,60 @@ func (c *nodeCols) add(v *projections.NodeView) error {
 	c.reputation = append(c.reputation, v.Reputation)
 	c.spec = append(c.spec, jsonText(spec))
 	c.registered = append(c.registered, ts(v.RegisteredAt))
+	c.wentOnline = append(c.wentOnline, ts(v.WentOnlineAt))
+	c.wentOffline = append(c.wentOffline, ts(v.WentOfflineAt))
+	c.onlineNs = append(c.onlineNs, int64(v.OnlineDuration))
+	c.lastSeen = append(c.lastSeen, ts(v.LastSeen))
+	c.jobsCompleted = append(c.jobsCompleted, v.JobsCompleted)
+	c.computeMs = append(c.computeMs, v.ComputeMs)
+	c.lastMetrics = append(c.lastMetrics, jsonText(last))
+	c.lastMetricsAt = append(c.lastMetricsAt, ts(v.LastMetricsAt))
+	c.revision = append(c.revision, int64(v.Revision))
+	c.position = append(c.position, int64(v.Position))
+	return nil
+}
+
+// updateNodeStates writes what the events after a registration change:
+// everything but the owner and the spec (a node's largest part).
+const updateNodeStates = `UPDATE nodes SET online = u.online, banned = u.banned, reputation = u.reputation,
+	went_online_at = u.went_online_at, went_offline_at = u.went_offline_at, online_duration_ns = u.online_duration_ns,
+	last_seen = u.last_seen, jobs_completed = u.jobs_completed, compute_ms = u.compute_ms,
+	last_metrics = u.last_metrics, last_metrics_at = u.last_metrics_at, revision = u.revision, position = u.position
+FROM unnest($1::text[], $2::bool[], $3::bool[], $4::float8[], $5::timestamptz[], $6::timestamptz[], $7::int8[],
+	$8::timestamptz[], $9::int8[], $10::int8[], $11::jsonb[], $12::timestamptz[], $13::int8[], $14::int8[])
+	AS u(id, online, banned, reputation, went_online_at, went_offline_at, online_duration_ns, last_seen,
+	jobs_completed, compute_ms, last_metrics, last_metrics_at, revision, position)
+WHERE nodes.id = u.id`
+
+// nodeStateCols are the columns of updateNodeStates.
+type nodeStateCols struct {
+	id                                 []string
+	online, banned                     []bool
+	reputation                         []float64
+	wentOnline, wentOffline, lastSeen  []*time.Time
+	lastMetricsAt                      []*time.Time
+	onlineNs, jobsCompleted, computeMs []int64
+	revision, position                 []int64
+	lastMetrics                        [][]byte
+}
+
+func (c *nodeStateCols) args() []any {
+	return []any{c.id, c.online, c.banned, c.reputation, c.wentOnline, c.wentOffline, c.onlineNs, c.lastSeen,
+		c.jobsCompleted, c.computeMs, c.lastMetrics, c.lastMetricsAt, c.revision, c.position}
+}
+
+func (c *nodeStateCols) add(v *projections.NodeView) error {
+	var last []byte
+	if v.LastMetrics != nil {
+		var err error
+		if last, err = json.Marshal(v.LastMetrics); err != nil {
+			return fmt.Errorf("node %s: encode metrics: %w", v.ID, err)
+		}
+	}
+	c.id = append(c.id, text(v.ID))
+	c.online = append(c.online, v.Online)
+	c.banned = append(c.banned, v.Banned)
+	c.reputation = append(c.reputation, v.Reputation)
 	c.wentOnline = append(c.wentOnline, ts(v.WentOnlineAt))
 	c.wentOffline = append(c.wentOffline, ts(v.WentOfflineAt))
 	c.onlineNs = append(c.onlineNs, int64(v.OnlineDuration))

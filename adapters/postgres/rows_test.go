@@ -67,9 +67,12 @@ func TestKnownHistoryRows(t *testing.T) {
 			FROM jobs WHERE id = 'j1'`, "15:09:31 15:10:31 true"},
 		{`SELECT spec->>'model_definition' || ' ' || job_type || ' ' || priority || ' ' || required_device FROM jobs WHERE id = 'j1'`,
 			"resnet18 1 2 2"},
-		// j2 is deleted: not counted.
-		{`SELECT string_agg(owner || '/' || job_type || '/' || status || '=' || n, ' ' ORDER BY owner, status) FROM job_counts`,
+		// j2 is deleted: not counted. Every state a job passed through has
+		// its row, 0 or not, whatever the batches were.
+		{`SELECT string_agg(owner || '/' || job_type || '/' || status || '=' || n, ' ' ORDER BY owner, status) FROM job_counts WHERE n > 0`,
 			"alice/1/1=1 alice/1/3=1"},
+		{`SELECT string_agg(owner || '/' || job_type || '/' || status || '=' || n, ' ' ORDER BY owner, status) FROM job_counts`,
+			"alice/1/0=0 alice/1/1=1 alice/1/2=0 alice/1/3=1 bob/2/0=0 bob/2/5=0"},
 		{`SELECT online || ' ' || jobs_completed || ' ' || compute_ms || ' ' || reputation || ' ' || region || ' ' ||
 			price_per_hour || ' ' || (last_metrics->>'gpu_usage') || ' ' || revision || ' ' || position FROM nodes`,
 			"true 1 1500 0.51 eu-west 1.25 0.75 6 16"},
@@ -166,5 +169,30 @@ func TestFidelity(t *testing.T) {
 		if !reflect.DeepEqual(readmodeltest.NormNode(live), readmodeltest.NormNode(gotNode)) {
 			t.Fatalf("batches of %d: the live mirror\n %+v\ndiffers from the loaded one\n %+v", size, live, gotNode)
 		}
+	}
+}
+
+// TestWatchedViewsAreWhole: the view a watcher gets for an event of a job
+// read back from the table is the whole view, spec included.
+func TestWatchedViewsAreWhole(t *testing.T) {
+	ctx := context.Background()
+	envs := knownHistory()
+	m := newTestModel(t)
+	applyBatches(t, m, envs[:len(envs)-1], 100) // j3 submitted and reserved
+	updates, cancel := m.WatchJob("j3")
+	defer cancel()
+	first := <-updates
+	applyBatches(t, m, envs[len(envs)-1:], 1) // j3 assigned, folded from its row
+	u := <-updates
+	got, _, err := m.GetJob(ctx, "j3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Job.Status != domain.JobPending || u.Event != "JobAssigned" ||
+		!reflect.DeepEqual(readmodeltest.NormJob(u.Job), readmodeltest.NormJob(got)) {
+		t.Fatalf("watched:\n %s %+v\nGetJob:\n %+v", u.Event, u.Job, got)
+	}
+	if u.Job.Spec.ModelDefinition != "resnet18" || u.Job.Spec.Hyperparameters["lr"] != "0.001" {
+		t.Fatalf("the watched view lacks its spec: %+v", u.Job.Spec)
 	}
 }
