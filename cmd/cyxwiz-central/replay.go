@@ -66,7 +66,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	defer store.Close()
 
 	schema := fmt.Sprintf("%s_replay_%d", cmp.Or(cfg.Database.Schema, "readmodel"), time.Now().Unix())
-	fresh, err := postgres.Open(ctx, cfg.Database.URL, postgres.Options{Schema: schema, MaxJobsPerNode: cfg.Scheduler.MaxJobsPerNode})
+	fresh, err := postgres.Open(ctx, cfg.Database.URL, postgres.Options{Schema: schema, AsyncCommit: true, MaxJobsPerNode: cfg.Scheduler.MaxJobsPerNode})
 	if err != nil {
 		return fmt.Errorf("create %s: %w", schema, err)
 	}
