@@ -58,8 +58,8 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
 		grpc.MaxSendMsgSize(opts.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(append(opts.Unary, s.recoverUnary, s.logUnary, s.authUnary)...),
-		grpc.ChainStreamInterceptor(append(opts.Stream, s.recoverStream, s.authStream)...),
+		grpc.ChainUnaryInterceptor(append(opts.Unary, s.recoverUnary, s.logUnary, s.authUnary, s.nulUnary)...),
+		grpc.ChainStreamInterceptor(append(opts.Stream, s.recoverStream, s.authStream, s.nulStreamInterceptor)...),
 	)
 	pb.RegisterJobServiceServer(s.grpc, &jobService{Server: s})
 	pb.RegisterNodeServiceServer(s.grpc, &nodeService{Server: s})
@@ -138,6 +138,9 @@ func (s *Server) authenticate(ctx context.Context, fullMethod string) (context.C
 	p, err := s.deps.Auth.Verify(token)
 	if err != nil {
 		return ctx, status.Error(codes.Unauthenticated, err.Error())
+	}
+	if strings.ContainsRune(p.Subject, 0) || strings.ContainsRune(p.NodeID, 0) {
+		return ctx, status.Error(codes.Unauthenticated, "token subject contains a NUL character")
 	}
 	if acc == accessUser && p.Kind != auth.KindUser {
 		return ctx, status.Error(codes.PermissionDenied, "this call needs a user token; a node session token cannot submit or manage jobs")

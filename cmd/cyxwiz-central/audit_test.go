@@ -20,6 +20,10 @@ func TestAuditPrintsHistory(t *testing.T) {
 	eventually(t, 5*time.Second, "accepted", func() bool {
 		return s.jobStatus(alice, jobID).GetStatus().GetCurrentNodeId() == node.id
 	})
+	// As a node does: accept (the push's answer may land first; either way one JobAccepted), start, finish.
+	if _, err := s.nodes().NotifyJobAccepted(as(node.session), &pb.JobAcceptedRequest{NodeId: node.id, JobId: jobID}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.status().ReportJobResult(as(node.session), &pb.ReportJobResultRequest{NodeId: node.id, JobId: jobID,
 		FinalStatus: pb.StatusCode_STATUS_SUCCESS}); err != nil {
 		t.Fatal(err)
@@ -40,11 +44,11 @@ func TestAuditPrintsHistory(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Event)
 	}
-	if got := strings.Join(names, ","); got != "JobSubmitted,JobAssigned,JobAccepted,JobCompleted" {
+	if got := strings.Join(names, ","); got != "JobSubmitted,JobAssigned,JobAccepted,JobStarted,JobCompleted" {
 		t.Fatalf("history %s", got)
 	}
-	if entries[0].Actor != "user:alice" || entries[3].Actor != "node:"+node.id || entries[0].Corr == "" {
-		t.Fatalf("metadata not kept: %+v / %+v", entries[0], entries[3])
+	if entries[0].Actor != "user:alice" || entries[4].Actor != "node:"+node.id || entries[0].Corr == "" {
+		t.Fatalf("metadata not kept: %+v / %+v", entries[0], entries[4])
 	}
 
 	out.Reset()

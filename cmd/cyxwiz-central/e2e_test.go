@@ -22,10 +22,9 @@ import (
 // completed, with StreamJobUpdates seeing each step.
 func TestLifecycle(t *testing.T) {
 	s := startServer(t, t.TempDir(), Settings{})
-	node := startNode(t, s, "ops", "alpha", pb.DeviceType_DEVICE_CUDA, 24<<30)
-	node.heartbeat()
 	alice := s.userToken("alice")
 
+	// Submitted before any node exists, so the stream opens on a pending job.
 	jobID := s.submit(alice, trainingJob())
 	stream, err := s.jobs().StreamJobUpdates(as(alice), &pb.GetJobStatusRequest{JobId: jobID})
 	if err != nil {
@@ -46,6 +45,12 @@ func TestLifecycle(t *testing.T) {
 		}
 	}()
 
+	first := <-updates
+	if first.GetStatus().GetStatus() != pb.StatusCode_STATUS_PENDING {
+		t.Fatalf("first update %v, want the pending job", first.GetStatus())
+	}
+	node := startNode(t, s, "ops", "alpha", pb.DeviceType_DEVICE_CUDA, 24<<30)
+	node.heartbeat()
 	assign := node.waitAssignment(5 * time.Second)
 	if assign.GetJob().GetJobId() != jobID || assign.GetNodeId() != node.id {
 		t.Fatalf("assignment %+v, want job %s on node %s", assign, jobID, node.id)
@@ -93,7 +98,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("duplicate result: %v", err)
 	}
 
-	var seen []string
+	seen := []string{first.GetStatus().GetStatus().String()}
 	var progress []float64
 	for u := range updates {
 		seen = append(seen, u.GetStatus().GetStatus().String())
@@ -356,7 +361,7 @@ func TestAuthRefusals(t *testing.T) {
 	}
 
 	mallory := s.userToken("mallory")
-	other := startNode(t, s, "mallory", "rogue", pb.DeviceType_DEVICE_CUDA, 8<<30)
+	other := startNode(t, s, "mallory", "rogue", pb.DeviceType_DEVICE_METAL, 8<<30) // cannot take the CUDA job
 	for _, tt := range []struct {
 		name string
 		call func() error
@@ -480,6 +485,16 @@ func TestValidation(t *testing.T) {
 			_, err := s.jobs().ListJobs(as(alice), &pb.ListJobsRequest{PageToken: "forged"})
 			return err
 		}, "page token"},
+		{"NUL in a string", func() error {
+			c := trainingJob()
+			c.Hyperparameters = map[string]string{"lr": "0.1\x00"}
+			_, err := s.jobs().SubmitJob(as(alice), &pb.SubmitJobRequest{Config: c})
+			return err
+		}, "config.hyperparameters[lr] contains a NUL"},
+		{"NUL in a node name", func() error {
+			_, err := s.nodes().RegisterNode(as(alice), &pb.RegisterNodeRequest{Info: nodeInfo("bad\x00name", 9000, pb.DeviceType_DEVICE_CPU, 0)})
+			return err
+		}, "info.name"},
 		{"find nodes NaN", func() error {
 			_, err := s.discovery().FindNodes(as(alice), &pb.FindNodesRequest{MinReputation: nan})
 			return err
