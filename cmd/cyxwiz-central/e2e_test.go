@@ -246,7 +246,9 @@ func TestRunTimeout(t *testing.T) {
 // TestRejectedAssignmentRequeues: a node that declines costs reputation;
 // another node gets the job.
 func TestRejectedAssignmentRequeues(t *testing.T) {
-	s := startServer(t, t.TempDir(), Settings{})
+	// Retries enough that the job outlives picky's refusals until willing
+	// registers; each refusal lowers picky's score below willing's.
+	s := startServer(t, t.TempDir(), Settings{}, func(c *config.Config) { c.Scheduler.MaxRetries = 100 })
 	picky := startNode(t, s, "ops", "picky", pb.DeviceType_DEVICE_CUDA, 24<<30)
 	picky.setAccept(false, "busy with a local job")
 	picky.keepAlive(100 * time.Millisecond)
