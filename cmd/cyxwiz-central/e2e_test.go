@@ -193,15 +193,16 @@ func TestOfflineNodeJobMovesElsewhere(t *testing.T) {
 	s := startServer(t, t.TempDir(), Settings{HeartbeatTimeout: 400 * time.Millisecond})
 	ops := s.userToken("ops")
 	a := startNode(t, s, "ops", "alpha", pb.DeviceType_DEVICE_CUDA, 24<<30)
+	silence := a.keepAlive(100 * time.Millisecond)
 	alice := s.userToken("alice")
 	jobID := s.submit(alice, trainingJob())
 	a.waitAssignment(5 * time.Second)
 	eventually(t, 5*time.Second, "accepted on alpha", func() bool {
 		return s.jobStatus(alice, jobID).GetStatus().GetCurrentNodeId() == a.id
 	})
+	silence() // from here on alpha never heartbeats
 	b := startNode(t, s, "ops", "beta", pb.DeviceType_DEVICE_CUDA, 24<<30)
 	b.keepAlive(100 * time.Millisecond)
-	// alpha never heartbeats again.
 	got := b.waitAssignment(5 * time.Second)
 	if got.GetJob().GetJobId() != jobID {
 		t.Fatalf("beta got %s, want %s", got.GetJob().GetJobId(), jobID)
