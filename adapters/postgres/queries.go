@@ -55,7 +55,9 @@ func (m *Model) GetJob(ctx context.Context, id string) (projections.JobView, boo
 
 // ListJobs implements projections.JobQueries: keyset pagination on the
 // submission position, newest first, with the page tokens of
-// projections; the total is summed from job_counts in the same snapshot.
+// projections. One statement, so one round trip and one snapshot: each
+// row carries the total, summed from job_counts by an uncorrelated
+// subquery that PostgreSQL evaluates once.
 func (m *Model) ListJobs(ctx context.Context, f projections.JobFilter) ([]projections.JobView, string, int, error) {
 	after, err := projections.DecodeJobToken(f)
 	if err != nil {
@@ -65,51 +67,55 @@ func (m *Model) ListJobs(ctx context.Context, f projections.JobFilter) ([]projec
 		return nil, "", 0, err
 	}
 	size := projections.PageSize(f.PageSize)
-	var list, count where
-	list.conds = append(list.conds, "NOT deleted")
+	var filter where // shared by the page and the count, so by their parameters
 	if f.Owner != "" {
-		list.add("owner = ?", text(f.Owner))
-		count.add("owner = ?", text(f.Owner))
+		filter.add("owner = ?", text(f.Owner))
 	}
 	if f.Type != nil {
-		list.add("job_type = ?::int8", int64(*f.Type))
-		count.add("job_type = ?::int8", int64(*f.Type))
+		filter.add("job_type = ?::int8", int64(*f.Type))
 	}
-	if len(f.Statuses) > 0 {
+	switch len(f.Statuses) {
+	case 0:
+	case 1: // "= $n", not "= ANY": the planner then reads jobs_list_status in order
+		filter.add("status = ?::int8", int64(f.Statuses[0]))
+	default:
 		st := make([]int64, len(f.Statuses))
 		for i, s := range f.Statuses {
 			st[i] = int64(s)
 		}
-		list.add("status = ANY(?::int8[])", st)
-		count.add("status = ANY(?::int8[])", st)
+		filter.add("status = ANY(?::int8[])", st)
 	}
+	countSQL := `SELECT coalesce(sum(n), 0) FROM job_counts` + filter.sql()
+	list := where{conds: append([]string{"NOT deleted"}, filter.conds...), args: filter.args}
 	if after > 0 {
 		list.add("submitted_position < ?::int8", int64(min(after, 1<<63-1)))
 	}
 	list.args = append(list.args, size+1)
-	listSQL := `SELECT ` + jobColumns + ` FROM jobs` + list.sql() +
+	listSQL := `SELECT (` + countSQL + `), ` + jobColumns + ` FROM jobs` + list.sql() +
 		` ORDER BY submitted_position DESC LIMIT $` + strconv.Itoa(len(list.args))
-	countSQL := `SELECT coalesce(sum(n), 0) FROM job_counts` + count.sql()
 
 	var jobs []projections.JobView
 	var total int64
-	err = pgx.BeginTxFunc(ctx, m.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		b.Queue(countSQL, count.args...).QueryRow(func(row pgx.Row) error { return row.Scan(&total) })
-		b.Queue(listSQL, list.args...).Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				v, err := scanJob(rows)
-				if err != nil {
-					return err
-				}
-				jobs = append(jobs, v)
-			}
-			return rows.Err()
-		})
-		return tx.SendBatch(ctx, b).Close()
-	})
+	rows, err := m.pool.Query(ctx, listSQL, list.args...)
 	if err != nil {
 		return nil, "", 0, fmt.Errorf("postgres read model: list jobs: %w", err)
+	}
+	for rows.Next() {
+		v, err := scanJob(totalRow{rows, &total})
+		if err != nil {
+			rows.Close()
+			return nil, "", 0, fmt.Errorf("postgres read model: list jobs: %w", err)
+		}
+		jobs = append(jobs, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", 0, fmt.Errorf("postgres read model: list jobs: %w", err)
+	}
+	if len(jobs) == 0 && after > 0 {
+		// A cursor past the end: the empty page says nothing of the total.
+		if err := m.pool.QueryRow(ctx, countSQL, filter.args...).Scan(&total); err != nil {
+			return nil, "", 0, fmt.Errorf("postgres read model: count jobs: %w", err)
+		}
 	}
 	next := ""
 	if len(jobs) > size {
@@ -121,6 +127,14 @@ func (m *Model) ListJobs(ctx context.Context, f projections.JobFilter) ([]projec
 	}
 	return jobs, next, int(total), nil
 }
+
+// totalRow reads a row whose first column is a total, then the rest.
+type totalRow struct {
+	pgx.Row
+	total *int64
+}
+
+func (r totalRow) Scan(dest ...any) error { return r.Row.Scan(append([]any{r.total}, dest...)...) }
 
 // WatchJob implements projections.JobWatcher. Watching a job the model
 // does not know yet waits for it; a deleted job's channel is closed.

@@ -41,14 +41,23 @@ func (m *Model) ListJobs(_ context.Context, f projections.JobFilter) ([]projecti
 		i = sort.Search(len(src), func(k int) bool { return src[k].SubmittedPosition >= after })
 	}
 	total := m.total(&f)
+	// From the newest job, the counters say how many matches are left to
+	// find: the walk stops at the last one instead of at the oldest job, so
+	// a filter that matches nothing costs nothing. Below a cursor the
+	// matches above it are unknown, and the walk goes on to the end.
+	left := len(src)
+	if after == 0 {
+		left = total
+	}
 	jobs := make([]projections.JobView, 0, min(size, total))
-	for i--; i >= 0 && len(jobs) < size; i-- {
+	for i--; i >= 0 && len(jobs) < size && left > 0; i-- {
 		if f.Matches(src[i]) {
 			jobs = append(jobs, src[i].Clone())
+			left--
 		}
 	}
 	next := ""
-	for ; i >= 0; i-- {
+	for ; i >= 0 && left > 0; i-- {
 		if f.Matches(src[i]) { // there is a next page
 			next = projections.EncodeJobToken(f, jobs[len(jobs)-1].SubmittedPosition)
 			break
