@@ -18,6 +18,7 @@ const (
 	CodePermissionDenied = "permission_denied"  // 403
 	CodeNotFound         = "not_found"          // 404
 	CodeMethodNotAllowed = "method_not_allowed" // 405
+	CodeConflict         = "conflict"           // 409
 	CodeUnavailable      = "unavailable"        // 503
 	CodeInternal         = "internal"           // 500
 )

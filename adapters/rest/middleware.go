@@ -111,6 +111,16 @@ func forbidden(format string, args ...any) *Error {
 	return &Error{Status: http.StatusForbidden, Code: CodePermissionDenied, Message: fmt.Sprintf(format, args...)}
 }
 
+// requireAdmin, after requireOperator, lets through admins only.
+func requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if p, ok := auth.PrincipalFrom(c.Request().Context()); !ok || p.Role != RoleAdmin {
+			return forbidden("this endpoint changes the server and needs a token whose role is admin; mint one with `cyxwiz-central token --sub NAME --role admin`")
+		}
+		return next(c)
+	}
+}
+
 // requireOperator lets through requests with a valid user token whose
 // role is operator or admin: 401 without a token or with a bad one, 403
 // for any other caller. queryToken also accepts ?access_token= when there

@@ -10,6 +10,7 @@
 package rest
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,6 +60,8 @@ type Deps struct {
 	// from the start and sends only what comes after it caught up.
 	Head func() uint64
 	Now  func() time.Time
+	// Rebuild runs online rebuilds (admin only); nil answers 503.
+	Rebuild Rebuilder
 }
 
 // Options tunes the server; zero fields take defaults.
@@ -115,12 +118,15 @@ type Server struct {
 	lis       net.Listener
 }
 
-// endpoint is one route: its path (echo syntax), the query parameters it
-// accepts, whether it is open to anyone, and its handler.
+// endpoint is one route: its method (GET when empty) and path (echo
+// syntax), the query parameters it accepts, who may call it, and its
+// handler.
 type endpoint struct {
+	method string
 	path   string
 	params []string
 	open   bool
+	admin  bool // admins only (operators are refused)
 	stream bool // long-lived: manages its own write deadlines
 	h      echo.HandlerFunc
 }
@@ -166,7 +172,7 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 	if len(opts.CORSOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:  opts.CORSOrigins,
-			AllowMethods:  []string{http.MethodGet, http.MethodOptions},
+			AllowMethods:  []string{http.MethodGet, http.MethodPost, http.MethodOptions},
 			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, "Last-Event-ID", echo.HeaderXRequestID},
 			ExposeHeaders: []string{echo.HeaderXRequestID},
 			MaxAge:        600,
@@ -188,6 +194,8 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 		{path: "/api/payments", params: append([]string{"status"}, list...), h: s.listPayments},
 		{path: "/api/activity", params: list, h: s.listActivity},
 		{path: "/api/events/stream", params: []string{"after", "access_token"}, stream: true, h: s.streamEvents},
+		{method: http.MethodPost, path: "/api/admin/rebuild", admin: true, h: s.startRebuild},
+		{path: "/api/admin/rebuild", admin: true, h: s.getRebuild},
 	}
 	if opts.Metrics != nil {
 		endpoints = append(endpoints, endpoint{path: "/metrics", open: true, h: echo.WrapHandler(opts.Metrics)})
@@ -197,11 +205,15 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 		if !ep.open {
 			mw = append(mw, s.requireOperator(slices.Contains(ep.params, "access_token")))
 		}
+		if ep.admin {
+			mw = append(mw, requireAdmin)
+		}
 		if !ep.stream {
 			mw = append(mw, s.writeDeadline)
 		}
-		e.GET(ep.path, ep.h, mw...)
-		s.params[http.MethodGet+" "+ep.path] = ep.params
+		method := cmp.Or(ep.method, http.MethodGet)
+		e.Add(method, ep.path, ep.h, mw...)
+		s.params[method+" "+ep.path] = ep.params
 	}
 	s.doc = s.servedDocument()
 

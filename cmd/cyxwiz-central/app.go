@@ -59,6 +59,7 @@ type App struct {
 	rest     *rest.Server
 	metrics  *metrics.Metrics
 	pg       *postgres.Model
+	rebuild  *onlineRebuild
 	nodes    *grpcadapter.NodeClient
 	listener net.Listener
 
@@ -134,14 +135,18 @@ func (a *App) Start(ctx context.Context) (err error) {
 	codec := commands.NewCodec()
 	if cfg.Database.InMemory() {
 		a.model = memory.New(memory.Config{MaxJobsPerNode: sc.MaxJobsPerNode})
+		a.rebuild = newOnlineRebuild(store, nil, "", postgres.Options{}, a.set.Now, a.log)
 	} else {
-		pg, err := postgres.Open(ctx, cfg.Database.URL, postgres.Options{
+		opts := postgres.Options{
 			Schema: cfg.Database.Schema, MaxJobsPerNode: sc.MaxJobsPerNode, MaxConns: int32(cfg.Database.MaxConnections), Logger: a.log.With("component", "postgres"),
-		})
+		}
+		pg, err := postgres.Open(ctx, cfg.Database.URL, opts)
 		if err != nil {
 			return fmt.Errorf("read models in PostgreSQL: %w", err)
 		}
 		a.pg, a.model = pg, pg
+		opts.MaxConns = 4
+		a.rebuild = newOnlineRebuild(store, pg, cfg.Database.URL, opts, a.set.Now, a.log.With("component", "rebuild"))
 		a.log.Info("read models in PostgreSQL", "schema", pg.Schema(), "checkpoint", pg.Checkpoint())
 	}
 	a.metrics = metrics.New(metrics.Options{
@@ -220,6 +225,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.rest = rest.New(rest.Deps{
 		Jobs: a.model, Nodes: a.model, Stats: a.model, Activity: a.model, Payments: a.model,
 		Store: store, Codec: codec, Auth: issuer, Health: a.health, Head: a.runner.Position, Now: a.set.Now,
+		Rebuild: a.rebuild,
 	}, rest.Options{
 		CORSOrigins: cfg.Server.CORSOrigins.Items(), MaxJobsPerNode: sc.MaxJobsPerNode,
 		Middleware: []echo.MiddlewareFunc{a.metrics.Echo()}, Metrics: a.metrics.Handler(), Version: version,
@@ -288,6 +294,9 @@ func (a *App) Stop() error {
 	}
 	if a.cancel != nil {
 		a.cancel()
+	}
+	if a.rebuild != nil {
+		a.rebuild.Close()
 	}
 	a.wg.Wait()
 	if a.disp != nil {

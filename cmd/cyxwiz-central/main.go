@@ -71,6 +71,9 @@ func usage(w io.Writer) {
                                             mint a user token signed with the server's secret
   cyxwiz-central replay [--verify] [--keep] rebuild the PostgreSQL read models from position 0 into a fresh
                                             schema; --verify compares with the live ones (exit 1 on a difference)
+  cyxwiz-central replay --online [--api URL] [--token ADMIN_TOKEN]
+                                            rebuild inside the running server, which serves on and swaps
+                                            the rebuild in once it has caught up
   cyxwiz-central audit job|node ID [--json] print a job's or a node's full history from the log
                                             (the server must be stopped: it holds the log file)
   cyxwiz-central version                    print the version

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -30,11 +31,14 @@ var errDifferences = errors.New("the rebuilt read models differ from the live on
 // fresh schema beside the live one:
 //
 //	cyxwiz-central replay [--projection readmodel] [--verify] [--keep] [--config PATH]
+//	cyxwiz-central replay --online [--api URL] [--token T]
 //
 // --verify compares the rebuild with the live read models, prints every
 // difference and exits 1 if there is any; the rebuild is then dropped
 // unless --keep. Without --verify the rebuild is kept and its schema named,
-// to be switched to with database.schema.
+// to be switched to with database.schema. --online asks the running
+// server to rebuild while it serves (POST /api/admin/rebuild) and follows
+// its progress until the rebuild is swapped in.
 func replayCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -42,11 +46,22 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	projection := fs.String("projection", postgres.DefaultName, "projection to rebuild (the read models are one projection: "+postgres.DefaultName+")")
 	verify := fs.Bool("verify", false, "compare the rebuild with the live read models; exit 1 on any difference")
 	keep := fs.Bool("keep", false, "with --verify: keep the rebuilt schema")
+	online := fs.Bool("online", false, "rebuild inside the running server at --api, which goes on serving and swaps the rebuild in once caught up")
+	api := fs.String("api", "http://127.0.0.1:8080", "with --online: the server's REST address")
+	token := fs.String("token", "", "with --online: a token whose role is admin (default $CYXWIZ_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *projection != postgres.DefaultName {
 		return fmt.Errorf("--projection %q: the only projection is %q", *projection, postgres.DefaultName)
+	}
+	if *online {
+		if *verify || *keep {
+			return errors.New("--online swaps the rebuild in; --verify and --keep are for a rebuild beside a stopped server")
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return replayOnline(ctx, *api, cmp.Or(*token, os.Getenv("CYXWIZ_TOKEN")), time.Second, stdout)
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
