@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -356,6 +357,9 @@ func benchRESTListJobs(b *testing.B, tweak ...func(*config.Config)) {
 
 	b.Run("mix", func(b *testing.B) { listLoad(b, client, base, op, kinds, -1, restClients) })
 	b.Run("mix-1client", func(b *testing.B) { listLoad(b, client, base, op, kinds, -1, 1) })
+	for _, rate := range restRates {
+		b.Run(fmt.Sprintf("mix-%drps", rate), func(b *testing.B) { listRate(b, client, base, op, kinds, rate) })
+	}
 	for k, kind := range kinds {
 		if kind.query == nil {
 			continue
@@ -488,6 +492,75 @@ func listLoad(b *testing.B, client *http.Client, base, token string, kinds []lis
 			}
 		}
 		b.Logf("N=%d, %d empty pages; by kind (ms): %s", b.N, empty.Load(), strings.Join(parts, "; "))
+	}
+}
+
+// restRates are the offered loads (requests/s) of the open-loop runs.
+var restRates = []int{250, 500, 1000}
+
+// listRate offers the mix at a fixed rate, whatever the answers' pace
+// (open loop, as many users would): request i is due at start + i/rate
+// and its latency is counted from then, so a slow answer delays nothing
+// and queueing shows in the figures instead of lowering the load. At most
+// 512 requests are in flight; b.N requests in all.
+func listRate(b *testing.B, client *http.Client, base, token string, kinds []listKind, rate int) {
+	total := 0
+	for _, k := range kinds {
+		if k.query != nil {
+			total += k.share
+		}
+	}
+	rng := mrand.New(mrand.NewPCG(uint64(rate), 7))
+	queries := make([]url.Values, b.N)
+	for i := range queries {
+		n := rng.IntN(total)
+		for _, k := range kinds {
+			if k.query == nil {
+				continue
+			}
+			if n < k.share {
+				queries[i] = k.query(rng)
+				break
+			}
+			n -= k.share
+		}
+	}
+	var lat latencies
+	var failed atomic.Int64
+	sem := make(chan struct{}, 512)
+	bufs := sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	cpu0 := readCPU()
+	start := time.Now()
+	interval := time.Second / time.Duration(rate)
+	for i := range b.N {
+		due := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(due))
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			buf := bufs.Get().(*bytes.Buffer)
+			defer bufs.Put(buf)
+			if _, err := getJobs(client, base+queries[i].Encode(), token, buf); err != nil {
+				if failed.Add(1) == 1 {
+					b.Errorf("GET /api/jobs?%s: %v", queries[i].Encode(), err)
+				}
+				return
+			}
+			lat.add(time.Since(due))
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu1 := readCPU()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(lat.quantile(0.50), "p50-ms")
+	b.ReportMetric(lat.quantile(0.99), "p99-ms")
+	b.ReportMetric(lat.quantile(1), "max-ms")
+	if cpu0.ok && cpu1.ok {
+		b.ReportMetric((cpu1.host-cpu0.host).Seconds()/elapsed.Seconds()*100/float64(runtime.NumCPU()), "host-busy-%")
 	}
 }
 
