@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/projections"
 	"github.com/cyxwiz/central-server/projections/readmodeltest"
 )
 
@@ -55,6 +57,36 @@ func BenchmarkRunnerReplay(b *testing.B) {
 				project(b, path, m, batch)
 			}
 			b.ReportMetric(float64(len(envs))*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkListJobs is one GET /api/jobs page (50 jobs, newest first) from
+// a model holding readmodeltest.Realistic's jobs: the statement, its round
+// trip and the decoding of the rows, without HTTP.
+func BenchmarkListJobs(b *testing.B) {
+	envs := readmodeltest.Realistic(200_000, 1000, 1)
+	m := newTestModel(b)
+	applyBatches(b, m, envs, 2048)
+	if _, err := m.Pool().Exec(context.Background(), "ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
+	pending := []domain.JobStatus{domain.JobPending}
+	for _, c := range []struct {
+		name string
+		f    projections.JobFilter
+	}{
+		{"first", projections.JobFilter{PageSize: 50}},
+		{"status=pending", projections.JobFilter{PageSize: 50, Statuses: pending}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, _, err := m.ListJobs(ctx, c.f); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

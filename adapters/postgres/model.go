@@ -68,6 +68,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// specCacheSize is how many decoded job specs a model keeps (a few MB).
+const specCacheSize = 8192
+
 // Model is the PostgreSQL read model. Every view lives in tables; the
 // nodes and the open jobs (pending, assigned, running) are also mirrored in
 // memory, loaded at Open and changed only after a batch commits, because the
@@ -85,6 +88,7 @@ type Model struct {
 	log    *slog.Logger
 	hub    *projections.Hub
 	schema string
+	specs  specCache
 
 	// applyMu serialises Apply, Migrate and the mirror's loads: the mirror
 	// is written only under it (and mu).
@@ -151,7 +155,7 @@ func Open(ctx context.Context, url string, opts Options) (*Model, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	m := &Model{pool: pool, opts: opts, log: log, hub: projections.NewHub(opts.WatchBuffer), schema: opts.Schema,
-		mir: newMirror()}
+		mir: newMirror(), specs: newSpecCache(specCacheSize)}
 	m.queue.reset()
 	if err := m.open(ctx); err != nil {
 		pool.Close()

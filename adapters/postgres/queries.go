@@ -43,7 +43,7 @@ func (m *Model) GetJob(ctx context.Context, id string) (projections.JobView, boo
 	if err := m.checkReady(); err != nil {
 		return projections.JobView{}, false, err
 	}
-	v, err := scanJob(m.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND NOT deleted`, text(id)))
+	v, err := m.specs.scanJob(m.pool.QueryRow(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1 AND NOT deleted`, text(id)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return projections.JobView{}, false, nil
 	}
@@ -101,7 +101,7 @@ func (m *Model) ListJobs(ctx context.Context, f projections.JobFilter) ([]projec
 		return nil, "", 0, fmt.Errorf("postgres read model: list jobs: %w", err)
 	}
 	for rows.Next() {
-		v, err := scanJob(totalRow{rows, &total})
+		v, err := m.specs.scanJob(totalRow{rows, &total})
 		if err != nil {
 			rows.Close()
 			return nil, "", 0, fmt.Errorf("postgres read model: list jobs: %w", err)

@@ -1,11 +1,14 @@
 package postgres
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cyxwiz/central-server/domain"
@@ -135,6 +138,47 @@ func scanJob(row pgx.Row) (projections.JobView, error) {
 		return v, err
 	}
 	return v, decodeSpec(&v, spec)
+}
+
+// specCache keeps decoded specs by job id: a spec is written once, at
+// submission, but every page of a job list would decode 50 of them again,
+// the largest part of a list's CPU. An entry serves only a column equal
+// to the bytes it was decoded from.
+type specCache struct {
+	lru *lru.Cache[string, cachedSpec]
+}
+
+type cachedSpec struct {
+	raw  []byte
+	spec domain.JobSpec
+}
+
+func newSpecCache(size int) specCache {
+	c, err := lru.New[string, cachedSpec](size)
+	if err != nil {
+		panic(err) // size > 0: cannot happen
+	}
+	return specCache{lru: c}
+}
+
+// scanJob reads a row of jobColumns, its spec from the cache when it can.
+func (c specCache) scanJob(row pgx.Row) (projections.JobView, error) {
+	v, spec, err := scanJobState(row)
+	if err != nil {
+		return v, err
+	}
+	if e, ok := c.lru.Get(v.ID); ok && bytes.Equal(e.raw, spec) {
+		v.Spec = e.spec
+		v.Spec.Hyperparameters = maps.Clone(e.spec.Hyperparameters)
+		return v, nil
+	}
+	if err := decodeSpec(&v, spec); err != nil {
+		return v, err
+	}
+	kept := v.Spec
+	kept.Hyperparameters = maps.Clone(v.Spec.Hyperparameters)
+	c.lru.Add(v.ID, cachedSpec{raw: bytes.Clone(spec), spec: kept})
+	return v, nil
 }
 
 // decodeSpec sets v.Spec from its column.
