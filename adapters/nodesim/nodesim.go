@@ -5,7 +5,15 @@
 // the session token it is given, heartbeats at an interval, and for each
 // accepted assignment "trains" for a configured time while reporting
 // progress, then reports a result: success, or failure with a configured
-// probability drawn from an injected random source.
+// probability drawn from an injected random source. It can also refuse a
+// configured share of assignments, as a node that cannot run a job would.
+//
+// How the two map to the server: a failure report is terminal (JobFailed:
+// the node ran the job and it failed), while a refusal is JobRejected
+// followed by JobRequeued (the job goes back to the queue for another node,
+// up to scheduler.max_retries, then JobFailed "retries exhausted"). A node
+// remembers the jobs it refused and refuses them again, so a requeued job
+// can only finish on another node.
 //
 // It is a library for tests, benchmarks, the load tool and the fleet
 // simulator: build a Config, call New, Start, and Close when done. Stats
@@ -51,6 +59,14 @@ const (
 	DefaultReportAttempts    = 5
 	DefaultHost              = "127.0.0.1"
 )
+
+// RejectReason is the reason a node gives when it refuses a job by
+// RejectProbability; the server records it in JobRejected.
+const RejectReason = "simulated rejection: this node cannot run the job"
+
+// FailureMessage is the error message of a simulated failure report; the
+// server records it in JobFailed.
+const FailureMessage = "simulated failure"
 
 // Outcome is how a job ended on the node.
 type Outcome int
@@ -107,8 +123,12 @@ type Config struct {
 
 	// Name is the node's display name (default "sim-<control port>").
 	Name string
-	// Host is the address the node listens on and advertises (default 127.0.0.1).
+	// Host is the address the node listens on (default 127.0.0.1).
 	Host string
+	// AdvertiseHost is the address sent as NodeInfo.ip_address, which the
+	// server pushes assignments to (default Host; 127.0.0.1 when Host is a
+	// wildcard such as 0.0.0.0). In a container: the service's host name.
+	AdvertiseHost string
 	// ControlPort is the port AssignJob is served on; 0 picks a free port.
 	// The advertised (P2P) port is ControlPort - PortOffset.
 	ControlPort int
@@ -140,10 +160,15 @@ type Config struct {
 	ProgressRPC ProgressRPC
 	// NotifyAccepted makes the node call NotifyJobAccepted before training.
 	NotifyAccepted bool
-	// FailureProbability is the chance (0..1) that a job ends in a failure report.
+	// FailureProbability is the chance (0..1) that an accepted job ends in
+	// a failure report (terminal on the server).
 	FailureProbability float64
-	// Rand draws failures; it is used under the node's lock. Default: a
-	// randomly seeded PCG.
+	// RejectProbability is the chance (0..1) that the node refuses a job
+	// pushed to it for the first time (the server requeues it). A refused
+	// job is refused again if it comes back.
+	RejectProbability float64
+	// Rand draws rejections and failures, in the order assignments arrive;
+	// it is used under the node's lock. Default: a randomly seeded PCG.
 	Rand *rand.Rand
 
 	// DrainTimeout is how long Close waits for in-flight jobs to finish
@@ -167,6 +192,7 @@ type Stats struct {
 	Assigned     uint64 // AssignJob calls received (including duplicates)
 	Accepted     uint64 // distinct jobs accepted
 	Refused      uint64 // assignments refused (at capacity, wrong node, closing)
+	Rejected     uint64 // assignments refused by RejectProbability (each push, repeats included)
 	Completed    uint64 // success reports acknowledged
 	Failed       uint64 // failure reports acknowledged
 	Cancelled    uint64 // jobs stopped before their result (server said stop, or Close)
@@ -176,7 +202,7 @@ type Stats struct {
 }
 
 type counters struct {
-	assigned, accepted, refused, completed, failed, cancelled, reportErrors, heartbeats atomic.Uint64
+	assigned, accepted, refused, rejected, completed, failed, cancelled, reportErrors, heartbeats atomic.Uint64
 }
 
 type job struct {
@@ -213,6 +239,7 @@ type Node struct {
 	id      string
 	session string
 	jobs    map[string]*job
+	refuses map[string]bool // jobs refused by RejectProbability
 	running int
 	closing bool
 	started bool
@@ -230,8 +257,11 @@ func New(cfg Config) (*Node, error) {
 	if cfg.OwnerToken == "" {
 		return nil, errors.New("nodesim: OwnerToken (the owner's user token) is required")
 	}
-	if cfg.FailureProbability < 0 || cfg.FailureProbability > 1 || cfg.FailureProbability != cfg.FailureProbability {
+	if !(cfg.FailureProbability >= 0 && cfg.FailureProbability <= 1) { // also catches NaN
 		return nil, fmt.Errorf("nodesim: FailureProbability must be within 0..1, got %v", cfg.FailureProbability)
+	}
+	if !(cfg.RejectProbability >= 0 && cfg.RejectProbability <= 1) {
+		return nil, fmt.Errorf("nodesim: RejectProbability must be within 0..1, got %v", cfg.RejectProbability)
 	}
 	if cfg.TrainDuration < 0 || cfg.ProgressReports < 0 || cfg.MaxConcurrentJobs < 0 || cfg.DrainTimeout < 0 {
 		return nil, errors.New("nodesim: TrainDuration, ProgressReports, MaxConcurrentJobs and DrainTimeout must be ≥ 0")
@@ -247,6 +277,12 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Host == "" {
 		cfg.Host = DefaultHost
+	}
+	if cfg.AdvertiseHost == "" {
+		cfg.AdvertiseHost = cfg.Host
+		if ip := net.ParseIP(cfg.Host); ip != nil && ip.IsUnspecified() {
+			cfg.AdvertiseHost = DefaultHost
+		}
 	}
 	if len(cfg.Devices) == 0 {
 		cfg.Devices = []*pb.DeviceCaps{{DeviceType: pb.DeviceType_DEVICE_CUDA, DeviceName: "sim-gpu", GpuModel: "SimGPU 24G",
@@ -283,7 +319,7 @@ func New(cfg Config) (*Node, error) {
 	if rng == nil {
 		rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
-	return &Node{cfg: cfg, log: cfg.Log, jobs: map[string]*job{}, rng: rng, id: cfg.NodeID}, nil
+	return &Node{cfg: cfg, log: cfg.Log, jobs: map[string]*job{}, refuses: map[string]bool{}, rng: rng, id: cfg.NodeID}, nil
 }
 
 // Start listens on the control port, serves AssignJob, registers with the
@@ -359,7 +395,7 @@ func (n *Node) info() *pb.NodeInfo {
 	return &pb.NodeInfo{
 		NodeId: id, Name: n.cfg.Name, Version: &pb.Version{Major: 0, Minor: 1, Build: "nodesim"},
 		Devices: n.cfg.Devices, CpuCores: n.cfg.CPUCores, RamTotal: n.cfg.RAMTotal, RamAvailable: n.cfg.RAMTotal/2 - used,
-		IpAddress: n.cfg.Host, Port: n.port, Region: n.cfg.Region,
+		IpAddress: n.cfg.AdvertiseHost, Port: n.port, Region: n.cfg.Region,
 		Pricing:           &pb.NodePricing{BillingModel: pb.NodePricing_BILLING_HOURLY, PricePerHour: n.cfg.PricePerHour, AcceptsCyxwizToken: true},
 		SupportedFormats:  []string{"onnx", "safetensors"},
 		AvailableRuntimes: []string{"cyxwiz-sim"},
@@ -379,7 +415,7 @@ func (n *Node) register(ctx context.Context) error {
 	n.mu.Lock()
 	n.id, n.session = resp.GetNodeId(), resp.GetSessionToken()
 	n.mu.Unlock()
-	n.log.Info("node registered", "node", resp.GetNodeId(), "advertised", net.JoinHostPort(n.cfg.Host, strconv.Itoa(int(n.port))))
+	n.log.Info("node registered", "node", resp.GetNodeId(), "advertised", net.JoinHostPort(n.cfg.AdvertiseHost, strconv.Itoa(int(n.port))))
 	return nil
 }
 
@@ -414,7 +450,7 @@ func (n *Node) Stats() Stats {
 	active := n.running
 	n.mu.Unlock()
 	return Stats{
-		Assigned: n.c.assigned.Load(), Accepted: n.c.accepted.Load(), Refused: n.c.refused.Load(),
+		Assigned: n.c.assigned.Load(), Accepted: n.c.accepted.Load(), Refused: n.c.refused.Load(), Rejected: n.c.rejected.Load(),
 		Completed: n.c.completed.Load(), Failed: n.c.failed.Load(), Cancelled: n.c.cancelled.Load(),
 		ReportErrors: n.c.reportErrors.Load(), Heartbeats: n.c.heartbeats.Load(), Active: active,
 	}
@@ -447,6 +483,15 @@ func (n *Node) AssignJob(_ context.Context, req *pb.AssignJobRequest) (*pb.Assig
 	if _, dup := n.jobs[jobID]; dup {
 		// A retried push of a job already running here: same answer.
 		return &pb.AssignJobResponse{Status: pb.StatusCode_STATUS_SUCCESS, JobId: jobID, Accepted: true}, nil
+	}
+	if !n.refuses[jobID] && n.cfg.RejectProbability > 0 && n.rng.Float64() < n.cfg.RejectProbability {
+		n.refuses[jobID] = true
+	}
+	if n.refuses[jobID] {
+		n.c.rejected.Add(1)
+		n.log.Debug("assignment rejected (simulated)", "job", jobID)
+		return &pb.AssignJobResponse{Status: pb.StatusCode_STATUS_ERROR, JobId: jobID, Accepted: false,
+			Error: &pb.Error{Code: int32(pb.StatusCode_STATUS_ERROR), Message: RejectReason}}, nil
 	}
 	if n.running >= n.cfg.MaxConcurrentJobs {
 		return refuse(fmt.Sprintf("at capacity: %d of %d jobs running", n.running, n.cfg.MaxConcurrentJobs))
@@ -504,7 +549,7 @@ func (n *Node) run(ctx context.Context, j *job) {
 	if n.cfg.NotifyAccepted {
 		err := n.call(ctx, func(ctx context.Context) error {
 			_, err := n.nodes.NotifyJobAccepted(ctx, &pb.JobAcceptedRequest{NodeId: n.ID(), JobId: j.id, AcceptedAt: time.Now().Unix(),
-				NodeEndpoint: net.JoinHostPort(n.cfg.Host, strconv.Itoa(int(n.port)))})
+				NodeEndpoint: net.JoinHostPort(n.cfg.AdvertiseHost, strconv.Itoa(int(n.port)))})
 			return err
 		})
 		if err != nil {
@@ -537,7 +582,7 @@ func (n *Node) run(ctx context.Context, j *job) {
 	n.freeSlot(j)
 	req := &pb.ReportJobResultRequest{NodeId: n.ID(), JobId: j.id, TotalComputeTime: time.Since(started).Milliseconds()}
 	if j.fail {
-		req.FinalStatus, req.ErrorMessage = pb.StatusCode_STATUS_FAILED, "simulated failure"
+		req.FinalStatus, req.ErrorMessage = pb.StatusCode_STATUS_FAILED, FailureMessage
 	} else {
 		req.FinalStatus = pb.StatusCode_STATUS_SUCCESS
 		req.FinalMetrics = map[string]float64{"loss": 0.05, "accuracy": 0.95}
