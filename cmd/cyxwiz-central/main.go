@@ -47,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = replayCmd(args, stdout, stderr)
 	case "audit":
 		err = auditCmd(args, stdout, stderr)
+	case "healthcheck":
+		err = healthcheckCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "cyxwiz-central %s\n", version)
 	case "help", "-h", "--help":
