@@ -1,0 +1,30 @@
+# Convenience targets. Go tests and tools need only Go 1.26; the compose
+# targets need Docker with the compose plugin.
+
+GO      ?= go
+COMPOSE ?= docker compose
+JOBS    ?= 3
+
+.PHONY: build test test-stack up down logs demo
+
+build: ## build the binaries into ./bin
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...
+
+test: ## all tests with the race detector
+	$(GO) test -race ./...
+
+test-stack: ## the tests of this subsystem: simulator, fleet against the server, compose/Dockerfile/unit checks
+	$(GO) test -race ./adapters/nodesim ./cmd/cyxwiz-node-sim ./deploy
+	$(GO) test -race -run 'TestFleetSimulator|TestHealthcheck' ./cmd/cyxwiz-central
+
+up: ## build and start the full stack in the background
+	$(COMPOSE) up --build -d
+
+down: ## stop the stack (volumes are kept; `docker compose down -v` drops them)
+	$(COMPOSE) down
+
+logs:
+	$(COMPOSE) logs -f central node-sim
+
+demo: ## mint a token, submit $(JOBS) jobs to the running stack, print their progress
+	COMPOSE="$(COMPOSE)" scripts/demo.sh $(JOBS)
