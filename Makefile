@@ -5,7 +5,7 @@ GO      ?= go
 COMPOSE ?= docker compose
 JOBS    ?= 3
 
-.PHONY: build test test-stack up down logs demo
+.PHONY: build test test-stack lint-deploy up down logs demo
 
 build: ## build the binaries into ./bin
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...
@@ -28,3 +28,6 @@ logs:
 
 demo: ## mint a token, submit $(JOBS) jobs to the running stack, print their progress
 	COMPOSE="$(COMPOSE)" scripts/demo.sh $(JOBS)
+
+lint-deploy: ## dockerlint + dockerfilelint (npm) and shellcheck, if installed
+	scripts/lint-deploy.sh
