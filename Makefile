@@ -5,7 +5,7 @@ GO      ?= go
 COMPOSE ?= docker compose
 JOBS    ?= 3
 
-.PHONY: build test test-stack lint-deploy up down logs demo
+.PHONY: build test test-stack lint-deploy smoke up down logs demo
 
 build: ## build the binaries into ./bin
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/ ./cmd/...
@@ -31,3 +31,6 @@ demo: ## mint a token, submit $(JOBS) jobs to the running stack, print their pro
 
 lint-deploy: ## dockerlint + dockerfilelint (npm) and shellcheck, if installed
 	scripts/lint-deploy.sh
+
+smoke: ## the compose flow without Docker: Dockerfile-style binaries, compose config, nodes, demo submit, SIGTERM
+	scripts/stack-smoke.sh

@@ -26,8 +26,9 @@ $compose exec -T central /cyxwiz-central healthcheck
 echo "== minting a token for \"$user\""
 token="$($compose exec -T central /cyxwiz-central token --sub "$user" --ttl 1h --config /etc/cyxwiz/config.toml)"
 
-echo "== nodes the server knows (REST)"
-curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:8080/api/nodes" || echo "(REST not reachable from here; skipping)"
+echo "== nodes the server knows (REST; the operator API needs role operator)"
+ops="$($compose exec -T central /cyxwiz-central token --sub demo-ops --role operator --ttl 1h --config /etc/cyxwiz/config.toml)"
+curl -fsS -H "Authorization: Bearer $ops" "http://127.0.0.1:8080/api/nodes" || echo "(REST not reachable from here; skipping)"
 echo
 
 echo "== submitting $jobs unpaid jobs and following them"
