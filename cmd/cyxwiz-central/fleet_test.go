@@ -142,13 +142,6 @@ func TestFleetSimulator(t *testing.T) {
 	eventually(t, 60*time.Second, "every job terminal", func() bool { read(); return terminal == jobs })
 	elapsed := time.Since(start)
 
-	// The counters of the nodes settle once the last report is acknowledged.
-	var st nodesim.Stats
-	eventually(t, 5*time.Second, "node counters settle", func() bool {
-		st = fleet.Stats()
-		return st.Active == 0
-	})
-
 	var completed, nodeFailed, exhausted, rejections, requeued, requeuedCompleted int
 	used := map[string]bool{}
 	for _, id := range ids {
@@ -191,7 +184,17 @@ func TestFleetSimulator(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	// The nodes and the log agree.
+	// The nodes and the log agree. A node counts a report once the server
+	// acknowledged it, after the log has it: wait for the counters to catch up.
+	var st nodesim.Stats
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st = fleet.Stats()
+		if (int(st.Completed) == completed && int(st.Failed) == nodeFailed) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if int(st.Completed) != completed || int(st.Failed) != nodeFailed || int(st.Rejected) != rejections || st.Refused != 0 || st.Cancelled != 0 {
 		t.Fatalf("nodes say %+v; the log says %d completed, %d failure reports, %d refusals", st, completed, nodeFailed, rejections)
 	}
