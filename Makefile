@@ -32,5 +32,5 @@ demo: ## mint a token, submit $(JOBS) jobs to the running stack, print their pro
 lint-deploy: ## dockerlint + dockerfilelint (npm) and shellcheck, if installed
 	scripts/lint-deploy.sh
 
-smoke: ## the compose flow without Docker: Dockerfile-style binaries, compose config, nodes, demo submit, SIGTERM
+smoke: ## the compose flow without Docker: Dockerfile-style binaries, compose config, nodes, demo.sh, SIGTERM
 	scripts/stack-smoke.sh

@@ -8,7 +8,9 @@
 #   scripts/demo.sh [JOBS]        (default 3; or: make demo JOBS=5)
 #
 # Environment: COMPOSE (default "docker compose"), DEMO_USER (default demo),
-# DEMO_DEVICE (default cuda), DEMO_TIMEOUT (default 5m).
+# DEMO_DEVICE (default cuda), DEMO_TIMEOUT (default 5m), DEMO_REST (default
+# http://127.0.0.1:8080). scripts/stack-smoke.sh runs this script with a
+# COMPOSE stand-in that maps the calls onto local processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +30,7 @@ token="$($compose exec -T central /cyxwiz-central token --sub "$user" --ttl 1h -
 
 echo "== nodes the server knows (REST; the operator API needs role operator)"
 ops="$($compose exec -T central /cyxwiz-central token --sub demo-ops --role operator --ttl 1h --config /etc/cyxwiz/config.toml)"
-curl -fsS -H "Authorization: Bearer $ops" "http://127.0.0.1:8080/api/nodes" || echo "(REST not reachable from here; skipping)"
+curl -fsS -H "Authorization: Bearer $ops" "${DEMO_REST:-http://127.0.0.1:8080}/api/nodes" || echo "(REST not reachable from here; skipping)"
 echo
 
 echo "== submitting $jobs unpaid jobs and following them"

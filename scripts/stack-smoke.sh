@@ -77,6 +77,36 @@ curl -fsS -H "Authorization: Bearer $ops" "http://127.0.0.1:$rest_port/api/nodes
 echo "== submit (the demo client)"
 "$bin/cyxwiz-node-sim" submit --server "127.0.0.1:$grpc_port" --token "$token" --jobs 3 --timeout 60s
 
+echo "== scripts/demo.sh, with a stand-in for docker compose that runs the same commands here"
+cat >"$work/compose" <<'SHIM'
+#!/usr/bin/env bash
+# Maps the two calls demo.sh makes onto local processes:
+#   exec -T central /cyxwiz-central ARGS…   |   run --rm --no-deps -T node-sim ARGS…
+set -euo pipefail
+args=()
+for a in "$@"; do
+  case "$a" in
+    central:50051) args+=("127.0.0.1:$SHIM_GRPC_PORT") ;;
+    /etc/cyxwiz/config.toml) args+=("deploy/config.compose.toml") ;;
+    *) args+=("$a") ;;
+  esac
+done
+set -- "${args[@]}"
+case "$1 $2 $3" in
+  "exec -T central") shift 3; [ "$1" = /cyxwiz-central ] || { echo "unexpected exec $1" >&2; exit 2; }; shift
+    # In the container the server listens on the healthcheck's default address.
+    if [ "$1" = healthcheck ]; then set -- "$@" --addr "127.0.0.1:$SHIM_GRPC_PORT"; fi
+    # shellcheck disable=SC2086 # SHIM_SERVER_ENV is a list of VAR=value words without spaces
+    exec env $SHIM_SERVER_ENV "$SHIM_BIN/cyxwiz-central" "$@" ;;
+  "run --rm --no-deps") [ "$4 $5" = "-T node-sim" ] || { echo "unexpected run $*" >&2; exit 2; }; shift 5
+    exec "$SHIM_BIN/cyxwiz-node-sim" "$@" ;;
+esac
+echo "unexpected compose call: $*" >&2; exit 2
+SHIM
+chmod +x "$work/compose"
+SHIM_GRPC_PORT="$grpc_port" SHIM_BIN="$bin" SHIM_SERVER_ENV="${env_server[*]}" \
+  COMPOSE="$work/compose" DEMO_REST="http://127.0.0.1:$rest_port" DEMO_TIMEOUT=60s scripts/demo.sh 2 | tail -n 4
+
 echo "== SIGTERM: nodes, then server"
 kill -TERM "$sim"; sim_rc=0; wait "$sim" || sim_rc=$?
 tail -n 2 "$work/sim.log"
