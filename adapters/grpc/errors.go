@@ -42,7 +42,7 @@ func codeOf(err error) codes.Code {
 		return codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled
-	case errors.Is(err, eventstore.ErrClosed):
+	case errors.Is(err, eventstore.ErrClosed), errors.Is(err, commands.ErrChainUnavailable):
 		return codes.Unavailable
 	}
 	return codes.Internal
@@ -63,6 +63,9 @@ func toStatus(log *slog.Logger, method string, err error) error {
 		return status.Error(code, "internal error; the server logged the details")
 	}
 	if code == codes.Unavailable {
+		if errors.Is(err, commands.ErrChainUnavailable) {
+			return status.Error(code, "the Solana RPC node cannot be reached; retry later: "+err.Error())
+		}
 		return status.Error(code, "the server is shutting down; retry against another instance or later")
 	}
 	return status.Error(code, err.Error())
