@@ -41,13 +41,16 @@ func CheckPaymentStatus(status string) error {
 const LamportsPerSOL = 1_000_000_000
 
 // PaymentView is the settlement state of one job's payment, folded from
-// its payment-<job> stream by ApplyPayment.
+// its payment-<job> stream by ApplyPayment. The signed transaction bytes
+// of the events stay in the log: a view is what a person reads.
 type PaymentView struct {
 	JobID  string
 	Status string // one of PaymentStatuses
 	// Amount is Lamports in SOL, the unit of the wire and the REST API.
-	Amount   float64
-	Lamports uint64 // escrowed by the payer (0 for a skipped payment)
+	Amount float64
+	// Lamports is the job's payment: escrowed, unless skipped (then what
+	// the job offered, never deposited).
+	Lamports uint64
 	Payer    string // the payer's wallet
 	// NodeID and Payee (the node's wallet) are set once a payout is
 	// signed; a refunded payment has neither.
@@ -62,7 +65,7 @@ type PaymentView struct {
 	// refund's transaction, the last one signed (a re-sign replaces it).
 	EscrowSignature string
 	Signature       string
-	Reason          string // why the payment was skipped, or why it failed
+	Reason          string // why the payment was skipped, refunded or failed
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
 	SettledAt       time.Time // released or refunded (confirmed on chain)
@@ -80,7 +83,7 @@ func (v *PaymentView) Refunding() bool {
 	case PaymentRefundSubmitted, PaymentRefunded:
 		return true
 	case PaymentFailed:
-		return v.RefundLamports > 0 || (v.Signature != "" && v.Payee == "")
+		return v.RefundLamports > 0 // a refund was signed, then failed
 	}
 	return false
 }

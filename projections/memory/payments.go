@@ -1,0 +1,102 @@
+package memory
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cyxwiz/central-server/projections"
+)
+
+// payments is the payments part of the model: every payment view by job,
+// and the jobs each wallet paid or was paid for.
+type payments struct {
+	views   map[string]*projections.PaymentView
+	wallets map[string]map[string]struct{} // wallet → job ids it is payer or payee of
+}
+
+func newPayments() payments {
+	return payments{views: make(map[string]*projections.PaymentView), wallets: make(map[string]map[string]struct{})}
+}
+
+// apply folds e (a payment event of job) under the model's write lock.
+func (p *payments) apply(job string, e *projections.Envelope) {
+	v := p.views[job]
+	opens := projections.OpensPayment(e.Event)
+	switch {
+	case v == nil && !opens, v != nil && opens:
+		return // an event of a payment never opened, or a stream opened twice
+	case v == nil:
+		v = &projections.PaymentView{}
+		p.views[job] = v
+	}
+	projections.ApplyPayment(v, *e)
+	p.index(v.Payer, job)
+	p.index(v.Payee, job)
+}
+
+func (p *payments) index(wallet, job string) {
+	if wallet == "" {
+		return
+	}
+	jobs := p.wallets[wallet]
+	if jobs == nil {
+		jobs = make(map[string]struct{})
+		p.wallets[wallet] = jobs
+	}
+	jobs[job] = struct{}{}
+}
+
+// ListPayments implements projections.PaymentQueries: newest first by
+// UpdatedAt (then job id, descending), updated strictly before before
+// (zero: from the newest).
+func (m *Model) ListPayments(_ context.Context, status string, limit int, before time.Time) ([]projections.PaymentView, error) {
+	if err := projections.CheckPaymentStatus(status); err != nil {
+		return nil, err
+	}
+	size := projections.PageSize(limit)
+	m.mu.RLock()
+	out := []projections.PaymentView{}
+	for _, v := range m.payments.views {
+		if (status == "" || v.Status == status) && (before.IsZero() || v.UpdatedAt.Before(before)) {
+			out = append(out, *v)
+		}
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(out, func(a, b projections.PaymentView) int {
+		if c := b.UpdatedAt.Compare(a.UpdatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.JobID, a.JobID)
+	})
+	return out[:min(size, len(out))], nil
+}
+
+// WalletPayments implements projections.WalletQueries.
+func (m *Model) WalletPayments(_ context.Context, wallet string, limit, offset int) ([]projections.WalletPayment, int, error) {
+	if err := projections.CheckOffset(offset); err != nil {
+		return nil, 0, err
+	}
+	size := projections.PageSize(limit)
+	m.mu.RLock()
+	var all []projections.WalletPayment
+	for job := range m.payments.wallets[wallet] {
+		v := m.payments.views[job]
+		for _, role := range []projections.PaymentRole{projections.RolePayer, projections.RolePayee} {
+			if projections.InWalletHistory(v, wallet, role) {
+				all = append(all, projections.WalletPayment{Role: role, Payment: *v})
+			}
+		}
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(all, func(a, b projections.WalletPayment) int {
+		if c := cmp.Compare(b.Payment.OpenedPosition, a.Payment.OpenedPosition); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Role, b.Role)
+	})
+	lo := min(offset, len(all))
+	return slices.Clip(all[lo:min(lo+size, len(all))]), len(all), nil
+}
