@@ -321,3 +321,76 @@ func testWalletPayments(t *testing.T, newModel func(*testing.T) ReadModelUnderTe
 		t.Fatalf("a negative offset: err %v, want ErrInvalidArgument", err)
 	}
 }
+
+// RealisticPaid is Realistic(n, nodes, seed) with the settlement of every
+// job, as the saga records it, after the job event that causes it: three
+// jobs in four funded by their owner's wallet ("wallet-<owner>") at
+// submission, the others skipped; a completed job's payout (90 % to
+// "wallet-<node>", 10 % fee; every fifth re-signed once) then released; a
+// failed or cancelled job's refund then refunded, or failed (every
+// seventh). Payments of jobs still open stay funded. Positions and
+// recorded times are renumbered.
+func RealisticPaid(n, nodes int, seed uint64) []projections.Envelope {
+	h := NewHistory()
+	src := Realistic(n, nodes, seed)
+	out := make([]projections.Envelope, 0, len(src)+len(src)/4)
+	type paid struct {
+		payer    string
+		lamports uint64
+		index    int
+	}
+	funded := map[string]paid{}
+	add := func(e domain.Event) { out = append(out, h.Envelope(e)) }
+	jobs := 0
+	for _, env := range src {
+		add(env.Event)
+		switch ev := env.Event.(type) {
+		case domain.JobSubmitted:
+			jobs++
+			lamports := uint64(jobs%9+1) * 100_000_000
+			if jobs%4 == 0 {
+				add(domain.PaymentSkipped{JobID: ev.JobID, Reason: "blockchain disabled", Payer: "wallet-" + ev.Owner, Lamports: lamports, At: ev.At})
+				continue
+			}
+			p := paid{payer: "wallet-" + ev.Owner, lamports: lamports, index: jobs}
+			funded[ev.JobID] = p
+			add(domain.EscrowFunded{JobID: ev.JobID, Payer: p.payer, EscrowAddress: "wallet-escrow", Lamports: lamports,
+				DepositLamports: lamports, DepositSignature: "dep-" + ev.JobID, At: ev.At})
+		case domain.JobCompleted:
+			p, ok := funded[ev.JobID]
+			if !ok {
+				continue
+			}
+			fee := p.lamports / 10
+			release := domain.PaymentReleaseSubmitted{JobID: ev.JobID, NodeID: ev.NodeID, Payee: "wallet-" + ev.NodeID,
+				Treasury: "wallet-treasury", PayoutLamports: p.lamports - fee, FeeLamports: fee, Signature: "rel-" + ev.JobID,
+				Tx: []byte{1, 2, 3}, LastValidBlockHeight: 150, Attempt: 1, At: ev.At}
+			add(release)
+			if p.index%5 == 0 {
+				release.Attempt, release.Replaces, release.Signature = 2, release.Signature, "rel2-"+ev.JobID
+				add(release)
+			}
+			add(domain.PaymentReleased{JobID: ev.JobID, Signature: release.Signature, Confirmation: domain.ConfirmationFinalized, At: ev.At})
+		case domain.JobFailed, domain.JobCancelled:
+			id, _ := projections.JobIDOf(ev)
+			at := env.Recorded
+			if f, ok := ev.(domain.JobFailed); ok {
+				at = f.At
+			} else if c, ok := ev.(domain.JobCancelled); ok {
+				at = c.At
+			}
+			p, ok := funded[id]
+			if !ok {
+				continue
+			}
+			add(domain.RefundSubmitted{JobID: id, Payer: p.payer, RefundLamports: p.lamports, Reason: ev.EventName(),
+				Signature: "ref-" + id, Tx: []byte{4}, Attempt: 1, At: at})
+			if p.index%7 == 0 {
+				add(domain.PaymentFailed{JobID: id, Reason: "refund failed on chain", Signature: "ref-" + id, At: at})
+			} else {
+				add(domain.PaymentRefunded{JobID: id, Signature: "ref-" + id, Confirmation: domain.ConfirmationConfirmed, At: at})
+			}
+		}
+	}
+	return out
+}
