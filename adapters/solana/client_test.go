@@ -3,6 +3,7 @@ package solana_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ const sol = commands.LamportsPerSOL
 
 // setup starts a test chain and a client whose escrow keypair (from a file)
 // holds escrowLamports.
-func setup(t *testing.T, escrowLamports uint64, commitment string) (*solanatest.TestChain, *chain.Client) {
+func setup(t testing.TB, escrowLamports uint64, commitment string) (*solanatest.TestChain, *chain.Client) {
 	t.Helper()
 	tc := solanatest.Start(t)
 	var path string
@@ -42,13 +43,13 @@ func setup(t *testing.T, escrowLamports uint64, commitment string) (*solanatest.
 	return tc, c
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return c
 }
 
-func newAddress(t *testing.T) string {
+func newAddress(t testing.TB) string {
 	k, err := chain.NewKeypair()
 	if err != nil {
 		t.Fatal(err)
@@ -408,5 +409,25 @@ func TestClosedPort(t *testing.T) {
 	}
 	if _, err := c.BlockHeight(ctx(t)); !errors.Is(err, commands.ErrChainUnavailable) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// BenchmarkPayout measures one payout against the test chain: sign (fresh
+// blockhash), broadcast, read the status.
+func BenchmarkPayout(b *testing.B) {
+	_, c := setup(b, 1000*sol, "confirmed")
+	node, treasury := newAddress(b), newAddress(b)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		signed, err := c.SignTransfers(ctx(b), []commands.Transfer{{To: node, Lamports: 900_000}, {To: treasury, Lamports: 900_000}}, fmt.Sprint("job-", i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Broadcast(ctx(b), signed.Raw); err != nil {
+			b.Fatal(err)
+		}
+		if st, err := c.Status(ctx(b), signed.Signature); err != nil || st != commands.TxConfirmed {
+			b.Fatalf("status %v, %v", st, err)
+		}
 	}
 }

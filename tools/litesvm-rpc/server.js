@@ -449,6 +449,8 @@ const server = http.createServer((req, res) => {
   });
 });
 
+server.keepAliveTimeout = 60_000; // Go clients keep idle connections longer than Node's 5s default
+server.headersTimeout = 61_000;
 server.listen(port, "127.0.0.1", () => {
   const a = server.address();
   process.stdout.write(`LISTENING ${a.address}:${a.port}\n`);
