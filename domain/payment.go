@@ -101,6 +101,12 @@ type PendingTx struct {
 	LastValidBlockHeight uint64
 	Attempt              int
 	Transfers            []PaymentTransfer
+	Memo                 string
+	// A release's split (see PaymentReleaseSubmitted).
+	Payee, Treasury             string
+	PayoutLamports, FeeLamports uint64
+	// A refund's reason (see RefundSubmitted).
+	Reason string
 }
 
 // Payment is the payment aggregate of one job, rebuilt from its stream.
@@ -195,11 +201,13 @@ func (p *Payment) Apply(e Event) {
 	case PaymentReleaseSubmitted:
 		p.status, p.nodeID, p.lastAttempt = PaymentReleasingStatus, e.NodeID, e.Attempt
 		p.pending = &PendingTx{Kind: SettleRelease, Signature: e.Signature, Tx: slices.Clone(e.Tx),
-			LastValidBlockHeight: e.LastValidBlockHeight, Attempt: e.Attempt, Transfers: slices.Clone(e.Transfers)}
+			LastValidBlockHeight: e.LastValidBlockHeight, Attempt: e.Attempt, Transfers: slices.Clone(e.Transfers),
+			Memo: e.Memo, Payee: e.Payee, Treasury: e.Treasury, PayoutLamports: e.PayoutLamports, FeeLamports: e.FeeLamports}
 	case RefundSubmitted:
 		p.status, p.lastAttempt = PaymentRefundingStatus, e.Attempt
 		p.pending = &PendingTx{Kind: SettleRefund, Signature: e.Signature, Tx: slices.Clone(e.Tx),
-			LastValidBlockHeight: e.LastValidBlockHeight, Attempt: e.Attempt, Transfers: slices.Clone(e.Transfers)}
+			LastValidBlockHeight: e.LastValidBlockHeight, Attempt: e.Attempt, Transfers: slices.Clone(e.Transfers),
+			Memo: e.Memo, Reason: e.Reason}
 	case PaymentReleased:
 		p.status, p.settledSig, p.pending = PaymentReleasedStatus, e.Signature, nil
 	case PaymentRefunded:

@@ -21,7 +21,10 @@ func codeOf(err error) codes.Code {
 	if s, ok := status.FromError(err); ok {
 		return s.Code()
 	}
+	var deposit *commands.DepositError
 	switch {
+	case errors.As(err, &deposit):
+		return codes.FailedPrecondition
 	case errors.Is(err, domain.ErrInvalidArgument), errors.Is(err, projections.ErrBadPageToken):
 		return codes.InvalidArgument
 	case errors.Is(err, domain.ErrNotFound):
