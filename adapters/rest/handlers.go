@@ -369,8 +369,10 @@ func (s *Server) listPayments(c echo.Context) error {
 	}
 	out := PaymentListJSON{Payments: make([]PaymentJSON, 0, min(limit, len(ps)))}
 	for _, p := range ps[:min(limit, len(ps))] {
-		out.Payments = append(out.Payments, PaymentJSON{JobID: p.JobID, Status: p.Status, Amount: p.Amount, Payer: p.Payer,
-			Payee: p.Payee, Signature: p.Signature, UpdatedAt: ts(p.UpdatedAt)})
+		out.Payments = append(out.Payments, PaymentJSON{JobID: p.JobID, Status: p.Status, Amount: p.Amount, Lamports: p.Lamports,
+			Payer: p.Payer, NodeID: p.NodeID, Payee: p.Payee, PayoutLamports: p.PayoutLamports, FeeLamports: p.FeeLamports,
+			RefundLamports: p.RefundLamports, EscrowSignature: p.EscrowSignature, Signature: p.Signature, Reason: p.Reason,
+			CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt), SettledAt: ts(p.SettledAt)})
 	}
 	if more(len(ps), limit, ask) {
 		out.NextCursor = encodeCursor(cursorPayments, uint64(ps[limit-1].UpdatedAt.UnixNano()))
