@@ -52,7 +52,8 @@ type TokenBalanceSource interface {
 //     and Tokens nil, it reports SOL and says the token balance could not
 //     be read.
 //   - History nil: GetTransactionHistory is UNAVAILABLE.
-//   - Pricing zero: DefaultPricing.
+//   - Pricing: unset parts take DefaultPricing's (see Pricing.withDefaults);
+//     cmd should set PlatformFeePercent from blockchain.platform_fee_percent.
 type WalletDeps struct {
 	Addresses AddressValidator
 	Balances  BalanceSource
@@ -78,8 +79,9 @@ func newWalletService(s *Server) *walletService {
 	if w.Addresses == nil {
 		w.Addresses = LocalAddresses{}
 	}
-	p := w.Pricing
-	if p.isZero() {
+	p := w.Pricing.withDefaults()
+	if err := p.Validate(); err != nil {
+		s.log.Error("wallet service: invalid price model; EstimateJobCost uses the defaults", "err", err)
 		p = DefaultPricing()
 	}
 	return &walletService{Server: s, w: w, pricing: p}
@@ -396,6 +398,38 @@ func DefaultPricing() Pricing {
 func (p *Pricing) isZero() bool {
 	return len(p.Tiers) == 0 && p.DefaultTier == "" && len(p.SecondsPerSample) == 0 && p.DefaultSecondsPerSample == 0 &&
 		p.DefaultDatasetSize == 0 && p.MinimumMinutes == 0 && p.MinimumCharge == 0 && p.PlatformFeePercent == 0
+}
+
+// withDefaults returns p with DefaultPricing's values where p has none: the
+// whole model when p is zero; else the tiers, default tier, model types,
+// default seconds per sample and default dataset size when unset. The
+// minimums and the fee are kept as given (0 is a meaningful value).
+func (p Pricing) withDefaults() Pricing {
+	d := DefaultPricing()
+	if p.isZero() {
+		return d
+	}
+	if len(p.Tiers) == 0 {
+		p.Tiers = d.Tiers
+		if p.DefaultTier == "" {
+			p.DefaultTier = d.DefaultTier
+		}
+	}
+	if p.DefaultTier == "" && len(p.Tiers) == 1 {
+		for name := range p.Tiers {
+			p.DefaultTier = name
+		}
+	}
+	if p.SecondsPerSample == nil {
+		p.SecondsPerSample = d.SecondsPerSample
+	}
+	if p.DefaultSecondsPerSample == 0 {
+		p.DefaultSecondsPerSample = d.DefaultSecondsPerSample
+	}
+	if p.DefaultDatasetSize == 0 {
+		p.DefaultDatasetSize = d.DefaultDatasetSize
+	}
+	return p
 }
 
 // Validate reports what is wrong with a model, naming the parameter.

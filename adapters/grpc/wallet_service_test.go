@@ -291,6 +291,8 @@ func TestEstimateJobCost(t *testing.T) {
 	custom.PlatformFeePercent = 25
 	custom.MinimumCharge = 1
 	customEnv := newWalletEnv(t, WalletDeps{Pricing: custom})
+	feeOnly := newWalletEnv(t, WalletDeps{Pricing: Pricing{PlatformFeePercent: 5, MinimumMinutes: 1}}) // the rest from the defaults
+	invalid := newWalletEnv(t, WalletDeps{Pricing: Pricing{PlatformFeePercent: 150}})                  // refused: the defaults
 	tests := []struct {
 		name          string
 		env           *walletEnv
@@ -310,6 +312,10 @@ func TestEstimateJobCost(t *testing.T) {
 			180.0 / 3600 * 0.01, 3, "tier cpu", codes.OK},
 		{"the configured model", customEnv, &pb.EstimateJobCostRequest{ModelType: "llm", Epochs: 1, DatasetSize: 100, NodeTier: "datacenter"},
 			1, 1, "platform fee 25% = 0.25 SOL, node receives 0.75 SOL", codes.OK},
+		{"only the fee configured", feeOnly, &pb.EstimateJobCostRequest{ModelType: "resnet", Epochs: 10, DatasetSize: 50_000},
+			1250.0 / 3600 * 0.05, 1250.0 / 60, "platform fee 5% = ", codes.OK},
+		{"an invalid model falls back to the defaults", invalid, &pb.EstimateJobCostRequest{ModelType: "resnet", Epochs: 10, DatasetSize: 50_000},
+			1250.0 / 3600 * 0.05, 1250.0 / 60, "platform fee 10% = ", codes.OK},
 		{"unknown tier", env, &pb.EstimateJobCostRequest{ModelType: "cnn", NodeTier: "quantum"}, 0, 0, "node_tier \"quantum\"", codes.InvalidArgument},
 		{"negative epochs", env, &pb.EstimateJobCostRequest{Epochs: -1}, 0, 0, "epochs", codes.InvalidArgument},
 		{"negative dataset", env, &pb.EstimateJobCostRequest{DatasetSize: -5}, 0, 0, "dataset_size", codes.InvalidArgument},
