@@ -460,7 +460,7 @@ func TestRestartAfterSubmitted(t *testing.T) {
 			complete(t, s, node, jobID)
 			first := waitPayment(t, s, jobID, domain.PaymentReleasingStatus).Signature()
 			time.Sleep(200 * time.Millisecond) // a few rebroadcasts, all dropped
-			s.stop()                          // the "crash": the payout is recorded, not landed
+			s.stop()                           // the "crash": the payout is recorded, not landed
 			pc.tc.SetDropTransactions(false)
 			if expire {
 				pc.tc.AdvanceBlocks(300)
