@@ -272,12 +272,9 @@ func comparePayments(t *testing.T, envs []projections.Envelope, want, got queryM
 			seen += len(w)
 			before = w[len(w)-1].UpdatedAt
 		}
-		if status == "" && seen == 0 {
-			t.Fatal("the history holds no payment")
+		if status == "" && seen == 0 && payments > 0 {
+			t.Fatalf("the history opens %d payments; none listed", payments)
 		}
-	}
-	if seen := must(want.ListPayments(ctx, "", projections.MaxPageSize, time.Time{})); payments > 0 && len(seen) == 0 {
-		t.Fatalf("%d payments opened, none listed", payments)
 	}
 	for _, wallet := range wallets {
 		for _, offset := range []int{0, 7, 1000} {
