@@ -211,6 +211,15 @@ func TestConnectWallet(t *testing.T) {
 		_, err := local.client.ConnectWallet(t.Context(), &pb.ConnectWalletRequest{WalletAddress: good})
 		wantCode(t, "ConnectWallet without a token", err, codes.Unauthenticated, "")
 	})
+	t.Run("not with a node session", func(t *testing.T) {
+		tok, _, err := local.iss.MintNodeSession("6f1c2a9e-0000-4000-8000-000000000001", "alice", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer "+tok)
+		_, err = local.client.ConnectWallet(ctx, &pb.ConnectWalletRequest{WalletAddress: good})
+		wantCode(t, "ConnectWallet with a node session", err, codes.PermissionDenied, "user token")
+	})
 	t.Run("NUL", func(t *testing.T) {
 		_, err := local.client.ConnectWallet(local.as(t, "alice", ""), &pb.ConnectWalletRequest{WalletAddress: "a\x00b"})
 		wantCode(t, "ConnectWallet with a NUL", err, codes.InvalidArgument, "wallet_address")

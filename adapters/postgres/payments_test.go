@@ -75,3 +75,39 @@ func TestPaymentRows(t *testing.T) {
 		}
 	}
 }
+
+// TestPaymentsMigrationDown: 00003 rolls back to the payments table of
+// 00001 and forward again.
+func TestPaymentsMigrationDown(t *testing.T) {
+	ctx := context.Background()
+	m := newTestModel(t)
+	columns := func() int {
+		t.Helper()
+		var n int
+		if err := m.Pool().QueryRow(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'payments'`,
+			m.Schema()).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := columns(); n != 19 {
+		t.Fatalf("payments has %d columns after the migrations, want 19", n)
+	}
+	p, done, err := m.provider()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	if _, err := p.DownTo(ctx, 2); err != nil {
+		t.Fatalf("down to 2: %v", err)
+	}
+	if n := columns(); n != 8 {
+		t.Fatalf("payments has %d columns after rolling 00003 back, want 8", n)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	if n := columns(); n != 19 {
+		t.Fatalf("payments has %d columns after migrating again, want 19", n)
+	}
+}

@@ -2,9 +2,9 @@ package memory
 
 import (
 	"cmp"
+	"container/heap"
 	"context"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cyxwiz/central-server/projections"
@@ -51,27 +51,55 @@ func (p *payments) index(wallet, job string) {
 
 // ListPayments implements projections.PaymentQueries: newest first by
 // UpdatedAt (then job id, descending), updated strictly before before
-// (zero: from the newest).
+// (zero: from the newest). It scans every payment, keeping the page's
+// worth in a heap: O(n log limit), copying only the page.
 func (m *Model) ListPayments(_ context.Context, status string, limit int, before time.Time) ([]projections.PaymentView, error) {
 	if err := projections.CheckPaymentStatus(status); err != nil {
 		return nil, err
 	}
 	size := projections.PageSize(limit)
 	m.mu.RLock()
-	out := []projections.PaymentView{}
+	defer m.mu.RUnlock()
+	h := &newestPayments{}
 	for _, v := range m.payments.views {
-		if (status == "" || v.Status == status) && (before.IsZero() || v.UpdatedAt.Before(before)) {
-			out = append(out, *v)
+		if (status != "" && v.Status != status) || (!before.IsZero() && !v.UpdatedAt.Before(before)) {
+			continue
+		}
+		switch {
+		case h.Len() < size:
+			heap.Push(h, v)
+		case paymentNewer(v, (*h)[0]):
+			(*h)[0] = v
+			heap.Fix(h, 0)
 		}
 	}
-	m.mu.RUnlock()
-	slices.SortFunc(out, func(a, b projections.PaymentView) int {
-		if c := b.UpdatedAt.Compare(a.UpdatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(b.JobID, a.JobID)
-	})
-	return out[:min(size, len(out))], nil
+	out := make([]projections.PaymentView, h.Len())
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = *heap.Pop(h).(*projections.PaymentView)
+	}
+	return out, nil
+}
+
+// paymentNewer orders ListPayments: a before b.
+func paymentNewer(a, b *projections.PaymentView) bool {
+	if c := a.UpdatedAt.Compare(b.UpdatedAt); c != 0 {
+		return c > 0
+	}
+	return a.JobID > b.JobID
+}
+
+// newestPayments is a heap whose root is the oldest payment it keeps.
+type newestPayments []*projections.PaymentView
+
+func (h newestPayments) Len() int           { return len(h) }
+func (h newestPayments) Less(i, j int) bool { return paymentNewer(h[j], h[i]) }
+func (h newestPayments) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *newestPayments) Push(x any)        { *h = append(*h, x.(*projections.PaymentView)) }
+func (h *newestPayments) Pop() any {
+	old := *h
+	v := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return v
 }
 
 // WalletPayments implements projections.WalletQueries.
