@@ -19,7 +19,7 @@ type SettlementConfig struct {
 	Confirmation string        // level a settlement must reach: processed, confirmed (default) or finalized
 	Interval     time.Duration // how often pending settlements are driven (default 1s)
 	MaxBackoff   time.Duration // longest pause after chain failures (default 30s)
-	Workers      int           // settlements driven concurrently (default 8)
+	Workers      int           // settlements driven concurrently (default 32)
 }
 
 // SettlementHealth is the saga's view of the chain for health checks.
@@ -74,7 +74,7 @@ func NewSettlement(h *Handler, chain Chain, cfg SettlementConfig, log *slog.Logg
 		cfg.MaxBackoff = 30 * time.Second
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 8
+		cfg.Workers = 32
 	}
 	if cfg.Confirmation == "" {
 		cfg.Confirmation = domain.ConfirmationConfirmed
@@ -310,11 +310,24 @@ func (s *Settlement) Settle(ctx context.Context, jobID string) (done bool, err e
 		}
 		switch job.Status() {
 		case domain.JobCompletedStatus:
-			return false, s.submitRelease(ctx, p, job, domain.PendingTx{})
+			err = s.submitRelease(ctx, p, job, domain.PendingTx{})
 		case domain.JobFailedStatus, domain.JobCancelledStatus:
-			return false, s.submitRefund(ctx, p, job.Status().String()+": "+job.Reason(), domain.PendingTx{})
+			err = s.submitRefund(ctx, p, job.Status().String()+": "+job.Reason(), domain.PendingTx{})
+		default:
+			return true, nil // not ended: its terminal event puts it back
 		}
-		return true, nil // not ended: its terminal event puts it back
+		if err != nil {
+			return false, err
+		}
+		// A chain that confirms fast has confirmed already: look once now
+		// rather than a poll interval later.
+		if p, err = s.h.LoadPayment(ctx, jobID); err != nil {
+			return false, err
+		}
+		if pt, ok := p.Pending(); ok {
+			return s.advance(ctx, p, pt)
+		}
+		return p.Status().Terminal(), nil
 	case domain.PaymentReleasingStatus, domain.PaymentRefundingStatus:
 		pt, _ := p.Pending()
 		return s.advance(ctx, p, pt)
