@@ -218,6 +218,8 @@ func (s *Settlement) drive(ctx context.Context) {
 	sem := make(chan struct{}, s.cfg.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var lastProbe time.Time
+	probeEvery := max(5*time.Second, s.cfg.Interval)
 	for {
 		select {
 		case <-ctx.Done():
@@ -234,7 +236,14 @@ func (s *Settlement) drive(ctx context.Context) {
 				jobs = append(jobs, id)
 			}
 		}
+		idle := len(s.inflight) == 0
 		s.mu.Unlock()
+		if idle && now.Sub(lastProbe) >= probeEvery {
+			// Nothing to settle: ask the chain anyway, so health tells an
+			// operator about an outage before the next payout meets it.
+			lastProbe = now
+			s.probe(ctx)
+		}
 		for _, id := range jobs {
 			select {
 			case sem <- struct{}{}:
@@ -252,6 +261,24 @@ func (s *Settlement) drive(ctx context.Context) {
 				s.step(ctx, id)
 			}()
 		}
+	}
+}
+
+// probe reads the chain's block height to keep Health current.
+func (s *Settlement) probe(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := s.chain.BlockHeight(ctx)
+	if ctx.Err() != nil && err != nil && !errors.Is(err, ErrChainUnavailable) {
+		err = fmt.Errorf("%w: %v", ErrChainUnavailable, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case errors.Is(err, ErrChainUnavailable):
+		s.chainErr = err
+	case err == nil:
+		s.chainErr = nil
 	}
 }
 
