@@ -577,3 +577,35 @@ func TestPaymentSkippedWhenChainDisabled(t *testing.T) {
 		t.Fatalf("an unpaid job with unpaid_jobs = refuse: %v, want INVALID_ARGUMENT", err)
 	}
 }
+
+// TestFinalizedConfirmation: with confirmation = "finalized" a deposit
+// counts, and a payout is recorded released, only once rooted (the test
+// chain finalizes 32 blocks after landing).
+func TestFinalizedConfirmation(t *testing.T) {
+	pc := newPaidChain(t)
+	s := startPaidServer(t, t.TempDir(), pc, func(c *config.Config) { c.Blockchain.Confirmation = config.ConfirmationFinalized })
+	alice := s.userToken("alice")
+	p := newPayer(t, pc)
+	node, wallet := startWalletNode(t, s, "alpha")
+	dep := pc.deposit(p, jobLamports)
+	if _, err := s.jobs().SubmitJob(as(alice), &pb.SubmitJobRequest{Config: paidJob(p, dep)}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("SubmitJob with an unfinalized deposit: %v, want FAILED_PRECONDITION", err)
+	}
+	pc.tc.AdvanceBlocks(40)
+	jobID := s.submit(alice, paidJob(p, dep))
+	runJob(t, s, node, jobID)
+	before := pc.balances(p, wallet)
+	complete(t, s, node, jobID)
+	sig := waitPayment(t, s, jobID, domain.PaymentReleasingStatus).Signature()
+	eventually(t, 10*time.Second, "the payout landed", func() bool { tx, _ := pc.tc.Transaction(sig); return tx != nil })
+	time.Sleep(300 * time.Millisecond) // several saga steps: landed and confirmed, not finalized
+	if st := s.payment(t, jobID).Status(); st != domain.PaymentReleasingStatus {
+		t.Fatalf("payment %s before finality, want release_submitted", st)
+	}
+	pc.tc.AdvanceBlocks(40)
+	pay := waitPayment(t, s, jobID, domain.PaymentReleasedStatus)
+	assertPayout(t, pc, before, pc.balances(p, wallet), pay.SettledSignature())
+	if pay.SettledSignature() != sig {
+		t.Fatalf("settled %s, want the first (and only) payout %s", pay.SettledSignature(), sig)
+	}
+}
