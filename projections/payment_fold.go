@@ -99,7 +99,7 @@ func ApplyPayment(v *PaymentView, e Envelope) {
 	default:
 		return
 	}
-	v.Amount = float64(v.Lamports) / LamportsPerSOL
+	v.Amount = float64(v.Lamports) / domain.LamportsPerSOL
 	v.UpdatedAt, v.Revision, v.Position = at, e.Revision, e.Position
 }
 
@@ -144,5 +144,5 @@ func describePayment(e domain.Event) (string, bool) {
 
 // solText formats lamports as SOL, without trailing zeros.
 func solText(lamports uint64) string {
-	return strconv.FormatFloat(float64(lamports)/LamportsPerSOL, 'f', -1, 64)
+	return strconv.FormatFloat(float64(lamports)/domain.LamportsPerSOL, 'f', -1, 64)
 }

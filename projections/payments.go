@@ -37,9 +37,6 @@ func CheckPaymentStatus(status string) error {
 	return fmt.Errorf("%w: unknown payment status %q", domain.ErrInvalidArgument, status)
 }
 
-// LamportsPerSOL converts lamports to the SOL amounts views show.
-const LamportsPerSOL = 1_000_000_000
-
 // PaymentView is the settlement state of one job's payment, folded from
 // its payment-<job> stream by ApplyPayment. The signed transaction bytes
 // of the events stay in the log: a view is what a person reads.
