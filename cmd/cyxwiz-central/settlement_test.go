@@ -609,3 +609,57 @@ func TestFinalizedConfirmation(t *testing.T) {
 		t.Fatalf("settled %s, want the first (and only) payout %s", pay.SettledSignature(), sig)
 	}
 }
+
+// TestConcurrentSagasPayOnce: three sagas (the server's and two more on
+// the same log and chain) race to settle the same jobs; each job is paid
+// once, with one recorded transaction.
+func TestConcurrentSagasPayOnce(t *testing.T) {
+	pc := newPaidChain(t)
+	s := startPaidServer(t, t.TempDir(), pc)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 2 {
+		extra := commands.NewSettlement(s.app.handler, s.app.chain, commands.SettlementConfig{
+			Treasury: pc.treasury, FeePercent: feePercent, Interval: 20 * time.Millisecond,
+		}, nil)
+		wg.Go(func() { extra.Run(ctx) })
+	}
+	defer func() { cancel(); wg.Wait() }()
+
+	alice := s.userToken("alice")
+	p := newPayer(t, pc)
+	node, wallet := startWalletNode(t, s, "alpha")
+	const jobs = 4
+	var ids []string
+	for range jobs {
+		ids = append(ids, s.submit(alice, paidJob(p, pc.deposit(p, jobLamports))))
+	}
+	node.heartbeat()
+	for range jobs {
+		a := node.waitAssignment(10 * time.Second)
+		if _, err := s.nodes().NotifyJobAccepted(as(node.session), &pb.JobAcceptedRequest{NodeId: node.id, JobId: a.GetJob().GetJobId()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := pc.balances(p, wallet)
+	for _, id := range ids {
+		complete(t, s, node, id)
+	}
+	for _, id := range ids {
+		waitPayment(t, s, id, domain.PaymentReleasedStatus)
+	}
+	time.Sleep(300 * time.Millisecond)
+	after := pc.balances(p, wallet)
+	fee := jobLamports * feePercent / 100
+	if got := after.node - before.node; got != jobs*(jobLamports-fee) {
+		t.Errorf("node wallet got %d, want %d (%d payouts)", got, jobs*(jobLamports-fee), jobs)
+	}
+	if got := after.treasury - before.treasury; got != jobs*fee {
+		t.Errorf("treasury got %d, want %d", got, jobs*fee)
+	}
+	for _, id := range ids {
+		if names, _ := paymentEvents(t, s, id); strings.Join(names, ",") != "EscrowFunded,PaymentReleaseSubmitted,PaymentReleased" {
+			t.Errorf("job %s: payment stream %v", id, names)
+		}
+	}
+}
