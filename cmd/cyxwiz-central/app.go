@@ -43,8 +43,6 @@ type Settings struct {
 	// SettleInterval is the settlement saga's step interval (default
 	// blockchain.poll_interval_ms).
 	SettleInterval time.Duration
-	// Chain replaces the Solana client built from [blockchain] (tests).
-	Chain commands.Chain
 }
 
 // App is the wired server: event store, read model, write side, process
@@ -287,31 +285,27 @@ func (a *App) solanaHealth() rest.Component {
 // Settlement is the settlement saga (nil when the blockchain is disabled).
 func (a *App) Settlement() *commands.Settlement { return a.settle }
 
-// startChain builds the Solana client from [blockchain] (or takes
-// Settings.Chain), turns on escrow verification at SubmitJob and builds the
+// startChain builds the Solana client from [blockchain], turns on escrow verification at SubmitJob and builds the
 // settlement saga. With the blockchain disabled it logs that payments are
 // recorded as skipped.
 func (a *App) startChain() error {
 	b := a.cfg.Blockchain
-	if !b.Enabled() && a.set.Chain == nil {
+	if !b.Enabled() {
 		a.log.Warn("blockchain disabled: paid jobs run unescrowed, their payments are recorded as skipped (set blockchain.network to enable Solana settlement)")
 		return nil
 	}
-	a.chain = a.set.Chain
-	if a.chain == nil {
-		path, err := b.KeypairPath()
-		if err != nil {
-			return err
-		}
-		c, err := solana.New(solana.Config{
-			RPCURL: b.RPCEndpoint(), KeypairPath: path, Commitment: b.Confirmation,
-			Logger: a.log.With("component", "solana"),
-		})
-		if err != nil {
-			return fmt.Errorf("blockchain: %w", err)
-		}
-		a.solana, a.chain = c, c
+	path, err := b.KeypairPath()
+	if err != nil {
+		return err
 	}
+	c, err := solana.New(solana.Config{
+		RPCURL: b.RPCEndpoint(), KeypairPath: path, Commitment: b.Confirmation,
+		Logger: a.log.With("component", "solana"),
+	})
+	if err != nil {
+		return fmt.Errorf("blockchain: %w", err)
+	}
+	a.solana, a.chain = c, c
 	a.handler.UseChain(a.chain)
 	a.settle = commands.NewSettlement(a.handler, a.chain, commands.SettlementConfig{
 		Treasury: b.TreasuryAddress, FeePercent: b.PlatformFeePercent, Confirmation: b.Confirmation,
