@@ -32,5 +32,13 @@ func NewCodec() *eventstore.Registry {
 	eventstore.Register[domain.NodeJobReleased](r, domain.NodeJobReleased{}.EventName())
 	eventstore.Register[domain.NodeBanned](r, domain.NodeBanned{}.EventName())
 	eventstore.Register[domain.NodeUnbanned](r, domain.NodeUnbanned{}.EventName())
+	eventstore.Register[domain.DepositClaimed](r, domain.DepositClaimed{}.EventName())
+	eventstore.Register[domain.EscrowFunded](r, domain.EscrowFunded{}.EventName())
+	eventstore.Register[domain.PaymentSkipped](r, domain.PaymentSkipped{}.EventName())
+	eventstore.Register[domain.PaymentReleaseSubmitted](r, domain.PaymentReleaseSubmitted{}.EventName())
+	eventstore.Register[domain.PaymentReleased](r, domain.PaymentReleased{}.EventName())
+	eventstore.Register[domain.RefundSubmitted](r, domain.RefundSubmitted{}.EventName())
+	eventstore.Register[domain.PaymentRefunded](r, domain.PaymentRefunded{}.EventName())
+	eventstore.Register[domain.PaymentFailed](r, domain.PaymentFailed{}.EventName())
 	return r
 }

@@ -31,6 +31,8 @@ type Policy struct {
 	PenaltyOffline   float64 // reputation lost going offline with jobs
 	PenaltyReject    float64 // reputation lost rejecting or missing an assignment
 	PenaltyTimeout   float64 // reputation lost letting a job time out
+	PenaltyFailure   float64 // reputation lost reporting a job failed
+	RewardSuccess    float64 // reputation gained completing a job
 	ConflictRetries  int     // attempts of a command on concurrent writes
 	AllowUnpaidJobs  bool
 	ReservationGrace time.Duration // an orphaned reservation older than this is released
@@ -42,6 +44,7 @@ func DefaultPolicy() Policy {
 	return Policy{
 		MaxJobsPerNode: 5, MaxRetries: 3, Limits: domain.DefaultLimits,
 		PenaltyOffline: 0.05, PenaltyReject: 0.02, PenaltyTimeout: 0.05,
+		PenaltyFailure: 0.03, RewardSuccess: 0.01,
 		ConflictRetries: 8, AllowUnpaidJobs: true, ReservationGrace: 30 * time.Second,
 	}
 }
@@ -54,6 +57,7 @@ type Handler struct {
 	policy Policy
 	log    *slog.Logger
 	cache  *lru.Cache[string, any] // stream → folded aggregate
+	chain  Chain                   // nil: payments are recorded as skipped
 	locks  [1024]sync.Mutex        // stream shard → writer turn
 }
 

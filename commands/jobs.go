@@ -27,7 +27,11 @@ func (h *Handler) SubmitJob(ctx context.Context, c SubmitJob) (job *domain.Job, 
 	if c.JobID == "" {
 		c.JobID = uuid.NewString()
 	}
-	if c.Spec.PaymentAmount == 0 && !h.policy.AllowUnpaidJobs {
+	lamports, err := domain.SOLToLamports(c.Spec.PaymentAmount)
+	if err != nil {
+		return nil, false, 0, err
+	}
+	if lamports == 0 && !h.policy.AllowUnpaidJobs {
 		return nil, false, 0, fmt.Errorf("%w: payment_amount must be > 0: this server does not run unpaid jobs", domain.ErrInvalidArgument)
 	}
 	stream := domain.JobStream(c.JobID)
@@ -45,6 +49,13 @@ func (h *Handler) SubmitJob(ctx context.Context, c SubmitJob) (job *domain.Job, 
 		ev, err := domain.SubmitJob(c.JobID, c.Owner, c.Spec, h.policy.Limits, h.now())
 		if err != nil {
 			return nil, false, 0, err
+		}
+		// The payment stream comes first: a job is never recorded whose
+		// escrow was not verified (or whose payment was not marked skipped).
+		if lamports > 0 {
+			if err := h.fundJob(ctx, c.JobID, c.Spec, lamports); err != nil {
+				return nil, false, 0, err
+			}
 		}
 		res, err := h.append(ctx, stream, eventstore.NoStream(), []domain.Event{ev})
 		if errors.Is(err, eventstore.ErrWrongExpectedRevision) {
@@ -201,6 +212,14 @@ func (h *Handler) compensateReservation(ctx context.Context, jobID, nodeID strin
 // releaseSlot frees a node's slot for a job and, when penalty > 0, lowers
 // its reputation, in one append. A slot not held records nothing.
 func (h *Handler) releaseSlot(ctx context.Context, nodeID, jobID, reason string, penalty float64, penaltyReason string) error {
+	return h.releaseAndAdjust(ctx, nodeID, jobID, reason, -penalty, penaltyReason, false)
+}
+
+// releaseAndAdjust frees a node's slot for a job and moves its reputation
+// by delta (when ≠ 0), in one append. With heldOnly the reputation moves
+// only together with the release of a slot the node held, so an outcome
+// (a completion, a failure) moves it once however often it is reported.
+func (h *Handler) releaseAndAdjust(ctx context.Context, nodeID, jobID, reason string, delta float64, deltaReason string, heldOnly bool) error {
 	if nodeID == "" {
 		return nil
 	}
@@ -212,8 +231,8 @@ func (h *Handler) releaseSlot(ctx context.Context, nodeID, jobID, reason string,
 			return nil, fmt.Errorf("%w: node %s is not registered", domain.ErrNotFound, nodeID)
 		}
 		out := n.Release(jobID, reason, now)
-		if penalty > 0 {
-			rep, err := n.AdjustReputation(-penalty, penaltyReason, jobID, now)
+		if delta != 0 && (!heldOnly || len(out) > 0) {
+			rep, err := n.AdjustReputation(delta, deltaReason, jobID, now)
 			if err != nil {
 				return nil, err
 			}
@@ -311,16 +330,52 @@ func (h *Handler) ReportProgress(ctx context.Context, jobID, nodeID string, p do
 	return job, res.Position, err
 }
 
-// CompleteJob records success reported by the assigned node.
+// CompleteJob records success reported by the assigned node; the node's
+// reputation rises by the policy's RewardSuccess as its slot is freed.
 func (h *Handler) CompleteJob(ctx context.Context, jobID, nodeID string, r domain.JobResult) (*domain.Job, uint64, error) {
 	now := h.now()
-	return h.jobChange(ctx, jobID, "completed", 0, func(j *domain.Job) ([]domain.Event, error) { return j.Complete(nodeID, r, now) })
+	return h.outcome(ctx, jobID, "completed", h.policy.RewardSuccess, func(j *domain.Job) ([]domain.Event, error) { return j.Complete(nodeID, r, now) })
 }
 
-// FailJob records a failure reported by the assigned node.
+// FailJob records a failure reported by the assigned node; the node's
+// reputation falls by the policy's PenaltyFailure as its slot is freed.
 func (h *Handler) FailJob(ctx context.Context, jobID, nodeID, reason string) (*domain.Job, uint64, error) {
 	now := h.now()
-	return h.jobChange(ctx, jobID, "failed", 0, func(j *domain.Job) ([]domain.Event, error) { return j.Fail(nodeID, reason, now) })
+	return h.outcome(ctx, jobID, "failed", -h.policy.PenaltyFailure, func(j *domain.Job) ([]domain.Event, error) { return j.Fail(nodeID, reason, now) })
+}
+
+// outcome runs a decision that ends a job on its node and frees the slot,
+// moving the node's reputation by delta in the same append; the move is
+// tied to the slot, so it happens once (see ReleaseOrphanSlot for a crash
+// in between).
+func (h *Handler) outcome(ctx context.Context, jobID, reason string, delta float64, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, uint64, error) {
+	var before string
+	job, res, err := h.updateJob(ctx, jobID, func(j *domain.Job) ([]domain.Event, error) {
+		before = j.Node()
+		return decide(j)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if res.Position != 0 && before != "" && job.Status().Terminal() {
+		if err := h.releaseAndAdjust(ctx, before, job.ID(), reason, delta, "job "+reason, true); err != nil {
+			h.log.Warn("release node slot", "job", job.ID(), "node", before, "err", err)
+		}
+	}
+	return job, res.Position, nil
+}
+
+// outcomeDelta is the reputation change a terminal job brings its node.
+func (h *Handler) outcomeDelta(job *domain.Job) (float64, string) {
+	switch job.Status() {
+	case domain.JobCompletedStatus:
+		return h.policy.RewardSuccess, "job completed"
+	case domain.JobFailedStatus:
+		if job.Node() != "" {
+			return -h.policy.PenaltyFailure, "job failed"
+		}
+	}
+	return 0, ""
 }
 
 // CancelJob cancels a job at its owner's request.

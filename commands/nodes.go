@@ -131,5 +131,11 @@ func (h *Handler) ReleaseOrphanSlot(ctx context.Context, nodeID, jobID string) (
 	if job.Exists() && job.Node() == nodeID && !job.Status().Terminal() {
 		return false, nil
 	}
-	return true, h.releaseSlot(ctx, nodeID, jobID, "orphaned reservation", 0, "")
+	// A crash between a job's outcome and the slot's release left it: the
+	// outcome's reputation change goes with the release, as it would have.
+	delta, why := 0.0, ""
+	if job.Exists() && job.Node() == nodeID && job.Status().Terminal() {
+		delta, why = h.outcomeDelta(job)
+	}
+	return true, h.releaseAndAdjust(ctx, nodeID, jobID, "orphaned reservation", delta, why, true)
 }

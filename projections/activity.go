@@ -74,6 +74,13 @@ func subjectsOf(e domain.Event) (jobID, nodeID string) {
 		jobID = e.JobID
 	case domain.ReputationAdjusted:
 		jobID = e.JobID
+	case domain.DepositClaimed:
+		jobID = e.JobID
+	case domain.PaymentReleaseSubmitted:
+		jobID, nodeID = e.JobID, e.NodeID
+	}
+	if id, ok := PaymentJobOf(e); ok {
+		jobID = id
 	}
 	return jobID, nodeID
 }

@@ -1,11 +1,14 @@
 // Package projections is the read side: pure folds of events into views
-// (JobView, NodeView, MetricPoint), the Runner that feeds a ReadModel from
+// (JobView, NodeView, MetricPoint, PaymentView), the Runner that feeds a ReadModel from
 // the event store's $all subscription, and the query interfaces the API,
 // the console and the scheduler use.
 //
 // Folds are pure functions of (view, envelope); storage lives behind the
-// ReadModel interface, implemented in memory (projections/memory) and, next,
-// in PostgreSQL. Every implementation passes projections/readmodeltest.
+// ReadModel interface, implemented in memory (projections/memory) and in
+// PostgreSQL (adapters/postgres). Every implementation passes
+// projections/readmodeltest. ApplyPayment folds a payment-<job> stream
+// (PaymentJobOf, OpensPayment) into a PaymentView; WalletQueries reads a
+// wallet's part in them.
 //
 // The network statistics and the activity log are folds too, shared so the
 // read models cannot drift apart: StatsDelta says what an event adds to its

@@ -208,6 +208,9 @@ func Describe(e domain.Event) string {
 	case domain.NodeUnbanned:
 		return by("node unbanned", e.By)
 	}
+	if s, ok := describePayment(e); ok {
+		return s
+	}
 	return ""
 }
 

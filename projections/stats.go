@@ -58,18 +58,6 @@ type ActivityQueries interface {
 	RecentActivity(ctx context.Context, limit int, before uint64) ([]Activity, error)
 }
 
-// PaymentView is the settlement state of one job's payment. The
-// settlement saga (a later issue) fills it from the payment-<job> stream.
-type PaymentView struct {
-	JobID     string
-	Status    string // funded, release_submitted, released, refund_submitted, refunded, failed, skipped
-	Amount    float64
-	Payer     string
-	Payee     string
-	Signature string
-	UpdatedAt time.Time
-}
-
 // PaymentQueries lists payments, newest first.
 type PaymentQueries interface {
 	ListPayments(ctx context.Context, status string, limit int, before time.Time) ([]PaymentView, error)

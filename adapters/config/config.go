@@ -123,6 +123,22 @@ type Blockchain struct {
 	TreasuryAddress    string `toml:"treasury_address"`
 	PlatformFeePercent int    `toml:"platform_fee_percent"`
 	Confirmation       string `toml:"confirmation"`
+	UnpaidJobs         string `toml:"unpaid_jobs"`      // UnpaidAllow or UnpaidRefuse
+	PollIntervalMS     int    `toml:"poll_interval_ms"` // settlement saga's step interval
+}
+
+// Values of blockchain.unpaid_jobs.
+const (
+	UnpaidAllow  = "allow"  // jobs with payment_amount 0 run (the embedded default)
+	UnpaidRefuse = "refuse" // every job must be paid
+)
+
+// AllowUnpaidJobs reports whether jobs with payment_amount 0 are accepted.
+func (b Blockchain) AllowUnpaidJobs() bool { return b.UnpaidJobs != UnpaidRefuse }
+
+// PollInterval is how often the settlement saga checks pending transactions.
+func (b Blockchain) PollInterval() time.Duration {
+	return time.Duration(b.PollIntervalMS) * time.Millisecond
 }
 
 // Scheduler is the [scheduler] section: matching, dispatch, timeouts and
@@ -142,6 +158,8 @@ type Scheduler struct {
 	ReputationPenaltyOffline     float64 `toml:"reputation_penalty_offline"`
 	ReputationPenaltyReject      float64 `toml:"reputation_penalty_reject"`
 	ReputationPenaltyTimeout     float64 `toml:"reputation_penalty_timeout"`
+	ReputationPenaltyFailure     float64 `toml:"reputation_penalty_failure"`
+	ReputationRewardSuccess      float64 `toml:"reputation_reward_success"`
 }
 
 // JWT is the [jwt] section: token signing and lifetimes.
@@ -175,6 +193,8 @@ func Default() Config {
 			ProgramID:          "11111111111111111111111111111111",
 			PlatformFeePercent: 10,
 			Confirmation:       ConfirmationConfirmed,
+			UnpaidJobs:         UnpaidAllow,
+			PollIntervalMS:     500,
 		},
 		Scheduler: Scheduler{
 			PollingIntervalMS:            1000,
@@ -191,6 +211,8 @@ func Default() Config {
 			ReputationPenaltyOffline:     0.05,
 			ReputationPenaltyReject:      0.02,
 			ReputationPenaltyTimeout:     0.05,
+			ReputationPenaltyFailure:     0.03,
+			ReputationRewardSuccess:      0.01,
 		},
 		JWT: JWT{
 			P2PTokenExpirationSeconds: 3600,

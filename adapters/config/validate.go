@@ -56,6 +56,8 @@ func (c Config) validate(origins map[string]origin) []error {
 	}
 	v.intRange("blockchain.platform_fee_percent", b.PlatformFeePercent, 0, 100)
 	v.oneOf("blockchain.confirmation", b.Confirmation, ConfirmationProcessed, ConfirmationConfirmed, ConfirmationFinalized)
+	v.oneOf("blockchain.unpaid_jobs", b.UnpaidJobs, UnpaidAllow, UnpaidRefuse)
+	v.intMin("blockchain.poll_interval_ms", b.PollIntervalMS, 1)
 	if b.Enabled() {
 		if b.PayerKeypairPath == "" {
 			v.failFrom("blockchain.payer_keypair_path", "blockchain.network",
@@ -82,6 +84,8 @@ func (c Config) validate(origins map[string]origin) []error {
 	v.floatRange("scheduler.reputation_penalty_offline", sc.ReputationPenaltyOffline, 0, 1)
 	v.floatRange("scheduler.reputation_penalty_reject", sc.ReputationPenaltyReject, 0, 1)
 	v.floatRange("scheduler.reputation_penalty_timeout", sc.ReputationPenaltyTimeout, 0, 1)
+	v.floatRange("scheduler.reputation_penalty_failure", sc.ReputationPenaltyFailure, 0, 1)
+	v.floatRange("scheduler.reputation_reward_success", sc.ReputationRewardSuccess, 0, 1)
 
 	j := c.JWT
 	if j.Secret != "" && len(j.Secret) < MinSecretBytes {

@@ -21,6 +21,9 @@ type Deps struct {
 	Auth       *auth.Issuer
 	Tokens     commands.P2PTokens
 	Now        func() time.Time
+	// Wallet is what WalletService reads: the chain, payment history and
+	// the price model (see WalletDeps; the zero value degrades, never fails).
+	Wallet WalletDeps
 }
 
 // Positioner tells how far the read model has applied the log.

@@ -21,7 +21,10 @@ func codeOf(err error) codes.Code {
 	if s, ok := status.FromError(err); ok {
 		return s.Code()
 	}
+	var deposit *commands.DepositError
 	switch {
+	case errors.As(err, &deposit):
+		return codes.FailedPrecondition
 	case errors.Is(err, domain.ErrInvalidArgument), errors.Is(err, projections.ErrBadPageToken):
 		return codes.InvalidArgument
 	case errors.Is(err, domain.ErrNotFound):
@@ -42,7 +45,7 @@ func codeOf(err error) codes.Code {
 		return codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled
-	case errors.Is(err, eventstore.ErrClosed):
+	case errors.Is(err, eventstore.ErrClosed), errors.Is(err, commands.ErrChainUnavailable):
 		return codes.Unavailable
 	}
 	return codes.Internal
@@ -63,6 +66,9 @@ func toStatus(log *slog.Logger, method string, err error) error {
 		return status.Error(code, "internal error; the server logged the details")
 	}
 	if code == codes.Unavailable {
+		if errors.Is(err, commands.ErrChainUnavailable) {
+			return status.Error(code, "the Solana RPC node cannot be reached; retry later: "+err.Error())
+		}
 		return status.Error(code, "the server is shutting down; retry against another instance or later")
 	}
 	return status.Error(code, err.Error())

@@ -273,7 +273,13 @@ func (s *nodeService) ReportCompletion(ctx context.Context, req *pb.ReportComple
 	if err := s.finish(ctx, req.GetNodeId(), req.GetJobId(), o, result, reason); err != nil {
 		return nil, err
 	}
-	return &pb.ReportCompletionResponse{Status: okStatus}, nil
+	// The payout is settled by the saga after this answer, usually: a
+	// repeated report (or GetJobStatus) sees it once it is known.
+	pay, err := s.deps.Commands.PaymentOutcome(ctx, req.GetJobId())
+	if err != nil {
+		return nil, toStatus(s.log, "ReportCompletion", err)
+	}
+	return &pb.ReportCompletionResponse{Status: okStatus, PaymentReleased: pay.Released, PaymentTxHash: pay.PayoutSignature}, nil
 }
 
 func (s *nodeService) GetNodeMetrics(ctx context.Context, req *pb.GetNodeMetricsRequest) (*pb.GetNodeMetricsResponse, error) {

@@ -65,10 +65,11 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 	pb.RegisterNodeServiceServer(s.grpc, &nodeService{Server: s})
 	pb.RegisterJobStatusServiceServer(s.grpc, &jobStatusService{Server: s})
 	pb.RegisterNodeDiscoveryServiceServer(s.grpc, &discoveryService{Server: s})
+	pb.RegisterWalletServiceServer(s.grpc, newWalletService(s))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	for _, name := range []string{"", "cyxwiz.protocol.JobService", "cyxwiz.protocol.NodeService",
-		"cyxwiz.protocol.JobStatusService", "cyxwiz.protocol.NodeDiscoveryService"} {
+		"cyxwiz.protocol.JobStatusService", "cyxwiz.protocol.NodeDiscoveryService", "cyxwiz.protocol.WalletService"} {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	return s

@@ -37,7 +37,7 @@ func TestAlikeMemory(t *testing.T) {
 // hourly statistics have several hours), ending with jobs still on nodes
 // and in the queue.
 func alikeHistory() []projections.Envelope {
-	envs := readmodeltest.Realistic(12_000, 40, 7)
+	envs := readmodeltest.RealisticPaid(12_000, 40, 7)
 	h := readmodeltest.NewHistory()
 	h.Skip(envs[len(envs)-1].Position)
 	at := readmodeltest.At(time.Hour)
@@ -227,8 +227,71 @@ func compareModels(t *testing.T, envs []projections.Envelope, want, got queryMod
 		}
 		before = w[len(w)-1].Position
 	}
-	if w, g := must(want.ListPayments(ctx, "", 10, time.Time{})), must(got.ListPayments(ctx, "", 10, time.Time{})); !reflect.DeepEqual(w, g) {
-		t.Fatalf("ListPayments: got %+v, want %+v", g, w)
+	comparePayments(t, envs, want, got)
+}
+
+// comparePayments compares every payment list and a few wallets' histories.
+func comparePayments(t *testing.T, envs []projections.Envelope, want, got queryModel) {
+	t.Helper()
+	ctx := context.Background()
+	norm := func(ps []projections.PaymentView) []projections.PaymentView {
+		out := make([]projections.PaymentView, len(ps))
+		for i, p := range ps {
+			out[i] = readmodeltest.NormPayment(p)
+		}
+		return out
+	}
+	payments := 0
+	wallets := []string{"wallet-nobody"}
+	for _, e := range envs {
+		if projections.OpensPayment(e.Event) {
+			payments++
+		}
+		switch ev := e.Event.(type) {
+		case domain.EscrowFunded:
+			if len(wallets) < 4 && !slices.Contains(wallets, ev.Payer) {
+				wallets = append(wallets, ev.Payer)
+			}
+		case domain.PaymentReleaseSubmitted:
+			if len(wallets) < 6 && !slices.Contains(wallets, ev.Payee) {
+				wallets = append(wallets, ev.Payee)
+			}
+		}
+	}
+	for _, status := range append([]string{""}, projections.PaymentStatuses...) {
+		var before time.Time
+		seen := 0
+		for page := 0; ; page++ {
+			w, g := must(want.ListPayments(ctx, status, 333, before)), must(got.ListPayments(ctx, status, 333, before))
+			if !reflect.DeepEqual(norm(w), norm(g)) {
+				t.Fatalf("ListPayments(%q) page %d: got %d payments, want %d\n got %+v\nwant %+v", status, page, len(g), len(w), g, w)
+			}
+			if len(w) == 0 {
+				break
+			}
+			seen += len(w)
+			before = w[len(w)-1].UpdatedAt
+		}
+		if status == "" && seen == 0 && payments > 0 {
+			t.Fatalf("the history opens %d payments; none listed", payments)
+		}
+	}
+	for _, wallet := range wallets {
+		for _, offset := range []int{0, 7, 1000} {
+			w, wt, werr := want.WalletPayments(ctx, wallet, 50, offset)
+			g, gt, gerr := got.WalletPayments(ctx, wallet, 50, offset)
+			if werr != nil || gerr != nil || wt != gt || len(w) != len(g) {
+				t.Fatalf("WalletPayments(%s, offset %d): got %d of %d (%v), want %d of %d (%v)", wallet, offset, len(g), gt, gerr, len(w), wt, werr)
+			}
+			for i := range w {
+				if w[i].Role != g[i].Role || !reflect.DeepEqual(readmodeltest.NormPayment(w[i].Payment), readmodeltest.NormPayment(g[i].Payment)) {
+					t.Fatalf("WalletPayments(%s, offset %d)[%d]:\n got %+v\nwant %+v", wallet, offset, i, g[i], w[i])
+				}
+			}
+			if wallet != "wallet-nobody" && offset == 0 && wt == 0 {
+				t.Fatalf("WalletPayments(%s): no payment; the history should have some", wallet)
+			}
+		}
 	}
 }
 

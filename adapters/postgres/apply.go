@@ -64,6 +64,8 @@ type batchWork struct {
 	activity activityCols
 	hours    map[time.Time]*projections.HourCounts
 	updates  []projections.JobUpdate
+	payments map[string]*paymentWork // by job id
+	payOrder []string
 }
 
 // Apply implements projections.ReadModel: one transaction per batch. It
@@ -152,16 +154,26 @@ func (m *Model) Apply(ctx context.Context, batch []projections.Envelope, checkpo
 // base (nodes). It returns the position of the last envelope folded.
 func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []projections.Envelope, from uint64) (*batchWork, uint64, error) {
 	w := &batchWork{
-		jobs:   make(map[string]*jobWork),
-		nodes:  make(map[string]*nodeWork),
-		hours:  make(map[time.Time]*projections.HourCounts),
-		counts: make(map[countKey]int64),
+		jobs:     make(map[string]*jobWork),
+		nodes:    make(map[string]*nodeWork),
+		hours:    make(map[time.Time]*projections.HourCounts),
+		counts:   make(map[countKey]int64),
+		payments: make(map[string]*paymentWork),
 	}
 	var ids []string                // as stored (see text)
 	byStored := map[string]string{} // stored id → the batch's id
+	var payIDs []string             // as stored
+	payByStored := map[string]string{}
 	for i := range batch {
 		if batch[i].Position <= from {
 			continue
+		}
+		if id, ok := projections.PaymentJobOf(batch[i].Event); ok {
+			if _, seen := w.payments[id]; !seen {
+				w.payments[id] = &paymentWork{}
+				payIDs = append(payIDs, text(id))
+				payByStored[text(id)] = id
+			}
 		}
 		if id, ok := projections.JobIDOf(batch[i].Event); ok {
 			if _, seen := w.jobs[id]; !seen {
@@ -191,6 +203,9 @@ func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []proje
 		if err := rows.Err(); err != nil {
 			return nil, 0, fmt.Errorf("postgres read model: read jobs: %w", err)
 		}
+	}
+	if err := readPayments(ctx, tx, w, payIDs, payByStored); err != nil {
+		return nil, 0, fmt.Errorf("postgres read model: %w", err)
 	}
 
 	var last uint64
@@ -258,6 +273,9 @@ func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []proje
 		}
 		if a, ok := projections.ActivityOf(*e); ok {
 			w.activity.add(a)
+		}
+		if job, ok := projections.PaymentJobOf(e.Event); ok {
+			w.foldPayment(job, e)
 		}
 	}
 	return w, last, nil
@@ -365,6 +383,9 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 			canc, timed, dur = append(canc, int64(c.Cancelled)), append(timed, int64(c.Timed)), append(dur, c.DurationMs)
 		}
 		b.Queue(upsertHours, hours, sub, comp, fail, canc, timed, dur)
+	}
+	if err := w.queuePayments(b); err != nil {
+		return fmt.Errorf("postgres read model: %w", err)
 	}
 	b.Queue(`UPDATE checkpoints SET position = $2 WHERE name = $1`, m.opts.Name, int64(checkpoint))
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {

@@ -47,7 +47,7 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	url := needPostgres(t)
 	ctx := context.Background()
-	envs := readmodeltest.Realistic(20_000, 30, 11)
+	envs := readmodeltest.RealisticPaid(20_000, 30, 11) // with payments: their rows are in the batches too
 	path := filepath.Join(t.TempDir(), "events.db")
 	start := time.Now()
 	writeLog(t, path, envs)

@@ -116,6 +116,7 @@ var (
 	_ projections.StatsQueries    = (*Model)(nil)
 	_ projections.ActivityQueries = (*Model)(nil)
 	_ projections.PaymentQueries  = (*Model)(nil)
+	_ projections.WalletQueries   = (*Model)(nil)
 )
 
 // Open connects to url (a PostgreSQL URL or DSN), creates the schema if

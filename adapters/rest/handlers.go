@@ -367,13 +367,38 @@ func (s *Server) listPayments(c echo.Context) error {
 	if err != nil {
 		return fromQuery(err)
 	}
-	out := PaymentListJSON{Payments: make([]PaymentJSON, 0, min(limit, len(ps)))}
-	for _, p := range ps[:min(limit, len(ps))] {
-		out.Payments = append(out.Payments, PaymentJSON{JobID: p.JobID, Status: p.Status, Amount: p.Amount, Payer: p.Payer,
-			Payee: p.Payee, Signature: p.Signature, UpdatedAt: ts(p.UpdatedAt)})
+	n, next := min(limit, len(ps)), more(len(ps), limit, ask)
+	// The next page starts strictly before the cursor's time, so a page must
+	// not end inside a run of payments updated at the same instant: it ends
+	// before the run instead, or, when the run fills the page, takes all of
+	// it (up to the largest page).
+	if len(ps) > limit && ps[limit].UpdatedAt.Equal(ps[limit-1].UpdatedAt) {
+		k := limit - 1
+		for k > 0 && ps[k-1].UpdatedAt.Equal(ps[limit].UpdatedAt) {
+			k--
+		}
+		if k > 0 {
+			n = k
+		} else {
+			if ps, err = s.deps.Payments.ListPayments(c.Request().Context(), status, projections.MaxPageSize, before); err != nil {
+				return fromQuery(err)
+			}
+			n = 0
+			for n < len(ps) && ps[n].UpdatedAt.Equal(ps[0].UpdatedAt) {
+				n++
+			}
+			next = n < len(ps) || len(ps) == projections.MaxPageSize
+		}
 	}
-	if more(len(ps), limit, ask) {
-		out.NextCursor = encodeCursor(cursorPayments, uint64(ps[limit-1].UpdatedAt.UnixNano()))
+	out := PaymentListJSON{Payments: make([]PaymentJSON, 0, n)}
+	for _, p := range ps[:n] {
+		out.Payments = append(out.Payments, PaymentJSON{JobID: p.JobID, Status: p.Status, Amount: p.Amount, Lamports: p.Lamports,
+			Payer: p.Payer, NodeID: p.NodeID, Payee: p.Payee, PayoutLamports: p.PayoutLamports, FeeLamports: p.FeeLamports,
+			RefundLamports: p.RefundLamports, EscrowSignature: p.EscrowSignature, Signature: p.Signature, Reason: p.Reason,
+			CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt), SettledAt: ts(p.SettledAt)})
+	}
+	if next && n > 0 {
+		out.NextCursor = encodeCursor(cursorPayments, uint64(ps[n-1].UpdatedAt.UnixNano()))
 	}
 	return c.JSON(http.StatusOK, out)
 }

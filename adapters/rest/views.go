@@ -371,15 +371,25 @@ func statsJSON(st *projections.NetworkStats, now time.Time) StatsJSON {
 	return out
 }
 
-// PaymentJSON is one job's settlement.
+// PaymentJSON is one job's settlement (projections.PaymentView): amount
+// in SOL, the *_lamports fields exact.
 type PaymentJSON struct {
-	JobID     string     `json:"job_id"`
-	Status    string     `json:"status"`
-	Amount    float64    `json:"amount"`
-	Payer     string     `json:"payer,omitempty"`
-	Payee     string     `json:"payee,omitempty"`
-	Signature string     `json:"signature,omitempty"`
-	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+	JobID           string     `json:"job_id"`
+	Status          string     `json:"status"`
+	Amount          float64    `json:"amount"`
+	Lamports        uint64     `json:"lamports"`
+	Payer           string     `json:"payer,omitempty"`
+	NodeID          string     `json:"node_id,omitempty"`
+	Payee           string     `json:"payee,omitempty"`
+	PayoutLamports  uint64     `json:"payout_lamports,omitempty"`
+	FeeLamports     uint64     `json:"fee_lamports,omitempty"`
+	RefundLamports  uint64     `json:"refund_lamports,omitempty"`
+	EscrowSignature string     `json:"escrow_signature,omitempty"`
+	Signature       string     `json:"signature,omitempty"`
+	Reason          string     `json:"reason,omitempty"`
+	CreatedAt       *time.Time `json:"created_at,omitempty"`
+	UpdatedAt       *time.Time `json:"updated_at,omitempty"`
+	SettledAt       *time.Time `json:"settled_at,omitempty"`
 }
 
 // PaymentListJSON is a page of payments, newest first.

@@ -17,6 +17,7 @@ import (
 	"github.com/cyxwiz/central-server/adapters/metrics"
 	"github.com/cyxwiz/central-server/adapters/postgres"
 	"github.com/cyxwiz/central-server/adapters/rest"
+	"github.com/cyxwiz/central-server/adapters/solana"
 	"github.com/cyxwiz/central-server/commands"
 	"github.com/cyxwiz/central-server/domain"
 	"github.com/cyxwiz/central-server/eventstore"
@@ -39,6 +40,9 @@ type Settings struct {
 	DispatchBackoff   time.Duration
 	SchedulerSeed     uint64
 	Schedulers        int // scheduler instances (default 1; tests run two)
+	// SettleInterval is the settlement saga's step interval (default
+	// blockchain.poll_interval_ms).
+	SettleInterval time.Duration
 }
 
 // App is the wired server: event store, read model, write side, process
@@ -62,6 +66,9 @@ type App struct {
 	rebuild  *onlineRebuild
 	nodes    *grpcadapter.NodeClient
 	listener net.Listener
+	chain    commands.Chain
+	solana   *solana.Client // the chain client built here (closed on Stop)
+	settle   *commands.Settlement
 
 	cancel         context.CancelFunc // stops the process managers
 	wg             sync.WaitGroup
@@ -80,8 +87,6 @@ func NewApp(cfg config.Config, set Settings, log *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("eventstore.backend %q: this build has only the embedded store; set it to %q", cfg.EventStore.Backend, config.BackendEmbedded)
 	case !cfg.Redis.InMemory():
 		return nil, errors.New("redis.url is set, but shared Redis leases are not in this build yet; leave it empty for in-memory leases")
-	case cfg.Blockchain.Enabled():
-		return nil, fmt.Errorf("blockchain.network %q: Solana settlement is not in this build yet; set it to %q", cfg.Blockchain.Network, config.NetworkDisabled)
 	}
 	if set.Now == nil {
 		set.Now = time.Now
@@ -99,6 +104,7 @@ func NewApp(cfg config.Config, set Settings, log *slog.Logger) (*App, error) {
 	set.CheckInterval = orDefault(set.CheckInterval, time.Second)
 	set.SchedulerInterval = orDefault(set.SchedulerInterval, sc.PollingInterval())
 	set.DispatchBackoff = orDefault(set.DispatchBackoff, sc.DispatchBackoff())
+	set.SettleInterval = orDefault(set.SettleInterval, cfg.Blockchain.PollInterval())
 	if set.Schedulers <= 0 {
 		set.Schedulers = 1
 	}
@@ -161,7 +167,13 @@ func (a *App) Start(ctx context.Context) (err error) {
 	policy.PenaltyOffline = sc.ReputationPenaltyOffline
 	policy.PenaltyReject = sc.ReputationPenaltyReject
 	policy.PenaltyTimeout = sc.ReputationPenaltyTimeout
+	policy.PenaltyFailure = sc.ReputationPenaltyFailure
+	policy.RewardSuccess = sc.ReputationRewardSuccess
+	policy.AllowUnpaidJobs = cfg.Blockchain.AllowUnpaidJobs()
 	a.handler = commands.NewHandler(a.metrics.Store(store), codec, a.set.Now, policy, a.log.With("component", "commands"))
+	if err := a.startChain(); err != nil {
+		return err
+	}
 	a.nodes = grpcadapter.NewNodeClient()
 	a.disp = commands.NewDispatcher(a.handler, a.nodes, issuer, commands.DispatchConfig{
 		PortOffset: sc.NodeControlPortOffset, Attempts: sc.DispatchAttempts, Backoff: a.set.DispatchBackoff,
@@ -203,11 +215,14 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	a.goRun(func() error { return a.monitor.Run(runCtx) })
 	a.goRun(func() error { return timeouts.Run(runCtx) })
+	if a.settle != nil {
+		a.goRun(func() error { return a.settle.Run(runCtx) })
+	}
 	a.kick()
 
 	a.server = grpcadapter.New(grpcadapter.Deps{
 		Commands: a.handler, Monitor: a.monitor, Jobs: a.model, Nodes: a.model, Watcher: a.model,
-		Projection: a.runner, Auth: issuer, Tokens: issuer, Now: a.set.Now,
+		Projection: a.runner, Auth: issuer, Tokens: issuer, Now: a.set.Now, Wallet: a.walletDeps(),
 	}, grpcadapter.Options{
 		MaxMessageBytes: cfg.Server.MaxMessageBytes, P2PTokenTTL: cfg.JWT.P2PTokenExpiration(),
 		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset,
@@ -256,8 +271,68 @@ func (a *App) health(ctx context.Context) map[string]rest.Component {
 	}
 	return map[string]rest.Component{
 		"eventstore": rest.StoreCheck(ctx, a.store), "database": db,
-		"redis": {Status: rest.ComponentMemory}, "solana": {Status: rest.ComponentDisabled},
+		"redis": {Status: rest.ComponentMemory}, "solana": a.solanaHealth(),
 	}
+}
+
+// solanaHealth is "disabled" with blockchain.network = "disabled", else
+// "degraded" while the settlement saga cannot reach the chain, else "ok".
+func (a *App) solanaHealth() rest.Component {
+	if a.settle == nil {
+		return rest.Component{Status: rest.ComponentDisabled, Detail: "blockchain.network = \"disabled\": payments are recorded as skipped"}
+	}
+	h := a.settle.Health()
+	if h.Degraded {
+		return rest.Component{Status: rest.ComponentDegraded, Detail: h.Detail}
+	}
+	return rest.Component{Status: rest.ComponentOK, Detail: h.Detail}
+}
+
+// Settlement is the settlement saga (nil when the blockchain is disabled).
+func (a *App) Settlement() *commands.Settlement { return a.settle }
+
+// startChain builds the Solana client from [blockchain], turns on escrow verification at SubmitJob and builds the
+// settlement saga. With the blockchain disabled it logs that payments are
+// recorded as skipped.
+func (a *App) startChain() error {
+	b := a.cfg.Blockchain
+	if !b.Enabled() {
+		a.log.Warn("blockchain disabled: paid jobs run unescrowed, their payments are recorded as skipped (set blockchain.network to enable Solana settlement)")
+		return nil
+	}
+	path, err := b.KeypairPath()
+	if err != nil {
+		return err
+	}
+	c, err := solana.New(solana.Config{
+		RPCURL: b.RPCEndpoint(), KeypairPath: path, Commitment: b.Confirmation,
+		Logger: a.log.With("component", "solana"),
+	})
+	if err != nil {
+		return fmt.Errorf("blockchain: %w", err)
+	}
+	a.solana, a.chain = c, c
+	a.handler.UseChain(a.chain)
+	a.settle = commands.NewSettlement(a.handler, a.chain, commands.SettlementConfig{
+		Treasury: b.TreasuryAddress, FeePercent: b.PlatformFeePercent, Confirmation: b.Confirmation,
+		Interval: a.set.SettleInterval,
+	}, a.log.With("component", "settlement"))
+	a.log.Info("Solana settlement on", "network", b.Network, "rpc", b.RPCEndpoint(), "escrow", a.chain.EscrowAddress(),
+		"treasury", b.TreasuryAddress, "fee_percent", b.PlatformFeePercent, "confirmation", b.Confirmation)
+	return nil
+}
+
+// walletDeps hands WalletService the chain (when enabled) and the read
+// model's wallet history.
+func (a *App) walletDeps() grpcadapter.WalletDeps {
+	var w grpcadapter.WalletDeps
+	if a.chain != nil {
+		w.Addresses, w.Balances = a.chain, a.chain
+	}
+	if h, ok := a.model.(projections.WalletQueries); ok {
+		w.History = h
+	}
+	return w
 }
 
 func (a *App) goRun(fn func() error) {
@@ -317,6 +392,10 @@ func (a *App) Stop() error {
 	}
 	if a.nodes != nil {
 		a.nodes.Close()
+	}
+	if a.solana != nil {
+		a.solana.Close()
+		a.solana = nil
 	}
 	if a.pg != nil {
 		a.pg.Close()

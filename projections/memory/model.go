@@ -65,6 +65,7 @@ type Model struct {
 
 	hours    map[int64]projections.HourCounts // by the hour's Unix time; under 1 MB a year
 	activity ring                             // the newest Config.MaxActivity lines
+	payments payments
 
 	queue struct { // PendingJobs in order, brought up to date by PendingJobs
 		sync.Mutex
@@ -78,6 +79,7 @@ var (
 	_ projections.StatsQueries    = (*Model)(nil)
 	_ projections.ActivityQueries = (*Model)(nil)
 	_ projections.PaymentQueries  = (*Model)(nil)
+	_ projections.WalletQueries   = (*Model)(nil)
 )
 
 const (
@@ -119,6 +121,7 @@ func New(cfg Config) *Model {
 		nodes:     make(map[string]*projections.NodeView),
 		metrics:   make(map[string][]projections.MetricPoint),
 		hours:     make(map[int64]projections.HourCounts),
+		payments:  newPayments(),
 	}
 }
 
@@ -166,6 +169,9 @@ func (m *Model) apply(e *projections.Envelope, updates *[]projections.JobUpdate)
 	}
 	if id, p, ok := projections.MetricPointOf(e.Event); ok {
 		m.addMetric(id, p)
+	}
+	if job, ok := projections.PaymentJobOf(e.Event); ok {
+		m.payments.apply(job, e)
 	}
 }
 

@@ -75,16 +75,6 @@ func (m *Model) RecentActivity(_ context.Context, limit int, before uint64) ([]p
 	return out, nil
 }
 
-// ListPayments implements projections.PaymentQueries. No payment event
-// exists yet, so there is no payment to list; the settlement issue adds
-// the events and their fold. The filter is validated already.
-func (m *Model) ListPayments(_ context.Context, status string, _ int, _ time.Time) ([]projections.PaymentView, error) {
-	if err := projections.CheckPaymentStatus(status); err != nil {
-		return nil, err
-	}
-	return []projections.PaymentView{}, nil
-}
-
 // ring is the bounded activity log: the envelopes of its lines in
 // position order; once full, a new one overwrites the oldest. It keeps
 // envelopes, not lines: a replay pushes every event of the log, and only

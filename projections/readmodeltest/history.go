@@ -38,6 +38,12 @@ func StreamOf(e domain.Event) string {
 	if id, ok := projections.NodeIDOf(e); ok {
 		return domain.NodeStream(id)
 	}
+	if id, ok := projections.PaymentJobOf(e); ok {
+		return domain.PaymentStream(id)
+	}
+	if d, ok := e.(domain.DepositClaimed); ok {
+		return domain.DepositStream(d.Signature)
+	}
 	return "other"
 }
 

@@ -521,21 +521,3 @@ func testActivityPaging(t *testing.T, newModel func(*testing.T) ReadModelUnderTe
 		}
 	}
 }
-
-func testPayments(t *testing.T, newModel func(*testing.T) ReadModelUnderTest) {
-	m := newModel(t)
-	envs, _ := activityHistory() // a job completed and one cancelled: no payment event yet
-	apply(t, m, envs...)
-	for _, status := range append([]string{""}, projections.PaymentStatuses...) {
-		got, err := m.ListPayments(ctx(t), status, 10, time.Time{})
-		if err != nil || got == nil || len(got) != 0 {
-			t.Fatalf("ListPayments(%q) = %v, err %v; want an empty list", status, got, err)
-		}
-	}
-	if got, err := m.ListPayments(ctx(t), "", 0, T0); err != nil || len(got) != 0 {
-		t.Fatalf("ListPayments before T0 = %v, err %v; want an empty list", got, err)
-	}
-	if _, err := m.ListPayments(ctx(t), "paid", 10, time.Time{}); !errors.Is(err, domain.ErrInvalidArgument) {
-		t.Fatalf("ListPayments of an unknown status: err %v, want ErrInvalidArgument", err)
-	}
-}

@@ -26,6 +26,7 @@ type ReadModelUnderTest interface {
 	projections.StatsQueries
 	projections.ActivityQueries
 	projections.PaymentQueries
+	projections.WalletQueries
 }
 
 // Run runs the suite; newModel returns an empty model and registers its
@@ -58,7 +59,10 @@ func Run(t *testing.T, newModel func(t *testing.T) ReadModelUnderTest) {
 		{"EmptyModel", testEmptyModel},
 		{"Activity", testActivity},
 		{"ActivityPaging", testActivityPaging},
+		{"PaymentsEmpty", testPaymentsEmpty},
 		{"Payments", testPayments},
+		{"PaymentsPaging", testPaymentsPaging},
+		{"WalletPayments", testWalletPayments},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newModel) })

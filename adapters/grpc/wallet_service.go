@@ -1,0 +1,536 @@
+package grpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cyxwiz/central-server/commands"
+	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/projections"
+	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// The ports WalletService reads through: small, so a test or cmd can hand
+// it the chain adapter, a read model or a fake. commands.Chain satisfies
+// AddressValidator and BalanceSource; both read models satisfy
+// projections.WalletQueries.
+
+// AddressValidator checks that a string is a wallet address.
+type AddressValidator interface {
+	// ValidAddress returns nil for a well-formed address, else an error
+	// saying what is wrong with it.
+	ValidAddress(address string) error
+}
+
+// BalanceSource reads an account's SOL balance.
+type BalanceSource interface {
+	// Balance is address's balance in lamports; an unreachable chain is an
+	// error wrapping commands.ErrChainUnavailable.
+	Balance(ctx context.Context, address string) (uint64, error)
+}
+
+// TokenBalanceSource reads an SPL token balance.
+type TokenBalanceSource interface {
+	// TokenBalance is owner's balance of mint, in whole tokens (UI amount).
+	TokenBalance(ctx context.Context, owner, mint string) (float64, error)
+}
+
+// WalletDeps are what WalletService uses. Zero fields degrade the
+// service, never crash it:
+//   - Addresses nil: addresses are checked locally (LocalAddresses).
+//   - Balances nil: the chain is disabled; GetBalance is
+//     FAILED_PRECONDITION.
+//   - TokenMint "": GetBalance reports SOL only, and says so. With a mint
+//     and Tokens nil, it reports SOL and says the token balance could not
+//     be read.
+//   - History nil: GetTransactionHistory is UNAVAILABLE.
+//   - Pricing: unset parts take DefaultPricing's (see Pricing.withDefaults);
+//     cmd should set PlatformFeePercent from blockchain.platform_fee_percent.
+type WalletDeps struct {
+	Addresses AddressValidator
+	Balances  BalanceSource
+	Tokens    TokenBalanceSource
+	TokenMint string
+	History   projections.WalletQueries
+	Pricing   Pricing
+}
+
+// walletService is cyxwiz.protocol.WalletService: clients check a
+// wallet, read its balance and this platform's payments to and from it,
+// and price a job before paying for it. It needs a user token (like the
+// job service); a token's wallet_address claim is the default wallet.
+type walletService struct {
+	pb.UnimplementedWalletServiceServer
+	*Server
+	w       WalletDeps
+	pricing Pricing
+}
+
+func newWalletService(s *Server) *walletService {
+	w := s.deps.Wallet
+	if w.Addresses == nil {
+		w.Addresses = LocalAddresses{}
+	}
+	p := w.Pricing.withDefaults()
+	if err := p.Validate(); err != nil {
+		s.log.Error("wallet service: invalid price model; EstimateJobCost uses the defaults", "err", err)
+		p = DefaultPricing()
+	}
+	return &walletService{Server: s, w: w, pricing: p}
+}
+
+// maxAddressBytes bounds an address before it is decoded: a 32-byte key
+// is at most 44 base58 characters.
+const maxAddressBytes = 64
+
+// walletOf returns the wallet a request names, or the caller token's
+// wallet_address claim when it names none; INVALID_ARGUMENT naming field
+// when there is neither, or when it is not a valid address.
+func (s *walletService) walletOf(ctx context.Context, field, address string) (string, error) {
+	if address == "" {
+		if p, ok := principal(ctx); ok && p.Wallet != "" {
+			address = p.Wallet
+		} else {
+			return "", invalidf("%s is required (or a token with a wallet_address claim)", field)
+		}
+	}
+	if len(address) > maxAddressBytes {
+		return "", invalidf("%s is %d bytes: not a Solana address (at most 44 base58 characters)", field, len(address))
+	}
+	if err := s.w.Addresses.ValidAddress(address); err != nil {
+		return "", invalidf("%s %q is not a valid Solana address: %v", field, clip(address), err)
+	}
+	return address, nil
+}
+
+// ConnectWallet checks an address. A malformed address is an answer, not
+// an error: is_valid false and a message saying what is wrong (the call
+// exists to ask exactly that). A missing or oversized one is
+// INVALID_ARGUMENT.
+func (s *walletService) ConnectWallet(ctx context.Context, req *pb.ConnectWalletRequest) (*pb.ConnectWalletResponse, error) {
+	a := req.GetWalletAddress()
+	if a == "" {
+		return nil, invalidf("wallet_address is required")
+	}
+	if len(a) > maxAddressBytes {
+		return nil, invalidf("wallet_address is %d bytes: not a Solana address (at most 44 base58 characters)", len(a))
+	}
+	if err := s.w.Addresses.ValidAddress(a); err != nil {
+		return &pb.ConnectWalletResponse{Status: pb.StatusCode_STATUS_ERROR, IsValid: false, WalletAddress: a,
+			Message: fmt.Sprintf("%q is not a valid Solana address: %v", clip(a), err)}, nil
+	}
+	msg := "valid Solana address"
+	if p, ok := principal(ctx); ok && p.Wallet != "" && p.Wallet != a {
+		msg += "; note: your token names another wallet (" + clip(p.Wallet) + ")"
+	}
+	return &pb.ConnectWalletResponse{Status: okStatus, IsValid: true, WalletAddress: a, Message: msg}, nil
+}
+
+// GetBalance reads the wallet's SOL balance on chain, and its token
+// balance when a mint is configured.
+func (s *walletService) GetBalance(ctx context.Context, req *pb.GetBalanceRequest) (*pb.GetBalanceResponse, error) {
+	a, err := s.walletOf(ctx, "wallet_address", req.GetWalletAddress())
+	if err != nil {
+		return nil, err
+	}
+	if s.w.Balances == nil {
+		return nil, status.Error(codes.FailedPrecondition,
+			"the blockchain is disabled on this server (blockchain.network = \"disabled\"): there is no balance to read")
+	}
+	lamports, err := s.w.Balances.Balance(ctx, a)
+	if err != nil {
+		return nil, toStatus(s.log, "GetBalance", fmt.Errorf("read the balance of %s: %w", a, err))
+	}
+	out := &pb.GetBalanceResponse{Status: okStatus, SolBalance: lamportsToSOL(lamports), TokenMint: s.w.TokenMint}
+	switch {
+	case s.w.TokenMint == "":
+		out.Message = "SOL only: no token mint is configured on this server"
+	case s.w.Tokens == nil:
+		out.Message = "SOL only: this server cannot read token balances yet (mint " + s.w.TokenMint + ")"
+	default:
+		tok, err := s.w.Tokens.TokenBalance(ctx, a, s.w.TokenMint)
+		if err != nil {
+			return nil, toStatus(s.log, "GetBalance", fmt.Errorf("read the %s token balance of %s: %w", s.w.TokenMint, a, err))
+		}
+		out.CyxwizBalance = tok
+		out.Message = "SOL and token balances"
+	}
+	return out, nil
+}
+
+func lamportsToSOL(l uint64) float64 { return float64(l) / commands.LamportsPerSOL }
+
+// GetTransactionHistory lists this platform's payments from and to the
+// wallet, newest first, limit/offset paged (limit 0 = 50, at most 1000).
+// Every entry is a public Solana transaction (or, for a payment not yet
+// settled, the deposit that funds it), so any user may read any wallet's.
+func (s *walletService) GetTransactionHistory(ctx context.Context, req *pb.GetTransactionHistoryRequest) (*pb.GetTransactionHistoryResponse, error) {
+	a, err := s.walletOf(ctx, "wallet_address", req.GetWalletAddress())
+	if err != nil {
+		return nil, err
+	}
+	limit, err := checkPageSize("limit", req.GetLimit())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetOffset() < 0 {
+		return nil, invalidf("offset must be ≥ 0, got %d", req.GetOffset())
+	}
+	if s.w.History == nil {
+		return nil, status.Error(codes.Unavailable, "payment history is not available on this server")
+	}
+	entries, total, err := s.w.History.WalletPayments(ctx, a, limit, int(req.GetOffset()))
+	if err != nil {
+		return nil, toStatus(s.log, "GetTransactionHistory", err)
+	}
+	out := &pb.GetTransactionHistoryResponse{Status: okStatus, TotalCount: int32(min(total, math.MaxInt32)),
+		Transactions: make([]*pb.Transaction, 0, len(entries))}
+	for i := range entries {
+		out.Transactions = append(out.Transactions, transactionToProto(&entries[i]))
+	}
+	out.Message = fmt.Sprintf("%d of %d transactions", len(entries), total)
+	return out, nil
+}
+
+// transactionToProto shows one entry of a wallet's history. The wire's
+// job_id is a uint64 and job ids here are UUIDs: it is left 0 and the
+// description names the job.
+//
+//   - The payer sees its escrow deposit (JOB_PAYMENT, CONFIRMED: it was
+//     verified on chain) until a refund is signed; then the refund
+//     (REFUND: PENDING while submitted, CONFIRMED once landed, FAILED when
+//     the refund failed).
+//   - The payee (the node's wallet) sees the payout (JOB_PAYMENT, its
+//     share of the payment: PENDING while submitted, CONFIRMED once
+//     released, FAILED when the release failed).
+func transactionToProto(e *projections.WalletPayment) *pb.Transaction {
+	p := &e.Payment
+	tx := &pb.Transaction{Type: pb.TransactionType_JOB_PAYMENT, Status: pb.TransactionStatus_CONFIRMED}
+	state := func(pending, done string) {
+		switch p.Status {
+		case pending:
+			tx.Status = pb.TransactionStatus_PENDING
+		case done:
+			tx.Status = pb.TransactionStatus_CONFIRMED
+		case projections.PaymentFailed:
+			tx.Status = pb.TransactionStatus_FAILED
+		}
+	}
+	switch {
+	case e.Role == projections.RolePayee:
+		tx.Signature, tx.Amount = p.Signature, lamportsToSOL(p.PayoutLamports)
+		tx.Timestamp = unixOf(p.SettledAt, p.UpdatedAt)
+		state(projections.PaymentReleaseSubmitted, projections.PaymentReleased)
+		tx.Description = "payout for job " + p.JobID + " (" + sol(p.PayoutLamports) + " SOL; platform fee " + sol(p.FeeLamports) + " SOL)"
+	case p.Refunding():
+		tx.Type, tx.Signature, tx.Amount = pb.TransactionType_REFUND, p.Signature, lamportsToSOL(p.RefundLamports)
+		tx.Timestamp = unixOf(p.SettledAt, p.UpdatedAt)
+		state(projections.PaymentRefundSubmitted, projections.PaymentRefunded)
+		tx.Description = "refund of the escrow for job " + p.JobID + " (deposit " + p.EscrowSignature + ")"
+	default:
+		tx.Signature, tx.Amount, tx.Timestamp = p.EscrowSignature, lamportsToSOL(p.Lamports), unixOf(p.CreatedAt, p.UpdatedAt)
+		tx.Description = "escrow deposit for job " + p.JobID + " (" + p.Status + ")"
+	}
+	return tx
+}
+
+// unixOf is t in Unix seconds, or else's when t is zero.
+func unixOf(t, orElse time.Time) int64 {
+	if !t.IsZero() {
+		return t.Unix()
+	}
+	if !orElse.IsZero() {
+		return orElse.Unix()
+	}
+	return 0
+}
+
+func sol(lamports uint64) string {
+	return strconv.FormatFloat(lamportsToSOL(lamports), 'f', -1, 64)
+}
+
+// EstimateJobCost prices a job with the Pricing model (see Pricing).
+func (s *walletService) EstimateJobCost(_ context.Context, req *pb.EstimateJobCostRequest) (*pb.EstimateJobCostResponse, error) {
+	if err := checkString("model_type", req.GetModelType(), 128); err != nil {
+		return nil, err
+	}
+	if err := checkString("node_tier", req.GetNodeTier(), 128); err != nil {
+		return nil, err
+	}
+	est, err := s.pricing.Estimate(req.GetModelType(), req.GetEpochs(), req.GetDatasetSize(), req.GetNodeTier())
+	if err != nil {
+		return nil, toStatus(s.log, "EstimateJobCost", err)
+	}
+	return &pb.EstimateJobCostResponse{Status: okStatus, EstimatedCost: est.CostSOL, EstimatedTimeMinutes: est.Minutes,
+		Breakdown: est.Breakdown, Message: "estimate in SOL; the deposit is the estimated cost, of which the platform keeps its fee"}, nil
+}
+
+// ---- addresses ----
+
+// LocalAddresses checks addresses without a chain: base58 that decodes
+// to exactly 32 bytes, the length of an ed25519 public key. It does not
+// check that the key is on the curve: a program-derived address (off the
+// curve) can receive payments too.
+type LocalAddresses struct{}
+
+const base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+// ValidAddress implements AddressValidator.
+func (LocalAddresses) ValidAddress(address string) error {
+	if address == "" {
+		return errors.New("empty")
+	}
+	if len(address) > maxAddressBytes {
+		return fmt.Errorf("%d characters; a Solana address has 32 to 44", len(address))
+	}
+	b, err := decodeBase58(address)
+	if err != nil {
+		return err
+	}
+	if len(b) != 32 {
+		return fmt.Errorf("decodes to %d bytes; a Solana address (an ed25519 public key) is 32", len(b))
+	}
+	return nil
+}
+
+// decodeBase58 decodes Bitcoin-alphabet base58 (Solana's); inputs are
+// short (the caller bounds them), so the quadratic loop is fine.
+func decodeBase58(s string) ([]byte, error) {
+	var out []byte // big-endian, without the leading zeros
+	for i := 0; i < len(s); i++ {
+		d := strings.IndexByte(base58Alphabet, s[i])
+		if d < 0 {
+			return nil, fmt.Errorf("character %q at %d is not base58 (0, O, I and l are not in the alphabet)", s[i], i)
+		}
+		carry := d
+		for j := len(out) - 1; j >= 0; j-- {
+			carry += int(out[j]) * 58
+			out[j] = byte(carry)
+			carry >>= 8
+		}
+		for carry > 0 {
+			out = append([]byte{byte(carry)}, out...)
+			carry >>= 8
+		}
+	}
+	zeros := 0
+	for zeros < len(s) && s[zeros] == '1' {
+		zeros++
+	}
+	return append(make([]byte, zeros), out...), nil
+}
+
+// ---- pricing ----
+
+// Tier is a class of node a job can be priced on.
+type Tier struct {
+	// PricePerHour is what an hour of the tier costs, in SOL.
+	PricePerHour float64
+	// Speed is the tier's throughput relative to the reference machine
+	// the model types' SecondsPerSample are measured on (1 = as fast).
+	Speed float64
+}
+
+// Pricing is EstimateJobCost's price model:
+//
+//	samples  = epochs × dataset_size          (epochs 0 = 1; dataset_size 0 = DefaultDatasetSize)
+//	seconds  = samples × SecondsPerSample[model_type] / Tiers[node_tier].Speed
+//	minutes  = max(seconds / 60, MinimumMinutes)
+//	cost     = max(minutes / 60 × Tiers[node_tier].PricePerHour, MinimumCharge)     SOL
+//	fee      = cost × PlatformFeePercent / 100   (kept by the platform at payout)
+//	node     = cost − fee                        (paid to the node)
+//
+// cost is what the client deposits in escrow (payment_amount); the
+// settlement pays the node cost − fee and the treasury fee, as the saga
+// does. Model types and tiers are matched case-insensitively; an unknown
+// model type uses DefaultSecondsPerSample, an empty tier DefaultTier, an
+// unknown tier is INVALID_ARGUMENT listing the known ones.
+//
+// The config keys meant to feed it (owned by adapters/config, a
+// [pricing] section): default_tier, minimum_charge_sol, minimum_minutes,
+// default_dataset_size, default_seconds_per_sample, the tiers as
+// [pricing.tiers.<name>] price_per_hour_sol and speed, the model types as
+// [pricing.seconds_per_sample] <model> = seconds; platform_fee_percent is
+// [blockchain]'s.
+type Pricing struct {
+	Tiers                   map[string]Tier
+	DefaultTier             string
+	SecondsPerSample        map[string]float64
+	DefaultSecondsPerSample float64
+	DefaultDatasetSize      int32
+	MinimumMinutes          float64
+	MinimumCharge           float64
+	PlatformFeePercent      float64
+}
+
+// DefaultPricing is the model with this server's defaults: three tiers
+// (cpu 0.01 SOL/h at 1×, gpu 0.05 SOL/h at 8×, datacenter 0.2 SOL/h at
+// 25×), a few model families, a 1-minute and 0.0001 SOL minimum, and the
+// default 10 % platform fee.
+func DefaultPricing() Pricing {
+	return Pricing{
+		Tiers: map[string]Tier{
+			"cpu":        {PricePerHour: 0.01, Speed: 1},
+			"gpu":        {PricePerHour: 0.05, Speed: 8},
+			"datacenter": {PricePerHour: 0.2, Speed: 25},
+		},
+		DefaultTier: "gpu",
+		SecondsPerSample: map[string]float64{
+			"linear": 0.0001, "mlp": 0.0005, "cnn": 0.005, "rnn": 0.01, "lstm": 0.01,
+			"resnet": 0.02, "transformer": 0.05, "llm": 0.5,
+		},
+		DefaultSecondsPerSample: 0.01,
+		DefaultDatasetSize:      10_000,
+		MinimumMinutes:          1,
+		MinimumCharge:           0.0001,
+		PlatformFeePercent:      10,
+	}
+}
+
+func (p *Pricing) isZero() bool {
+	return len(p.Tiers) == 0 && p.DefaultTier == "" && len(p.SecondsPerSample) == 0 && p.DefaultSecondsPerSample == 0 &&
+		p.DefaultDatasetSize == 0 && p.MinimumMinutes == 0 && p.MinimumCharge == 0 && p.PlatformFeePercent == 0
+}
+
+// withDefaults returns p with DefaultPricing's values where p has none: the
+// whole model when p is zero; else the tiers, default tier, model types,
+// default seconds per sample and default dataset size when unset. The
+// minimums and the fee are kept as given (0 is a meaningful value).
+func (p Pricing) withDefaults() Pricing {
+	d := DefaultPricing()
+	if p.isZero() {
+		return d
+	}
+	if len(p.Tiers) == 0 {
+		p.Tiers = d.Tiers
+		if p.DefaultTier == "" {
+			p.DefaultTier = d.DefaultTier
+		}
+	}
+	if p.DefaultTier == "" && len(p.Tiers) == 1 {
+		for name := range p.Tiers {
+			p.DefaultTier = name
+		}
+	}
+	if p.SecondsPerSample == nil {
+		p.SecondsPerSample = d.SecondsPerSample
+	}
+	if p.DefaultSecondsPerSample == 0 {
+		p.DefaultSecondsPerSample = d.DefaultSecondsPerSample
+	}
+	if p.DefaultDatasetSize == 0 {
+		p.DefaultDatasetSize = d.DefaultDatasetSize
+	}
+	return p
+}
+
+// Validate reports what is wrong with a model, naming the parameter.
+func (p *Pricing) Validate() error {
+	var errs []error
+	bad := func(name string, v float64) {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			errs = append(errs, fmt.Errorf("pricing %s must be a finite number ≥ 0, got %v", name, v))
+		}
+	}
+	if len(p.Tiers) == 0 {
+		errs = append(errs, errors.New("pricing needs at least one tier"))
+	}
+	for name, t := range p.Tiers {
+		bad("tiers."+name+".price_per_hour_sol", t.PricePerHour)
+		if !(t.Speed > 0) || math.IsInf(t.Speed, 0) {
+			errs = append(errs, fmt.Errorf("pricing tiers.%s.speed must be > 0, got %v", name, t.Speed))
+		}
+	}
+	if _, ok := p.tier(p.DefaultTier); !ok {
+		errs = append(errs, fmt.Errorf("pricing default_tier %q is not one of the tiers", p.DefaultTier))
+	}
+	for name, v := range p.SecondsPerSample {
+		bad("seconds_per_sample."+name, v)
+	}
+	bad("default_seconds_per_sample", p.DefaultSecondsPerSample)
+	bad("minimum_minutes", p.MinimumMinutes)
+	bad("minimum_charge_sol", p.MinimumCharge)
+	bad("platform_fee_percent", p.PlatformFeePercent)
+	if p.PlatformFeePercent > 100 {
+		errs = append(errs, fmt.Errorf("pricing platform_fee_percent must be within 0..100, got %v", p.PlatformFeePercent))
+	}
+	if p.DefaultDatasetSize < 0 {
+		errs = append(errs, fmt.Errorf("pricing default_dataset_size must be ≥ 0, got %d", p.DefaultDatasetSize))
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Pricing) tier(name string) (Tier, bool) {
+	for k, t := range p.Tiers {
+		if strings.EqualFold(k, name) {
+			return t, true
+		}
+	}
+	return Tier{}, false
+}
+
+// Estimate is a priced job.
+type Estimate struct {
+	CostSOL   float64
+	FeeSOL    float64
+	NodeSOL   float64
+	Minutes   float64
+	Tier      string
+	Breakdown string // one line a person can check the arithmetic with
+}
+
+// Estimate prices a job; bad input is an error wrapping
+// domain.ErrInvalidArgument that names the field.
+func (p *Pricing) Estimate(modelType string, epochs, datasetSize int32, tierName string) (Estimate, error) {
+	if epochs < 0 {
+		return Estimate{}, fmt.Errorf("%w: epochs must be ≥ 0, got %d", domain.ErrInvalidArgument, epochs)
+	}
+	if datasetSize < 0 {
+		return Estimate{}, fmt.Errorf("%w: dataset_size must be ≥ 0, got %d", domain.ErrInvalidArgument, datasetSize)
+	}
+	if tierName == "" {
+		tierName = p.DefaultTier
+	}
+	tier, ok := p.tier(tierName)
+	if !ok {
+		names := make([]string, 0, len(p.Tiers))
+		for k := range p.Tiers {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		return Estimate{}, fmt.Errorf("%w: node_tier %q is not a tier; use one of %s", domain.ErrInvalidArgument,
+			clip(tierName), strings.Join(names, ", "))
+	}
+	sps, known := p.DefaultSecondsPerSample, false
+	for k, v := range p.SecondsPerSample {
+		if strings.EqualFold(k, strings.TrimSpace(modelType)) {
+			sps, known = v, true
+		}
+	}
+	ep, ds := max(epochs, 1), datasetSize
+	if ds == 0 {
+		ds = p.DefaultDatasetSize
+	}
+	samples := float64(ep) * float64(ds)
+	minutes := max(samples*sps/tier.Speed/60, p.MinimumMinutes)
+	cost := max(minutes/60*tier.PricePerHour, p.MinimumCharge)
+	fee := cost * p.PlatformFeePercent / 100
+	model := modelType
+	if !known {
+		model = "default (model type " + strconv.Quote(clip(modelType)) + " not known)"
+	}
+	e := Estimate{CostSOL: cost, FeeSOL: fee, NodeSOL: cost - fee, Minutes: minutes, Tier: strings.ToLower(tierName)}
+	e.Breakdown = fmt.Sprintf("%d epochs × %d samples × %gs/sample (%s) ÷ %g× (tier %s) = %.2f min (minimum %g); "+
+		"%.2f min × %g SOL/h = %g SOL (minimum %g); platform fee %g%% = %g SOL, node receives %g SOL",
+		ep, ds, sps, model, tier.Speed, e.Tier, minutes, p.MinimumMinutes,
+		minutes, tier.PricePerHour, cost, p.MinimumCharge, p.PlatformFeePercent, fee, e.NodeSOL)
+	return e, nil
+}

@@ -1,0 +1,112 @@
+package rest_test
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/projections"
+
+	"github.com/cyxwiz/central-server/adapters/rest"
+	"github.com/cyxwiz/central-server/projections/memory"
+	"github.com/cyxwiz/central-server/projections/readmodeltest"
+)
+
+// TestPaymentsFromTheReadModel: /api/payments shows the folded settlement
+// history of a real read model, every field.
+func TestPaymentsFromTheReadModel(t *testing.T) {
+	envs, want := readmodeltest.PaymentHistory()
+	model := memory.New(memory.Config{})
+	if err := model.Apply(t.Context(), envs, envs[len(envs)-1].Position); err != nil {
+		t.Fatal(err)
+	}
+	x := newEnv(t, func(d *rest.Deps, _ *rest.Options) { d.Payments = model })
+
+	var page rest.PaymentListJSON
+	x.get("/api/payments?status=released", http.StatusOK, &page)
+	if len(page.Payments) != 1 {
+		t.Fatalf("released payments: %+v", page.Payments)
+	}
+	p, w := page.Payments[0], want["pay-1"]
+	if p.JobID != "pay-1" || p.Amount != 1.5 || p.Lamports != 1_500_000_000 || p.Payer != readmodeltest.WalletAlice ||
+		p.NodeID != "n1" || p.Payee != readmodeltest.WalletN1 || p.PayoutLamports != 1_350_000_000 || p.FeeLamports != 150_000_000 ||
+		p.RefundLamports != 0 || p.EscrowSignature != "dep-1" || p.Signature != "rel-1b" || p.Reason != "" ||
+		p.CreatedAt == nil || !p.CreatedAt.Equal(w.CreatedAt) || p.SettledAt == nil || !p.SettledAt.Equal(w.SettledAt) ||
+		p.UpdatedAt == nil || !p.UpdatedAt.Equal(w.UpdatedAt) {
+		t.Fatalf("pay-1 = %+v\nwant %+v", p, w)
+	}
+
+	var ids []string
+	cursor := ""
+	for range 10 {
+		path := "/api/payments?limit=3"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		var pg rest.PaymentListJSON
+		x.get(path, http.StatusOK, &pg)
+		for _, p := range pg.Payments {
+			ids = append(ids, p.JobID)
+			if p.Status == "refunded" && (p.RefundLamports != 250_000_000 || p.Reason != "job cancelled: typo" || p.SettledAt == nil) {
+				t.Fatalf("pay-2 = %+v", p)
+			}
+		}
+		if cursor = pg.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if wantIDs := []string{"pay-7", "pay-6", "pay-4", "pay-1", "pay-5", "pay-2", "pay-3", "pay-8"}; !slices.Equal(ids, wantIDs) {
+		t.Fatalf("payments %v; want %v", ids, wantIDs)
+	}
+}
+
+// TestPaymentsPagingAcrossTies: payments updated at the same instant are
+// never lost between pages, whatever the page size.
+func TestPaymentsPagingAcrossTies(t *testing.T) {
+	h := readmodeltest.NewHistory()
+	var envs []projections.Envelope
+	var all []string
+	for i := range 23 {
+		id := fmt.Sprintf("tie-%02d", i)
+		all = append(all, id)
+		// Runs of 1, 2, 3, 4, 5, 8 payments at one instant.
+		var at time.Time
+		for k, end := range []int{1, 3, 6, 10, 15, 23} {
+			if i < end {
+				at = readmodeltest.At(time.Duration(k) * time.Second)
+				break
+			}
+		}
+		envs = append(envs, h.Envelope(domain.EscrowFunded{JobID: id, Payer: "w", Lamports: 1, DepositSignature: "d" + id, At: at}))
+	}
+	model := memory.New(memory.Config{})
+	if err := model.Apply(t.Context(), envs, envs[len(envs)-1].Position); err != nil {
+		t.Fatal(err)
+	}
+	x := newEnv(t, func(d *rest.Deps, _ *rest.Options) { d.Payments = model })
+	for limit := 1; limit <= 10; limit++ {
+		var ids []string
+		cursor := ""
+		for range 40 {
+			path := fmt.Sprintf("/api/payments?limit=%d", limit)
+			if cursor != "" {
+				path += "&cursor=" + cursor
+			}
+			var pg rest.PaymentListJSON
+			x.get(path, http.StatusOK, &pg)
+			for _, p := range pg.Payments {
+				ids = append(ids, p.JobID)
+			}
+			if cursor = pg.NextCursor; cursor == "" {
+				break
+			}
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, all) {
+			t.Fatalf("limit %d: paged through %v; want every payment once", limit, ids)
+		}
+	}
+}

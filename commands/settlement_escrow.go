@@ -1,0 +1,119 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/eventstore"
+)
+
+// UseChain turns on escrow for paid jobs: SubmitJob then verifies each
+// paid job's deposit on c before recording it. Without a chain (nil, the
+// embedded default) a paid job's payment is recorded as skipped. Call it
+// before the handler serves commands.
+func (h *Handler) UseChain(c Chain) { h.chain = c }
+
+// Chain returns the chain set with UseChain (nil when payments are off).
+func (h *Handler) Chain() Chain { return h.chain }
+
+// ChainDisabledReason is the PaymentSkipped reason when no chain is set.
+const ChainDisabledReason = "blockchain disabled (blockchain.network = \"disabled\"): the job runs unescrowed and nothing will be paid or refunded"
+
+func newPayment() *domain.Payment { return &domain.Payment{} }
+
+// LoadPayment returns a job's payment as the log has it (Exists() is false
+// for a job without a payment stream).
+func (h *Handler) LoadPayment(ctx context.Context, jobID string) (*domain.Payment, error) {
+	return load(ctx, h, domain.PaymentStream(jobID), newPayment)
+}
+
+func (h *Handler) updatePayment(ctx context.Context, jobID string, decide func(*domain.Payment) ([]domain.Event, error)) (*domain.Payment, eventstore.AppendResult, error) {
+	return update(ctx, h, domain.PaymentStream(jobID), newPayment, decide)
+}
+
+// fundJob opens the payment stream of a paid job before its JobSubmitted
+// is recorded: EscrowFunded after the deposit was verified on chain and
+// claimed for this job alone, or PaymentSkipped when no chain is set. A
+// retried submission of the same job finds its own funding and records
+// nothing new.
+func (h *Handler) fundJob(ctx context.Context, jobID string, spec domain.JobSpec, lamports uint64) error {
+	now := h.now()
+	if h.chain == nil {
+		_, _, err := h.updatePayment(ctx, jobID, func(p *domain.Payment) ([]domain.Event, error) {
+			return p.Skip(domain.PaymentSkipped{JobID: jobID, Reason: ChainDisabledReason, Payer: spec.PaymentAddress, Lamports: lamports, At: now})
+		})
+		return err
+	}
+	payer, sig := strings.TrimSpace(spec.PaymentAddress), strings.TrimSpace(spec.EscrowTxHash)
+	if payer == "" {
+		return fmt.Errorf("%w: payment_address (the payer's wallet) is required for a paid job", domain.ErrInvalidArgument)
+	}
+	if err := h.chain.ValidAddress(payer); err != nil {
+		return fmt.Errorf("%w: payment_address %q: %v", domain.ErrInvalidArgument, payer, err)
+	}
+	if sig == "" {
+		return &DepositError{Problem: DepositNotFound, Detail: fmt.Sprintf(
+			"escrow_tx_hash is empty: deposit %d lamports from %s into the escrow account %s and send the deposit's signature",
+			lamports, payer, h.chain.EscrowAddress())}
+	}
+	p, err := h.LoadPayment(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	if p.Exists() {
+		if p.Status() != domain.PaymentSkippedStatus && p.DepositSignature() == sig && p.Payer() == payer && p.Lamports() == lamports {
+			return nil // a retry of this very submission
+		}
+		return fmt.Errorf("%w: job %s already has a payment (%s)", domain.ErrAlreadyExists, jobID, p.Status())
+	}
+	dep, err := h.chain.VerifyDeposit(ctx, sig, payer, lamports)
+	if err != nil {
+		return err
+	}
+	if err := h.claimDeposit(ctx, jobID, dep, now); err != nil {
+		return err
+	}
+	_, _, err = h.updatePayment(ctx, jobID, func(p *domain.Payment) ([]domain.Event, error) {
+		return p.FundEscrow(domain.EscrowFunded{
+			JobID: jobID, Payer: payer, EscrowAddress: h.chain.EscrowAddress(), Lamports: lamports,
+			DepositLamports: dep.Lamports, DepositSignature: sig, DepositSlot: dep.Slot, At: now,
+		})
+	})
+	return err
+}
+
+// claimDeposit makes the deposit fund jobID and no other job: the claim
+// stream is created with expected revision "no stream", so of concurrent
+// claims exactly one is recorded. Claiming again for the same job is fine.
+func (h *Handler) claimDeposit(ctx context.Context, jobID string, dep Deposit, now time.Time) error {
+	stream := domain.DepositStream(dep.Signature)
+	claim := domain.DepositClaimed{Signature: dep.Signature, JobID: jobID, Payer: dep.Payer, Lamports: dep.Lamports, At: now}
+	_, err := h.append(ctx, stream, eventstore.NoStream(), []domain.Event{claim})
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
+		return err
+	}
+	recs, err := h.store.ReadStream(ctx, stream, 0, 1)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", stream, err)
+	}
+	if len(recs) == 0 {
+		return fmt.Errorf("read %s: the claim vanished", stream)
+	}
+	v, err := h.codec.Decode(recs[0].Type, recs[0].Data)
+	if err != nil {
+		return fmt.Errorf("decode %s: %w", stream, err)
+	}
+	if c, ok := v.(domain.DepositClaimed); ok && c.JobID == jobID {
+		return nil
+	} else if ok {
+		return &DepositError{Problem: DepositAlreadyUsed, Detail: fmt.Sprintf("deposit %s already funds job %s; make a new deposit for this job", dep.Signature, c.JobID)}
+	}
+	return fmt.Errorf("%s holds %T, not a deposit claim", stream, v)
+}
