@@ -325,7 +325,8 @@ func (a *App) startChain() error {
 // walletDeps hands WalletService the chain (when enabled) and the read
 // model's wallet history.
 func (a *App) walletDeps() grpcadapter.WalletDeps {
-	var w grpcadapter.WalletDeps
+	w := grpcadapter.WalletDeps{Pricing: grpcadapter.DefaultPricing()}
+	w.Pricing.PlatformFeePercent = float64(a.cfg.Blockchain.PlatformFeePercent)
 	if a.chain != nil {
 		w.Addresses, w.Balances = a.chain, a.chain
 	}
