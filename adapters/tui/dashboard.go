@@ -1,0 +1,306 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gdamore/tcell/v2"
+	"github.com/rivo/tview"
+)
+
+// Throughput is the jobs submitted, completed and failed per minute over
+// the last hour, oldest minute first (index 59 is the current minute).
+type Throughput struct {
+	Submitted, Completed, Failed [60]int
+	// Partial is set when the hour held more activity than was read: the
+	// oldest minutes then count less than happened.
+	Partial bool
+}
+
+// Totals returns the sums over the hour.
+func (t *Throughput) Totals() (submitted, completed, failed int) {
+	for i := range 60 {
+		submitted += t.Submitted[i]
+		completed += t.Completed[i]
+		failed += t.Failed[i]
+	}
+	return
+}
+
+// Count adds the activity line a to the minute it happened in, when that
+// is within the hour before now; it reports whether a is older.
+func (t *Throughput) Count(a Activity, now time.Time) (older bool) {
+	age := now.Sub(a.At)
+	if age < 0 {
+		age = 0
+	}
+	idx := int(age / time.Minute)
+	if idx >= 60 {
+		return true
+	}
+	i := 59 - idx
+	switch a.Event {
+	case "JobSubmitted":
+		t.Submitted[i]++
+	case "JobCompleted":
+		t.Completed[i]++
+	case "JobFailed":
+		t.Failed[i]++
+	}
+	return false
+}
+
+// throughputPages bounds the activity read for the throughput chart.
+const (
+	throughputPage  = 1000
+	throughputPages = 5
+)
+
+// ReadThroughput reads the activity log back to an hour before now.
+// recent receives the newest lines read (up to keep).
+func ReadThroughput(ctx context.Context, src Source, now time.Time, keep int) (t Throughput, recent []Activity, err error) {
+	var before uint64
+	for page := 0; ; page++ {
+		if page == throughputPages {
+			t.Partial = true
+			return t, recent, nil
+		}
+		acts, err := src.Activity(ctx, throughputPage, before)
+		if err != nil {
+			return t, recent, err
+		}
+		if len(recent) < keep {
+			recent = append(recent, acts[:min(len(acts), keep-len(recent))]...)
+		}
+		for _, a := range acts {
+			if t.Count(a, now) {
+				return t, recent, nil
+			}
+		}
+		if len(acts) < throughputPage || acts[len(acts)-1].Position <= 1 {
+			return t, recent, nil
+		}
+		before = acts[len(acts)-1].Position
+	}
+}
+
+type dashboard struct {
+	c        *Console
+	root     *tview.Flex
+	stats    *tview.TextView
+	health   *tview.TextView
+	chart    *chart
+	nodes    *tview.Table
+	activity *tview.TextView
+}
+
+func newDashboard(c *Console) *dashboard {
+	d := &dashboard{c: c}
+	box := func(tv *tview.TextView, title string) *tview.TextView {
+		tv.SetDynamicColors(true).SetWrap(false).SetBorder(true).SetTitle(title).SetTitleAlign(tview.AlignLeft)
+		return tv
+	}
+	d.stats = box(tview.NewTextView(), " NETWORK STATS ")
+	d.health = box(tview.NewTextView(), " SYSTEM HEALTH ")
+	d.activity = box(tview.NewTextView(), " RECENT ACTIVITY ")
+	d.chart = &chart{Box: tview.NewBox()}
+	d.chart.SetBorder(true).SetTitle(" JOB THROUGHPUT (last hour, per minute) ").SetTitleAlign(tview.AlignLeft)
+	d.nodes = tview.NewTable().SetFixed(1, 0).SetSelectable(true, false)
+	d.nodes.SetBorder(true).SetTitle(" TOP NODES BY REPUTATION ").SetTitleAlign(tview.AlignLeft)
+	d.nodes.SetSelectedFunc(func(row, _ int) {
+		if ref := d.nodes.GetCell(row, 0).GetReference(); ref != nil {
+			c.show(ViewNodes)
+			c.views[ViewNodes].(*nodesView).open(ref.(string))
+		}
+	})
+	top := tview.NewFlex().AddItem(d.stats, 0, 1, false).AddItem(d.health, 0, 1, false)
+	bottom := tview.NewFlex().AddItem(d.nodes, 0, 1, true).AddItem(d.activity, 0, 1, false)
+	d.root = tview.NewFlex().SetDirection(tview.FlexRow).
+		AddItem(top, 7, 0, false).
+		AddItem(d.chart, 6, 0, false).
+		AddItem(bottom, 0, 1, true)
+	d.stats.SetText("loading…")
+	return d
+}
+
+func (d *dashboard) title() string                          { return "Dashboard" }
+func (d *dashboard) primitive() tview.Primitive             { return d.root }
+func (d *dashboard) focus() tview.Primitive                 { return d.nodes }
+func (d *dashboard) keys() string                           { return "" }
+func (d *dashboard) key(ev *tcell.EventKey) *tcell.EventKey { return ev }
+func (d *dashboard) back() bool                             { return false }
+func (d *dashboard) filter() bool                           { return false }
+
+func (d *dashboard) fetch(ctx context.Context, now time.Time) func() {
+	st, serr := d.c.src.Stats(ctx)
+	h, herr := d.c.src.Health(ctx)
+	nodes, nerr := d.c.src.Nodes(ctx, 8)
+	tp, recent, aerr := ReadThroughput(ctx, d.c.src, now, 40)
+	err := errors.Join(serr, herr, nerr, aerr)
+	return func() {
+		d.c.fail(err)
+		if serr == nil {
+			d.showStats(st)
+		}
+		if herr == nil {
+			d.showHealth(h)
+		}
+		if aerr == nil {
+			d.chart.data = &tp
+			d.showActivity(recent)
+		}
+		if nerr == nil {
+			d.showNodes(nodes)
+		}
+	}
+}
+
+func (d *dashboard) showStats(st Stats) {
+	d.stats.SetText(fmt.Sprintf(
+		"Active Nodes:    [::b]%d[::-] of %d\nPending Jobs:    [::b]%d[::-]\nRunning Jobs:    [::b]%d[::-]\nCompleted (24h): [::b]%d[::-]\nFailed (24h):    [::b]%d[::-]",
+		st.NodesOnline, st.NodesTotal, st.JobsPending, st.JobsRunning, st.JobsCompleted24h, st.JobsFailed24h))
+}
+
+// healthOrder lists the components in the seed's order; others follow.
+var healthOrder = []struct{ key, label string }{
+	{"eventstore", "Event store"}, {"database", "Database"}, {"redis", "Redis"}, {"solana", "Solana"},
+}
+
+func (d *dashboard) showHealth(h Health) {
+	var b strings.Builder
+	seen := map[string]bool{}
+	line := func(label string, c Component) {
+		fmt.Fprintf(&b, "%-12s [%s]%s[-]", label+":", statusColor(c.Status), tview.Escape(strings.ToUpper(c.Status)))
+		if c.Detail != "" {
+			fmt.Fprintf(&b, " %s", tview.Escape(c.Detail))
+		}
+		b.WriteByte('\n')
+	}
+	for _, o := range healthOrder {
+		for _, c := range h.Components {
+			if c.Name == o.key {
+				line(o.label, c)
+				seen[c.Name] = true
+			}
+		}
+	}
+	for _, c := range h.Components {
+		if !seen[c.Name] {
+			line(c.Name, c)
+		}
+	}
+	fmt.Fprintf(&b, "%-12s %s", "Uptime:", duration(h.Uptime))
+	d.health.SetText(b.String())
+	d.health.SetTitle(fmt.Sprintf(" SYSTEM HEALTH: %s ", strings.ToUpper(h.Status)))
+}
+
+func (d *dashboard) showNodes(p NodePage) {
+	t := d.nodes
+	t.Clear()
+	for i, h := range []string{"Node", "Jobs", "Rep.", "Status"} {
+		t.SetCell(0, i, tview.NewTableCell(h).SetSelectable(false).SetAttributes(tcell.AttrBold).SetExpansion(btoi(i == 0)))
+	}
+	if len(p.Nodes) == 0 {
+		t.SetCell(1, 0, tview.NewTableCell("no nodes yet — register one with cyxwiz-node-sim").SetSelectable(false))
+		return
+	}
+	for i, n := range p.Nodes {
+		r := i + 1
+		t.SetCell(r, 0, tview.NewTableCell(tview.Escape(n.Name)).SetReference(n.ID))
+		t.SetCell(r, 1, tview.NewTableCell(fmt.Sprint(n.JobsCompleted)).SetAlign(tview.AlignRight))
+		t.SetCell(r, 2, tview.NewTableCell(fmt.Sprintf("%.2f", n.Reputation)).SetAlign(tview.AlignRight))
+		st := nodeState(n)
+		t.SetCell(r, 3, tview.NewTableCell(st).SetTextColor(tcellColor(st)))
+	}
+}
+
+func (d *dashboard) showActivity(acts []Activity) {
+	if len(acts) == 0 {
+		d.activity.SetText("no activity yet — submit a job (JobService.SubmitJob)")
+		return
+	}
+	var b strings.Builder
+	for _, a := range acts {
+		subject := a.JobID
+		kind := "job"
+		if subject == "" {
+			subject, kind = a.NodeID, "node"
+		}
+		fmt.Fprintf(&b, "[gray]%s[-] %s %s %s\n", clock(a.At), tview.Escape(a.Event), kind, shortID(subject))
+	}
+	d.activity.SetText(strings.TrimSuffix(b.String(), "\n"))
+}
+
+func nodeState(n Node) string {
+	switch {
+	case n.Banned:
+		return "banned"
+	case n.Online:
+		return "online"
+	}
+	return "offline"
+}
+
+func tcellColor(state string) tcell.Color {
+	return tcell.GetColor(statusColor(state))
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// chart draws the throughput bars at whatever width it gets.
+type chart struct {
+	*tview.Box
+	data *Throughput
+}
+
+func (ch *chart) Draw(screen tcell.Screen) {
+	ch.Box.DrawForSubclass(screen, ch)
+	x, y, w, h := ch.GetInnerRect()
+	if w <= 0 || h <= 0 {
+		return
+	}
+	if ch.data == nil {
+		tview.Print(screen, "loading…", x, y, w, tview.AlignLeft, tcell.ColorGray)
+		return
+	}
+	t := ch.data
+	const label, total = 10, 6
+	bw := w - label - total
+	top := 0
+	for i := range 60 {
+		top = max(top, t.Submitted[i], t.Completed[i], t.Failed[i])
+	}
+	rows := []struct {
+		name  string
+		color string
+		vals  [60]int
+	}{{"Submitted", "aqua", t.Submitted}, {"Completed", "green", t.Completed}, {"Failed", "red", t.Failed}}
+	for i, r := range rows {
+		if i >= h {
+			return
+		}
+		sum := 0
+		for _, v := range r.vals {
+			sum += v
+		}
+		line := fmt.Sprintf("%-*s[%s]%s[-]%*d", label, r.name, r.color, Bars(r.vals[:], max(bw, 0), top), total, sum)
+		tview.Print(screen, line, x, y+i, w, tview.AlignLeft, tcell.ColorWhite)
+	}
+	if h > 3 && bw > 12 {
+		axis := fmt.Sprintf("%-*s%s%*s", label, "", "-60m", bw-4, "now")
+		if t.Partial {
+			axis += "  (partial)"
+		} else if top > 0 {
+			axis += fmt.Sprintf("  max %d", top)
+		}
+		tview.Print(screen, "[gray]"+axis+"[-]", x, y+3, w, tview.AlignLeft, tcell.ColorGray)
+	}
+}
