@@ -369,3 +369,49 @@ refreshes within a second of a new event.`
 			AddItem(nil, 0, 1, false), 76, 0, true).
 		AddItem(nil, 0, 1, false)
 }
+
+// Do runs f on the UI goroutine, between draws, and waits for it; false
+// when the console did not run it within timeout (not running).
+func (c *Console) Do(f func(), timeout time.Duration) bool {
+	done := make(chan struct{})
+	c.app.QueueUpdate(func() {
+		f()
+		close(done)
+	})
+	select {
+	case <-done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// Text returns what the console shows on a simulation screen, one line
+// per row with trailing blanks cut, read between draws (tests, and the
+// README's capture).
+func (c *Console) Text(s tcell.SimulationScreen) string {
+	var out string
+	c.Do(func() { out = ScreenText(s) }, 2*time.Second)
+	return out
+}
+
+// ScreenText renders a simulation screen's cells as text; call it where
+// nothing draws (Console.Text does).
+func ScreenText(s tcell.SimulationScreen) string {
+	cells, w, h := s.GetContents()
+	var b strings.Builder
+	for y := range h {
+		var line strings.Builder
+		for x := range w {
+			c := cells[y*w+x]
+			if len(c.Runes) == 0 {
+				line.WriteByte(' ')
+				continue
+			}
+			line.WriteString(string(c.Runes))
+		}
+		b.WriteString(strings.TrimRight(line.String(), " "))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}

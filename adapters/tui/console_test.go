@@ -44,9 +44,8 @@ func TestViewsRender(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(string(c.key), func(t *testing.T) {
-			f.t = t
 			f.key(tcell.KeyRune, c.key)
-			got := f.waitText(c.want...)
+			got := f.waitFor(t, c.want...)
 			for _, a := range c.absent {
 				if strings.Contains(got, a) {
 					t.Errorf("the screen shows %q:\n%s", a, got)
@@ -81,10 +80,8 @@ func TestNavigation(t *testing.T) {
 	f.key(tcell.KeyEnter, 0)
 	f.waitText("EVENT HISTORY", f.running, "JobSubmitted", "JobAssigned", "JobAccepted", "JobStarted", "running")
 	f.key(tcell.KeyEsc, 0)
-	got := f.waitText("5 jobs")
-	if strings.Contains(got, "EVENT HISTORY") {
-		t.Fatalf("Esc did not leave the details:\n%s", got)
-	}
+	f.waitGone("EVENT HISTORY")
+	f.waitText("5 jobs")
 	// k back up twice and Enter: the newest job, inference.
 	f.key(tcell.KeyRune, 'k')
 	f.key(tcell.KeyRune, 'k')
@@ -108,10 +105,8 @@ func TestNavigation(t *testing.T) {
 	f.key(tcell.KeyRune, '?')
 	f.waitText("Tab / Shift-Tab", "Esc to close")
 	f.key(tcell.KeyEsc, 0)
-	got = f.waitText("2 online of 3 nodes")
-	if strings.Contains(got, "Esc to close") {
-		t.Fatalf("Esc did not close the help:\n%s", got)
-	}
+	f.waitGone("Esc to close")
+	f.waitText("2 online of 3 nodes")
 }
 
 // TestFilters: status, type and text filters narrow the tables.
@@ -121,9 +116,9 @@ func TestFilters(t *testing.T) {
 	f.start()
 	f.key(tcell.KeyRune, '2')
 	f.waitText("5 jobs")
-	rows := func(want ...string) {
+	rows := func(t *testing.T, want ...string) {
 		t.Helper()
-		got := f.waitText(want...)
+		got := f.waitFor(t, want...)
 		all := map[string]string{"done1": f.done1, "failed": f.failed, "running": f.running, "pending": f.pending, "inference": f.inference}
 		for name, id := range all {
 			shown := strings.Contains(got, short(id))
@@ -165,7 +160,7 @@ func TestFilters(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.do()
-			rows(c.want...)
+			rows(t, c.want...)
 		})
 	}
 
@@ -206,13 +201,12 @@ func TestResize(t *testing.T) {
 		{80, 24, []string{"NETWORK STATS"}},
 	} {
 		t.Run(fmt.Sprintf("%dx%d", c.w, c.h), func(t *testing.T) {
-			f.t = t
 			f.screen.SetSize(c.w, c.h)
 			f.con.QueueEvent(tcell.NewEventResize(c.w, c.h))
 			for _, k := range []rune{'2', '3', '4', '5', '6', '1'} { // every view draws at this size
 				f.key(tcell.KeyRune, k)
 			}
-			f.waitText(c.want...)
+			f.waitFor(t, c.want...)
 			if _, w, h := f.screen.GetContents(); w != c.w || h != c.h {
 				t.Fatalf("screen is %dx%d", w, h)
 			}

@@ -203,32 +203,21 @@ func (f *fixture) head() uint64 {
 	return recs[len(recs)-1].Position
 }
 
-// text is the screen's content, one line per row, trailing blanks cut.
-func text(s tcell.SimulationScreen) string {
-	cells, w, h := s.GetContents()
-	var b strings.Builder
-	for y := range h {
-		var line strings.Builder
-		for x := range w {
-			c := cells[y*w+x]
-			if len(c.Runes) == 0 {
-				line.WriteByte(' ')
-				continue
-			}
-			line.WriteString(string(c.Runes))
-		}
-		b.WriteString(strings.TrimRight(line.String(), " "))
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
+// text is the screen's content, read between draws.
+func (f *fixture) text() string { return f.con.Text(f.screen) }
 
 // waitText waits until the screen shows every one of want.
 func (f *fixture) waitText(want ...string) string {
 	f.t.Helper()
+	return f.waitFor(f.t, want...)
+}
+
+// waitFor is waitText failing t (a subtest).
+func (f *fixture) waitFor(t *testing.T, want ...string) string {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		got := text(f.screen)
+		got := f.text()
 		missing := ""
 		for _, w := range want {
 			if !strings.Contains(got, w) {
@@ -240,7 +229,7 @@ func (f *fixture) waitText(want ...string) string {
 			return got
 		}
 		if time.Now().After(deadline) {
-			f.t.Fatalf("the screen never showed %q; it shows:\n%s", missing, got)
+			t.Fatalf("the screen never showed %q; it shows:\n%s", missing, got)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -254,5 +243,17 @@ func (f *fixture) key(k tcell.Key, r rune) {
 func (f *fixture) typeText(s string) {
 	for _, r := range s {
 		f.key(tcell.KeyRune, r)
+	}
+}
+
+// waitGone waits until the screen no longer shows s.
+func (f *fixture) waitGone(s string) {
+	f.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Contains(f.text(), s) {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("the screen still shows %q:\n%s", s, f.text())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
