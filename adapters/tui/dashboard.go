@@ -62,13 +62,13 @@ const (
 // ReadThroughput reads the activity log back to an hour before now.
 // recent receives the newest lines read (up to keep).
 func ReadThroughput(ctx context.Context, src Source, now time.Time, keep int) (t Throughput, recent []Activity, err error) {
-	var before uint64
+	cursor := ""
 	for page := 0; ; page++ {
 		if page == throughputPages {
 			t.Partial = true
 			return t, recent, nil
 		}
-		acts, err := src.Activity(ctx, throughputPage, before)
+		acts, next, err := src.Activity(ctx, throughputPage, cursor)
 		if err != nil {
 			return t, recent, err
 		}
@@ -80,10 +80,10 @@ func ReadThroughput(ctx context.Context, src Source, now time.Time, keep int) (t
 				return t, recent, nil
 			}
 		}
-		if len(acts) < throughputPage || acts[len(acts)-1].Position <= 1 {
+		if next == "" || len(acts) == 0 {
 			return t, recent, nil
 		}
-		before = acts[len(acts)-1].Position
+		cursor = next
 	}
 }
 

@@ -31,9 +31,10 @@ type Source interface {
 	Nodes(ctx context.Context, limit int) (NodePage, error)
 	// Node returns one node and its load samples since from, oldest first.
 	Node(ctx context.Context, id string, from time.Time) (Node, []MetricPoint, error)
-	// Activity returns up to limit lines of the activity log with
-	// Position < before (0: from the newest), newest first.
-	Activity(ctx context.Context, limit int, before uint64) ([]Activity, error)
+	// Activity returns up to limit lines of the activity log, newest
+	// first, from cursor ("" = the newest); next continues after them
+	// ("" = there are no older lines).
+	Activity(ctx context.Context, limit int, cursor string) (lines []Activity, next string, err error)
 	// Payments lists the newest payments.
 	Payments(ctx context.Context, limit int) ([]Payment, error)
 	// Chain describes settlement: network, escrow wallet, treasury.

@@ -39,6 +39,9 @@ type Settings struct {
 	DispatchBackoff   time.Duration
 	SchedulerSeed     uint64
 	Schedulers        int // scheduler instances (default 1; tests run two)
+	// Observe, when set, is told of every batch the read model applied
+	// (the console's live feed); it must not block.
+	Observe func([]projections.Envelope)
 }
 
 // App is the wired server: event store, read model, write side, process
@@ -177,7 +180,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 	projCtx, stopProjection := context.WithCancel(context.Background())
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel, a.stopProjection = cancel, stopProjection
-	a.runner = projections.NewRunner(store, codec, &observedModel{readModel: a.model, observers: []func([]projections.Envelope){a.wakeSchedulers, a.metrics.Observe}},
+	observers := []func([]projections.Envelope){a.wakeSchedulers, a.metrics.Observe}
+	if a.set.Observe != nil {
+		observers = append(observers, a.set.Observe)
+	}
+	a.runner = projections.NewRunner(store, codec, &observedModel{readModel: a.model, observers: observers},
 		a.log.With("component", "projection"))
 	a.projWG.Add(1)
 	go func() {

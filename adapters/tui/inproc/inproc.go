@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -272,16 +273,29 @@ func (s *Source) Node(ctx context.Context, id string, from time.Time) (tui.Node,
 }
 
 // Activity implements tui.Source.
-func (s *Source) Activity(ctx context.Context, limit int, before uint64) ([]tui.Activity, error) {
+// Its cursor is the position to read before, in decimal.
+func (s *Source) Activity(ctx context.Context, limit int, cursor string) ([]tui.Activity, string, error) {
+	var before uint64
+	if cursor != "" {
+		n, err := strconv.ParseUint(cursor, 10, 64)
+		if err != nil {
+			return nil, "", fmt.Errorf("bad activity cursor %q", cursor)
+		}
+		before = n
+	}
 	acts, err := s.d.Activity.RecentActivity(ctx, limit, before)
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	next := ""
+	if len(acts) > 0 && len(acts) >= projections.PageSize(limit) && acts[len(acts)-1].Position > 1 {
+		next = strconv.FormatUint(acts[len(acts)-1].Position, 10)
 	}
 	out := make([]tui.Activity, len(acts))
 	for i, a := range acts {
 		out[i] = tui.Activity{Position: a.Position, At: a.At, Event: a.Event, JobID: a.JobID, NodeID: a.NodeID, Actor: a.Actor, Summary: a.Summary}
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // Payments implements tui.Source.
