@@ -1,7 +1,6 @@
 package tui_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -275,14 +274,28 @@ func TestLive(t *testing.T) {
 		t.Errorf("a new job took %s to show", took)
 	}
 
-	const burst = 300
-	before, refreshes := f.con.Draws(), f.con.Refreshes()
-	ctx, cancel := context.WithCancel(f.ctx)
-	defer cancel()
-	for range burst {
-		submit()
+	// r refreshes at once, without a change.
+	time.Sleep(300 * time.Millisecond)
+	r := f.con.Refreshes()
+	f.key(tcell.KeyRune, 'r')
+	deadline := time.Now().Add(2 * time.Second)
+	for f.con.Refreshes() == r && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
 	}
-	_ = ctx
+	if f.con.Refreshes() == r {
+		t.Error("r did not refresh")
+	}
+
+	// A burst spread over about a second: 300 events, one every ~3 ms.
+	const burst = 300
+	time.Sleep(300 * time.Millisecond)
+	before, refreshes := f.con.Draws(), f.con.Refreshes()
+	for i := range burst {
+		submit()
+		if i%10 == 0 {
+			time.Sleep(30 * time.Millisecond)
+		}
+	}
 	f.waitText(fmt.Sprintf("Pending Jobs:    %d", burst+1))
 	time.Sleep(300 * time.Millisecond)
 	draws, fetches := f.con.Draws()-before, f.con.Refreshes()-refreshes

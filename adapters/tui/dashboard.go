@@ -296,11 +296,14 @@ func (ch *chart) Draw(screen tcell.Screen) {
 	}
 	if h > 3 && bw > 12 {
 		axis := fmt.Sprintf("%-*s%s%*s", label, "", "-60m", bw-4, "now")
-		if t.Partial {
-			axis += "  (partial)"
-		} else if top > 0 {
-			axis += fmt.Sprintf("  max %d", top)
-		}
 		tview.Print(screen, "[gray]"+axis+"[-]", x, y+3, w, tview.AlignLeft, tcell.ColorGray)
 	}
+	title := " JOB THROUGHPUT (last hour, per minute) "
+	switch {
+	case t.Partial:
+		title = " JOB THROUGHPUT (last hour, per minute; older minutes partial: busy hour) "
+	case top > 0:
+		title = fmt.Sprintf(" JOB THROUGHPUT (last hour, per minute; █ = %d) ", top)
+	}
+	ch.SetTitle(title)
 }
