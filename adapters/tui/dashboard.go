@@ -262,22 +262,32 @@ type chart struct {
 }
 
 func (ch *chart) Draw(screen tcell.Screen) {
+	t := ch.data
+	top := 0
+	title := " JOB THROUGHPUT (last hour, per minute) "
+	if t != nil {
+		for i := range 60 {
+			top = max(top, t.Submitted[i], t.Completed[i], t.Failed[i])
+		}
+		switch {
+		case t.Partial:
+			title = " JOB THROUGHPUT (last hour, per minute; older minutes partial: busy hour) "
+		case top > 0:
+			title = fmt.Sprintf(" JOB THROUGHPUT (last hour, per minute; █ = %d) ", top)
+		}
+	}
+	ch.SetTitle(title)
 	ch.Box.DrawForSubclass(screen, ch)
 	x, y, w, h := ch.GetInnerRect()
 	if w <= 0 || h <= 0 {
 		return
 	}
-	if ch.data == nil {
+	if t == nil {
 		tview.Print(screen, "loading…", x, y, w, tview.AlignLeft, tcell.ColorGray)
 		return
 	}
-	t := ch.data
 	const label, total = 10, 6
 	bw := w - label - total
-	top := 0
-	for i := range 60 {
-		top = max(top, t.Submitted[i], t.Completed[i], t.Failed[i])
-	}
 	rows := []struct {
 		name  string
 		color string
@@ -298,12 +308,4 @@ func (ch *chart) Draw(screen tcell.Screen) {
 		axis := fmt.Sprintf("%-*s%s%*s", label, "", "-60m", bw-4, "now")
 		tview.Print(screen, "[gray]"+axis+"[-]", x, y+3, w, tview.AlignLeft, tcell.ColorGray)
 	}
-	title := " JOB THROUGHPUT (last hour, per minute) "
-	switch {
-	case t.Partial:
-		title = " JOB THROUGHPUT (last hour, per minute; older minutes partial: busy hour) "
-	case top > 0:
-		title = fmt.Sprintf(" JOB THROUGHPUT (last hour, per minute; █ = %d) ", top)
-	}
-	ch.SetTitle(title)
 }
