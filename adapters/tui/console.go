@@ -220,18 +220,29 @@ func (c *Console) refresh(ctx context.Context) bool {
 	fctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	apply := v.fetch(fctx, c.opts.Now())
 	cancel()
-	done := make(chan struct{})
-	c.app.QueueUpdateDraw(func() {
-		defer close(done)
+	return c.onUI(ctx.Done(), func() {
 		if c.views[c.cur.Load()] == v && apply != nil {
 			apply()
 		}
 		c.drawChrome()
+		c.app.ForceDraw() // the one redraw of this refresh
 	})
+}
+
+// onUI runs f on the UI goroutine and waits for it, or for stop; false on
+// stop. tview's QueueUpdate waits for f, and nothing runs f once the
+// application stopped, so the wait happens on a helper goroutine, which is
+// left behind (blocked, harmless) when the console stops meanwhile.
+func (c *Console) onUI(stop <-chan struct{}, f func()) bool {
+	done := make(chan struct{})
+	go func() {
+		c.app.QueueUpdate(f)
+		close(done)
+	}()
 	select {
 	case <-done:
 		return true
-	case <-ctx.Done():
+	case <-stop:
 		return false
 	}
 }
@@ -252,6 +263,9 @@ func (c *Console) drawChrome() {
 	cur := int(c.cur.Load())
 	conn := c.src.Conn()
 	state := "[green]● live[-]"
+	if conn.Position > 0 {
+		state += fmt.Sprintf(" [gray]event #%d[-]", conn.Position)
+	}
 	if !conn.Live {
 		state = "[red]○ " + tview.Escape(conn.Detail) + "[-]"
 	}
@@ -373,17 +387,10 @@ refreshes within a second of a new event.`
 // Do runs f on the UI goroutine, between draws, and waits for it; false
 // when the console did not run it within timeout (not running).
 func (c *Console) Do(f func(), timeout time.Duration) bool {
-	done := make(chan struct{})
-	c.app.QueueUpdate(func() {
-		f()
-		close(done)
-	})
-	select {
-	case <-done:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
+	stop := make(chan struct{})
+	t := time.AfterFunc(timeout, func() { close(stop) })
+	defer t.Stop()
+	return c.onUI(stop, f)
 }
 
 // Text returns what the console shows on a simulation screen, one line

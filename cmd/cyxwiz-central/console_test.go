@@ -5,6 +5,7 @@ import (
 	"flag"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,9 @@ func simConsole(t *testing.T, con *tui.Console, screen tcell.SimulationScreen, w
 				t.Errorf("console: %v", err)
 			}
 		case <-time.After(5 * time.Second):
-			t.Error("the console did not stop")
+			var stacks strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+			t.Errorf("the console did not stop; goroutines:\n%s", stacks.String())
 		}
 	})
 }
