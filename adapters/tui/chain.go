@@ -90,7 +90,7 @@ func (v *chainView) showPayments(ps []Payment, ch Chain) {
 		if !ch.Enabled {
 			msg = "no payments yet — settlement is off (blockchain disabled)"
 		}
-		t.SetCell(1, 0, tview.NewTableCell(msg).SetSelectable(false))
+		emptyTable(t, msg)
 		return
 	}
 	for i, p := range ps {

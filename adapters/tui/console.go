@@ -293,7 +293,7 @@ func (c *Console) drawChrome() {
 	if k := c.views[cur].keys(); k != "" {
 		keys += k + "  "
 	}
-	c.status.SetText(keys + "[Esc] Back  [r] Refresh  [1-6] Jump")
+	c.status.SetText(keys + "[Esc] Back  [r] Refresh")
 }
 
 // show switches to view i (UI goroutine).
@@ -364,7 +364,7 @@ func helpModal() tview.Primitive {
   j / k, ↑ / ↓      move in a list (g / G: first / last)
   Enter             details of the selected job or node
   Esc               back from details; clear a filter
-  /                 filter the list by text (Enter keeps it, Esc clears it)
+  /                 filter by text (Enter keeps it, Esc clears it)
   s / t             Jobs: cycle the status / type filter
   l                 Logs: cycle the level filter
   r                 refresh now

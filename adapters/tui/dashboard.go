@@ -204,7 +204,7 @@ func (d *dashboard) showNodes(p NodePage) {
 		t.SetCell(0, i, tview.NewTableCell(h).SetSelectable(false).SetAttributes(tcell.AttrBold).SetExpansion(btoi(i == 0)))
 	}
 	if len(p.Nodes) == 0 {
-		t.SetCell(1, 0, tview.NewTableCell("no nodes yet — register one with cyxwiz-node-sim").SetSelectable(false))
+		emptyTable(t, "no nodes yet — register one with cyxwiz-node-sim")
 		return
 	}
 	for i, n := range p.Nodes {

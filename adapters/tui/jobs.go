@@ -198,7 +198,7 @@ func (v *jobsView) render() {
 		}
 	}
 	t.Clear()
-	for i, h := range []string{"ID", "STATUS", "TYPE", "PRIORITY", "NODE", "PROGRESS", "SUBMITTED", "OWNER"} {
+	for i, h := range []string{"ID", "STATUS", "TYPE", "PRIORITY", "NODE", "PROGRESS", "OWNER", "SUBMITTED"} {
 		t.SetCell(0, i, tview.NewTableCell(h).SetSelectable(false).SetAttributes(tcell.AttrBold))
 	}
 	shown := 0
@@ -214,8 +214,8 @@ func (v *jobsView) render() {
 		t.SetCell(r, 3, tview.NewTableCell(j.Priority))
 		t.SetCell(r, 4, tview.NewTableCell(shortID(j.NodeID)))
 		t.SetCell(r, 5, tview.NewTableCell(fmt.Sprintf("%3.0f%%", j.Progress*100)).SetAlign(tview.AlignRight))
-		t.SetCell(r, 6, tview.NewTableCell(stamp(j.SubmittedAt)))
-		t.SetCell(r, 7, tview.NewTableCell(tview.Escape(j.Owner)))
+		t.SetCell(r, 6, tview.NewTableCell(tview.Escape(j.Owner)).SetMaxWidth(16))
+		t.SetCell(r, 7, tview.NewTableCell(shortStamp(j.SubmittedAt)))
 		if j.ID == selected {
 			t.Select(r, 0)
 		}
@@ -232,10 +232,10 @@ func (v *jobsView) render() {
 	info := fmt.Sprintf("status [::b]%s[::-]  type [::b]%s[::-]  ", label(q.Status), label(q.Type))
 	switch {
 	case v.total == 0 && q.Status == "" && q.Type == "":
-		t.SetCell(1, 0, tview.NewTableCell("no jobs yet — submit one with JobService.SubmitJob (e.g. cyxwiz-load)").SetSelectable(false))
+		emptyTable(t, "no jobs yet — submit one with JobService.SubmitJob (e.g. cyxwiz-load)")
 		info += "0 jobs"
 	case shown == 0:
-		t.SetCell(1, 0, tview.NewTableCell("no job matches the filter (s, t, / to change it; Esc clears the text)").SetSelectable(false))
+		emptyTable(t, "no job matches the filter (s, t, / to change it; Esc clears the text)")
 		info += fmt.Sprintf("0 of %d jobs", v.total)
 	case v.text != "" || len(v.rows) < v.total:
 		info += fmt.Sprintf("%d shown of %d jobs", shown, v.total)

@@ -197,9 +197,9 @@ func (v *nodesView) render() {
 	info := fmt.Sprintf("[::b]%d[::-] online of %d nodes", v.page.Online, v.page.Total)
 	switch {
 	case v.page.Total == 0:
-		t.SetCell(1, 0, tview.NewTableCell("no nodes yet — register one with cyxwiz-node-sim (NodeService.RegisterNode)").SetSelectable(false))
+		emptyTable(t, "no nodes yet — register one with cyxwiz-node-sim (NodeService.RegisterNode)")
 	case shown == 0:
-		t.SetCell(1, 0, tview.NewTableCell("no node matches the filter (Esc clears it)").SetSelectable(false))
+		emptyTable(t, "no node matches the filter (Esc clears it)")
 	}
 	if v.text != "" {
 		info += fmt.Sprintf("  %d shown  text %q", shown, v.text)

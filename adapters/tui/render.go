@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gdamore/tcell/v2"
 	"github.com/rivo/tview"
 )
 
@@ -122,6 +123,22 @@ func stamp(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// emptyTable replaces a table's rows, header included, with a message
+// saying what is missing (a header over nothing would size its first
+// column to the message).
+func emptyTable(t *tview.Table, msg string) {
+	t.Clear()
+	t.SetCell(0, 0, tview.NewTableCell(msg).SetSelectable(false).SetTextColor(tcell.ColorYellow))
+}
+
+// shortStamp renders t as month-day and time, UTC.
+func shortStamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("01-02 15:04:05")
 }
 
 // statusColor is the tview color of a job, node or component state.
