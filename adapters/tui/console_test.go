@@ -2,6 +2,7 @@ package tui_test
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -303,4 +304,30 @@ func TestLive(t *testing.T) {
 	if draws == 0 || draws > burst/10 {
 		t.Errorf("a burst of %d events drew %d times; want 1..%d", burst, draws, burst/10)
 	}
+}
+
+// TestStuckTerminalNeverBlocksTheServer: with the console's UI goroutine
+// stuck (a terminal that does not take output), commands, the projection
+// and logging go on at full speed; the console catches up once unstuck.
+func TestStuckTerminalNeverBlocksTheServer(t *testing.T) {
+	f := newFixture(t, tui.Options{Interval: 10 * time.Millisecond})
+	f.start()
+	f.waitText("Pending Jobs:    0")
+	release := make(chan struct{})
+	stuck := make(chan struct{})
+	go f.con.Do(func() { close(stuck); <-release }, time.Minute)
+	<-stuck
+	start := time.Now()
+	for i := range 200 {
+		if _, _, _, err := f.h.SubmitJob(f.ctx, commands.SubmitJob{Owner: "alice", Spec: domain.JobSpec{Type: domain.JobTypeTraining, PaymentAmount: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		f.logs.Add(time.Now(), slog.LevelInfo, fmt.Sprintf("line %d", i))
+	}
+	f.sync() // the read model has all of it, while the UI is stuck
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("200 submissions with a stuck console took %s", took)
+	}
+	close(release)
+	f.waitText("Pending Jobs:    200")
 }

@@ -243,3 +243,21 @@ func grpcClient(addr string) (*grpc.ClientConn, error) {
 }
 
 func testIssuer() *auth.Issuer { return auth.NewIssuer([]byte(testSecret), nil) }
+
+// TestConsoleCommandErrors: the console subcommand says what it needs.
+func TestConsoleCommandErrors(t *testing.T) {
+	t.Setenv("CYXWIZ_TOKEN", "")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"console"}, "--token T (or CYXWIZ_TOKEN) is required; mint one on the server with `cyxwiz-central token --sub NAME --role operator`"},
+		{[]string{"console", "--api", "ftp://host", "--token", "T"}, "want the REST API's base URL"},
+		{[]string{"console", "--bogus"}, "flag provided but not defined"},
+	} {
+		var stdout, stderr strings.Builder
+		if code := run(c.args, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("run(%q) = %d, stderr %q; want 1 and %q", c.args, code, stderr.String(), c.want)
+		}
+	}
+}
