@@ -53,42 +53,77 @@ func (t *Throughput) Count(a Activity, now time.Time) (older bool) {
 	return false
 }
 
-// throughputPages bounds the activity read for the throughput chart.
+// Bounds of the activity read for the throughput chart.
 const (
-	throughputPage  = 1000
-	throughputPages = 5
+	throughputPage  = 1000 // lines per page when catching up
+	throughputPages = 5    // pages per refresh at most
 )
 
-// ReadThroughput reads the activity log back to an hour before now.
-// recent receives the newest lines read (up to keep).
-func ReadThroughput(ctx context.Context, src Source, now time.Time, keep int) (t Throughput, recent []Activity, err error) {
-	cursor := ""
-	for page := 0; ; page++ {
+// HourLog keeps the activity of the last hour that the throughput chart
+// counts, and reads only what is new on each refresh: the newest lines
+// down to the last one it has already seen. It is not safe for concurrent
+// use (the console's refresher owns it).
+type HourLog struct {
+	seen    uint64     // newest position read
+	lines   []Activity // counted lines within the hour, newest first
+	partial time.Time  // until then, the chart misses lines it could not read
+}
+
+// Update reads the new activity and returns the throughput at now and
+// the newest keep lines of the activity log (every kind of line).
+func (h *HourLog) Update(ctx context.Context, src Source, now time.Time, keep int) (Throughput, []Activity, error) {
+	var fresh, recent []Activity
+	cursor, limit, done := "", max(keep, 1), false
+	for page := 0; !done; page++ {
 		if page == throughputPages {
-			t.Partial = true
-			return t, recent, nil
+			h.partial = now.Add(time.Hour) // the unread lines age out of the chart within the hour
+			break
 		}
-		acts, next, err := src.Activity(ctx, throughputPage, cursor)
+		acts, next, err := src.Activity(ctx, limit, cursor)
 		if err != nil {
-			return t, recent, err
+			return Throughput{}, nil, err
+		}
+		if page == 0 && len(acts) > 0 && acts[0].Position < h.seen {
+			// The log is shorter than what was seen: another server (a
+			// fresh data dir) answers now. Start again.
+			h.seen, h.lines = 0, nil
 		}
 		if len(recent) < keep {
 			recent = append(recent, acts[:min(len(acts), keep-len(recent))]...)
 		}
 		for _, a := range acts {
-			if t.Count(a, now) {
-				return t, recent, nil
+			if a.Position <= h.seen || now.Sub(a.At) >= time.Hour {
+				done = true
+				break
+			}
+			switch a.Event {
+			case "JobSubmitted", "JobCompleted", "JobFailed":
+				fresh = append(fresh, a)
 			}
 		}
 		if next == "" || len(acts) == 0 {
-			return t, recent, nil
+			break
 		}
-		cursor = next
+		cursor, limit = next, throughputPage
 	}
+	if len(recent) > 0 {
+		h.seen = max(h.seen, recent[0].Position)
+	}
+	h.lines = append(fresh, h.lines...)
+	for len(h.lines) > 0 && now.Sub(h.lines[len(h.lines)-1].At) >= time.Hour {
+		h.lines = h.lines[:len(h.lines)-1]
+	}
+	var t Throughput
+	for _, a := range h.lines {
+		t.Count(a, now)
+	}
+	t.Partial = now.Before(h.partial)
+	return t, recent, nil
 }
 
 type dashboard struct {
 	c        *Console
+	hour     HourLog // the refresher's
 	root     *tview.Flex
 	stats    *tview.TextView
 	health   *tview.TextView
@@ -138,7 +173,7 @@ func (d *dashboard) fetch(ctx context.Context, now time.Time) func() {
 	st, serr := d.c.src.Stats(ctx)
 	h, herr := d.c.src.Health(ctx)
 	nodes, nerr := d.c.src.Nodes(ctx, 8)
-	tp, recent, aerr := ReadThroughput(ctx, d.c.src, now, 40)
+	tp, recent, aerr := d.hour.Update(ctx, d.c.src, now, 40)
 	err := errors.Join(serr, herr, nerr, aerr)
 	return func() {
 		d.c.fail(err)

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -120,5 +121,89 @@ func TestLogBuffer(t *testing.T) {
 	}
 	if !b.Handler(slog.LevelWarn).Enabled(context.Background(), slog.LevelWarn) || b.Handler(slog.LevelWarn).Enabled(context.Background(), slog.LevelInfo) {
 		t.Error("Enabled ignores the level")
+	}
+}
+
+// fakeActivity is a Source whose activity log is lines (oldest first);
+// it counts the lines it returns.
+type fakeActivity struct {
+	Source
+	lines []Activity
+	read  int
+}
+
+func (f *fakeActivity) Activity(_ context.Context, limit int, cursor string) ([]Activity, string, error) {
+	end := len(f.lines)
+	if cursor != "" {
+		fmt.Sscan(cursor, &end)
+	}
+	var out []Activity
+	for i := end - 1; i >= 0 && len(out) < limit; i-- {
+		out = append(out, f.lines[i])
+	}
+	f.read += len(out)
+	next := ""
+	if n := end - len(out); n > 0 {
+		next = fmt.Sprint(n)
+	}
+	return out, next, nil
+}
+
+func (f *fakeActivity) add(at time.Time, event string, n int) {
+	for range n {
+		f.lines = append(f.lines, Activity{Position: uint64(len(f.lines) + 1), At: at, Event: event})
+	}
+}
+
+// TestHourLog: the first refresh reads the hour; later ones read only
+// the new lines; lines age out; a shorter log (another server) resets.
+func TestHourLog(t *testing.T) {
+	now := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
+	src := &fakeActivity{}
+	src.add(now.Add(-2*time.Hour), "JobSubmitted", 50) // too old to count
+	src.add(now.Add(-30*time.Minute), "JobSubmitted", 30)
+	src.add(now.Add(-30*time.Minute), "NodeRegistered", 5)
+	src.add(now.Add(-time.Minute), "JobCompleted", 20)
+	var h HourLog
+	tp, recent, err := h.Update(context.Background(), src, now, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, c, f := tp.Totals(); s != 30 || c != 20 || f != 0 || tp.Partial {
+		t.Fatalf("first: %d %d %d partial %v, want 30 20 0", s, c, f, tp.Partial)
+	}
+	if len(recent) != 10 || recent[0].Position != 105 {
+		t.Fatalf("recent: %d lines from %d", len(recent), recent[0].Position)
+	}
+
+	src.read = 0
+	src.add(now, "JobFailed", 3)
+	tp, _, _ = h.Update(context.Background(), src, now, 10)
+	if s, c, f := tp.Totals(); s != 30 || c != 20 || f != 3 {
+		t.Fatalf("second: %d %d %d, want 30 20 3", s, c, f)
+	}
+	if src.read != 10 {
+		t.Errorf("the second refresh read %d lines; want one page of 10 (3 new)", src.read)
+	}
+
+	later := now.Add(45 * time.Minute) // the submissions age out
+	tp, _, _ = h.Update(context.Background(), src, later, 10)
+	if s, c, f := tp.Totals(); s != 0 || c != 20 || f != 3 {
+		t.Fatalf("later: %d %d %d, want 0 20 3", s, c, f)
+	}
+
+	fresh := &fakeActivity{}
+	fresh.add(later, "JobSubmitted", 2)
+	tp, _, _ = h.Update(context.Background(), fresh, later, 10)
+	if s, c, f := tp.Totals(); s != 2 || c != 0 || f != 0 {
+		t.Fatalf("another server: %d %d %d, want 2 0 0", s, c, f)
+	}
+
+	busy := &fakeActivity{}
+	busy.add(now, "JobSubmitted", 6000)
+	var hb HourLog
+	tp, _, _ = hb.Update(context.Background(), busy, now, 10)
+	if s, _, _ := tp.Totals(); !tp.Partial || s != 10+4*throughputPage {
+		t.Fatalf("busy hour: %d submitted, partial %v; want %d and partial", s, tp.Partial, 10+4*throughputPage)
 	}
 }
