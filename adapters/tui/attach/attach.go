@@ -8,6 +8,7 @@ package attach
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -155,18 +156,18 @@ func (s *Source) follow(ctx context.Context) error {
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	event := false
 	for sc.Scan() {
-		line := sc.Text()
+		line := sc.Bytes() // only looked at, never kept: no copy of the payloads
 		switch {
-		case line == "":
+		case len(line) == 0:
 			if event {
 				s.signal()
 				event = false
 			}
-		case strings.HasPrefix(line, "id:"):
-			if n, err := strconv.ParseUint(strings.TrimSpace(line[3:]), 10, 64); err == nil {
+		case bytes.HasPrefix(line, []byte("id:")):
+			if n, err := strconv.ParseUint(string(bytes.TrimSpace(line[3:])), 10, 64); err == nil {
 				s.pos.Store(n)
 			}
-		case strings.HasPrefix(line, "data:"):
+		case bytes.HasPrefix(line, []byte("data:")):
 			event = true
 		}
 	}
