@@ -101,6 +101,14 @@ func TestNavigation(t *testing.T) {
 	f.key(tcell.KeyEsc, 0)
 	f.waitText("2 online of 3 nodes")
 
+	// Enter on the dashboard's top nodes opens the node's details.
+	f.key(tcell.KeyRune, '1')
+	f.waitText("TOP NODES BY REPUTATION")
+	f.key(tcell.KeyEnter, 0)
+	f.waitText("LOAD, LAST HOUR", "Reputation")
+	f.key(tcell.KeyEsc, 0)
+	f.waitText("2 online of 3 nodes")
+
 	// Help.
 	f.key(tcell.KeyRune, '?')
 	f.waitText("Tab / Shift-Tab", "Esc to close")

@@ -250,6 +250,9 @@ func (d *dashboard) showNodes(p NodePage) {
 		st := nodeState(n)
 		t.SetCell(r, 3, tview.NewTableCell(st).SetTextColor(tcellColor(st)))
 	}
+	if r, _ := t.GetSelection(); r < 1 || r > len(p.Nodes) {
+		t.Select(1, 0)
+	}
 }
 
 func (d *dashboard) showActivity(acts []Activity) {
@@ -296,6 +299,7 @@ type chart struct {
 	data *Throughput
 }
 
+// Draw draws the box, then the bars at the width it has.
 func (ch *chart) Draw(screen tcell.Screen) {
 	t := ch.data
 	top := 0

@@ -250,6 +250,7 @@ type nodeDetail struct {
 	metrics []MetricPoint
 }
 
+// Draw draws the text, then the sparklines under it.
 func (d *nodeDetail) Draw(screen tcell.Screen) {
 	d.TextView.Draw(screen)
 	if len(d.metrics) == 0 {
