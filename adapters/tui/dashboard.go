@@ -340,11 +340,25 @@ func (ch *chart) Draw(screen tcell.Screen) {
 		for _, v := range r.vals {
 			sum += v
 		}
-		line := fmt.Sprintf("%-*s[%s]%s[-]%*d", label, r.name, r.color, Bars(r.vals[:], max(bw, 0), top), total, sum)
+		line := fmt.Sprintf("%-*s[%s]%s[-]%*d", label, r.name, r.color, stretch(Bars(r.vals[:], max(bw, 0), top), bw/60), total, sum)
 		tview.Print(screen, line, x, y+i, w, tview.AlignLeft, tcell.ColorWhite)
 	}
 	if h > 3 && bw > 12 {
-		axis := fmt.Sprintf("%-*s%s%*s", label, "", "-60m", bw-4, "now")
+		span := min(bw, 60*max(1, bw/60))
+		axis := fmt.Sprintf("%-*s%s%*s", label, "", "-60m", span-4, "now")
 		tview.Print(screen, "[gray]"+axis+"[-]", x, y+3, w, tview.AlignLeft, tcell.ColorGray)
 	}
+}
+
+// stretch repeats each cell of a bar row k times (k ≤ 1: as is), so that
+// the hour fills a wide terminal.
+func stretch(bars string, k int) string {
+	if k <= 1 {
+		return bars
+	}
+	var b strings.Builder
+	for _, r := range bars {
+		b.WriteString(strings.Repeat(string(r), k))
+	}
+	return b.String()
 }
