@@ -43,6 +43,9 @@ type Settings struct {
 	// SettleInterval is the settlement saga's step interval (default
 	// blockchain.poll_interval_ms).
 	SettleInterval time.Duration
+	// Observe, when set, is told of every batch the read model applied
+	// (the console's live feed); it must not block.
+	Observe func([]projections.Envelope)
 }
 
 // App is the wired server: event store, read model, write side, process
@@ -194,7 +197,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 	projCtx, stopProjection := context.WithCancel(context.Background())
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.cancel, a.stopProjection = cancel, stopProjection
-	a.runner = projections.NewRunner(store, codec, &observedModel{readModel: a.model, observers: []func([]projections.Envelope){a.wakeSchedulers, a.metrics.Observe}},
+	observers := []func([]projections.Envelope){a.wakeSchedulers, a.metrics.Observe}
+	if a.set.Observe != nil {
+		observers = append(observers, a.set.Observe)
+	}
+	a.runner = projections.NewRunner(store, codec, &observedModel{readModel: a.model, observers: observers},
 		a.log.With("component", "projection"))
 	a.projWG.Add(1)
 	go func() {

@@ -1,7 +1,9 @@
 // Command cyxwiz-central is the CyxWiz central server: gRPC services for
 // nodes and clients over an event-sourced core.
 //
-//	cyxwiz-central [serve] [--config PATH]   run the server (default)
+//	cyxwiz-central [serve] [--config PATH] [--tui]   run the server (default)
+//	cyxwiz-central tui [--config PATH]        run the server with the console
+//	cyxwiz-central console --api URL --token T   attach the console to a server
 //	cyxwiz-central token --sub NAME [--wallet ADDR] [--role ROLE] [--ttl 1h]
 //	cyxwiz-central replay [--verify]
 //	cyxwiz-central audit job|node ID [--json]
@@ -41,6 +43,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		err = serveCmd(args, stderr)
+	case "tui":
+		err = serveCmd(append([]string{"--tui"}, args...), stderr)
+	case "console":
+		err = consoleCmd(args, stderr)
 	case "token":
 		err = tokenCmd(args, stdout, stderr)
 	case "replay":
@@ -68,7 +74,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
-  cyxwiz-central [serve] [--config PATH]    run the server (the default command)
+  cyxwiz-central [serve] [--config PATH] [--tui]
+                                            run the server (the default command); --tui shows the console,
+                                            with the server's logs in its Logs view
+  cyxwiz-central tui [--config PATH]        the same as serve --tui
+  cyxwiz-central console [--api URL] [--token T]
+                                            attach the console to a running server through its REST API
+                                            (token: an operator's; CYXWIZ_API and CYXWIZ_TOKEN are the defaults)
   cyxwiz-central token --sub NAME [--wallet ADDR] [--role ROLE] [--ttl 1h] [--config PATH]
                                             mint a user token signed with the server's secret
   cyxwiz-central replay [--verify] [--keep] rebuild the PostgreSQL read models from position 0 into a fresh
@@ -100,12 +112,16 @@ func serveCmd(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file (default ./config.toml if present)")
+	withConsole := fs.Bool("tui", false, "show the console; server logs go to its Logs view")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
+	}
+	if *withConsole {
+		return serveWithConsole(cfg, stderr)
 	}
 	log := newLogger(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -171,6 +187,15 @@ func jwtSecret(cfg config.Config, log *slog.Logger) ([]byte, error) {
 // newLogger logs text to a terminal and JSON otherwise, at the level of
 // CYXWIZ_LOG or RUST_LOG (default info).
 func newLogger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: logLevel()}
+	if f, ok := w.(*os.File); ok && isTerminal(f) {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// logLevel is the level CYXWIZ_LOG or RUST_LOG asks for (default info).
+func logLevel() slog.Level {
 	level := slog.LevelInfo
 	spec := os.Getenv("CYXWIZ_LOG")
 	if spec == "" {
@@ -192,11 +217,7 @@ func newLogger(w io.Writer) *slog.Logger {
 			level = slog.LevelInfo
 		}
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	if f, ok := w.(*os.File); ok && isTerminal(f) {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return level
 }
 
 func isTerminal(f *os.File) bool {

@@ -1,0 +1,443 @@
+// Package attach is the console's Source for a server elsewhere: snapshot
+// queries go to the REST API, and the Server-Sent Events stream
+// (/api/events/stream) says when something changed. When the stream
+// breaks (the server restarts, the network drops) it reconnects with
+// backoff, resuming after the last event it saw (Last-Event-ID), and the
+// console refreshes everything once it is back.
+package attach
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cyxwiz/central-server/adapters/rest"
+	"github.com/cyxwiz/central-server/adapters/tui"
+)
+
+// Options tune a Source; zero fields take defaults.
+type Options struct {
+	// Client makes the snapshot requests (default: a client with a 10 s
+	// timeout). The stream uses its transport without a timeout.
+	Client *http.Client
+	// MinBackoff and MaxBackoff bound the wait between reconnections
+	// (default 250 ms and 10 s); it doubles after each failure.
+	MinBackoff, MaxBackoff time.Duration
+	// Logs receives the console's own lines (connections, errors).
+	Logs *tui.LogBuffer
+}
+
+// Source is the attached tui.Source.
+type Source struct {
+	base  *url.URL
+	token string
+	opts  Options
+	http  *http.Client
+	sse   *http.Client
+	logs  *tui.LogBuffer
+
+	changes chan struct{}
+	pos     atomic.Uint64
+	mu      sync.Mutex
+	live    bool
+	detail  string
+}
+
+var _ tui.Source = (*Source)(nil)
+
+// New returns a source for the server at api (http://host:8080) that
+// presents token, an operator's or admin's user token. Call Run to follow
+// the event stream.
+func New(api, token string, opts Options) (*Source, error) {
+	u, err := url.Parse(strings.TrimRight(api, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--api %q: want the REST API's base URL, e.g. http://127.0.0.1:8080", api)
+	}
+	if opts.Client == nil {
+		opts.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 250 * time.Millisecond
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 10 * time.Second
+	}
+	if opts.Logs == nil {
+		opts.Logs = tui.NewLogBuffer(0)
+	}
+	sse := *opts.Client
+	sse.Timeout = 0
+	s := &Source{base: u, token: token, opts: opts, http: opts.Client, sse: &sse, logs: opts.Logs,
+		changes: make(chan struct{}, 1), detail: "connecting…"}
+	s.logs.Add(time.Now(), slog.LevelInfo, "console attached to "+u.String()+"; the server's own log lines are on its host (this view shows the console's)")
+	return s, nil
+}
+
+func (s *Source) signal() {
+	select {
+	case s.changes <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Source) setState(live bool, detail string) {
+	s.mu.Lock()
+	changed := s.live != live || s.detail != detail
+	s.live, s.detail = live, detail
+	s.mu.Unlock()
+	if changed {
+		s.signal() // the header shows the state; a reconnection resyncs every view
+	}
+}
+
+// Run follows the event stream until ctx ends, reconnecting with backoff.
+func (s *Source) Run(ctx context.Context) {
+	backoff := s.opts.MinBackoff
+	for ctx.Err() == nil {
+		started := time.Now()
+		err := s.follow(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > 5*time.Second {
+			backoff = s.opts.MinBackoff // it was up a while: retry soon
+		}
+		msg := "stream ended"
+		if err != nil {
+			msg = err.Error()
+		}
+		s.setState(false, fmt.Sprintf("reconnecting in %s: %s", backoff.Round(time.Millisecond), msg))
+		s.logs.Add(time.Now(), slog.LevelWarn, "event stream: "+msg+"; reconnecting in "+backoff.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, s.opts.MaxBackoff)
+	}
+}
+
+// follow reads the stream once, until it breaks.
+func (s *Source) follow(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base.String()+"/api/events/stream", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Accept", "text/event-stream")
+	if p := s.pos.Load(); p > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatUint(p, 10))
+	}
+	resp, err := s.sse.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return apiError(resp)
+	}
+	s.setState(true, "")
+	s.logs.Add(time.Now(), slog.LevelInfo, fmt.Sprintf("event stream open (after position %d)", s.pos.Load()))
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	event := false
+	for sc.Scan() {
+		line := sc.Bytes() // only looked at, never kept: no copy of the payloads
+		switch {
+		case len(line) == 0:
+			if event {
+				s.signal()
+				event = false
+			}
+		case bytes.HasPrefix(line, []byte("id:")):
+			if n, err := strconv.ParseUint(string(bytes.TrimSpace(line[3:])), 10, 64); err == nil {
+				s.pos.Store(n)
+			}
+		case bytes.HasPrefix(line, []byte("data:")):
+			event = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return io.EOF
+}
+
+// Changes implements tui.Source.
+func (s *Source) Changes() <-chan struct{} { return s.changes }
+
+// Logs implements tui.Source: the console's own lines.
+func (s *Source) Logs() *tui.LogBuffer { return s.logs }
+
+// Conn implements tui.Source.
+func (s *Source) Conn() tui.Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return tui.Conn{Mode: "attached to " + s.base.String(), Live: s.live, Detail: s.detail, Position: s.pos.Load()}
+}
+
+// get reads path?query into out.
+func (s *Source) get(ctx context.Context, path string, query url.Values, out any) error {
+	u := s.base.String() + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && !(path == "/api/health" && resp.StatusCode == http.StatusServiceUnavailable) {
+		return apiError(resp)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return nil
+}
+
+// apiError reads the API's {"error":{"code","message"}} answer.
+func apiError(resp *http.Response) error {
+	var body struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	msg := strings.TrimSpace(string(data))
+	if json.Unmarshal(data, &body) == nil && body.Error.Message != "" {
+		msg = body.Error.Message
+	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		msg += " (mint an operator token on the server: cyxwiz-central token --sub NAME --role operator)"
+	}
+	return fmt.Errorf("%s %s: %d %s", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, msg)
+}
+
+func at(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
+// Stats implements tui.Source.
+func (s *Source) Stats(ctx context.Context) (tui.Stats, error) {
+	var st rest.StatsJSON
+	if err := s.get(ctx, "/api/stats", nil, &st); err != nil {
+		return tui.Stats{}, err
+	}
+	return tui.Stats{NodesTotal: st.NodesTotal, NodesOnline: st.NodesOnline, JobsTotal: st.JobsTotal, JobsPending: st.JobsPending,
+		JobsRunning: st.JobsRunning, JobsCompleted24h: st.JobsCompleted24h, JobsFailed24h: st.JobsFailed24h}, nil
+}
+
+// Health implements tui.Source.
+func (s *Source) Health(ctx context.Context) (tui.Health, error) {
+	var h rest.HealthJSON
+	if err := s.get(ctx, "/api/health", nil, &h); err != nil {
+		return tui.Health{}, err
+	}
+	out := tui.Health{Status: h.Status, Uptime: time.Duration(h.UptimeSeconds) * time.Second, Version: h.Version}
+	for name, st := range h.Components {
+		out.Components = append(out.Components, tui.Component{Name: name, Status: st, Detail: h.Details[name]})
+	}
+	sort.Slice(out.Components, func(i, j int) bool { return out.Components[i].Name < out.Components[j].Name })
+	return out, nil
+}
+
+// Jobs implements tui.Source.
+func (s *Source) Jobs(ctx context.Context, q tui.JobQuery) (tui.JobPage, error) {
+	v := url.Values{}
+	if q.Status != "" {
+		v.Set("status", q.Status)
+	}
+	if q.Type != "" {
+		v.Set("type", q.Type)
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(min(q.Limit, rest.MaxLimit)))
+	}
+	var page rest.JobListJSON
+	if err := s.get(ctx, "/api/jobs", v, &page); err != nil {
+		return tui.JobPage{}, err
+	}
+	out := tui.JobPage{Jobs: make([]tui.Job, len(page.Jobs)), Total: page.Total}
+	for i := range page.Jobs {
+		out.Jobs[i] = job(&page.Jobs[i])
+	}
+	return out, nil
+}
+
+func job(j *rest.JobJSON) tui.Job {
+	return tui.Job{
+		ID: j.ID, Owner: j.Owner, Type: j.Type, Priority: j.Priority, Status: j.Status, NodeID: j.NodeID,
+		Device: j.Spec.RequiredDevice, Model: j.Spec.ModelDefinition, Dataset: j.Spec.DatasetURI,
+		Progress: j.Progress, Epoch: j.Epoch, Epochs: j.Spec.Epochs, Attempts: j.Attempts, Requeues: j.Requeues,
+		Payment: j.Spec.PaymentAmount, SubmittedAt: at(j.SubmittedAt), StartedAt: at(j.StartedAt), EndedAt: at(j.EndedAt),
+		Reason: j.Reason, LastLog: j.LastLog, Metrics: j.Metrics,
+	}
+}
+
+// Job implements tui.Source.
+func (s *Source) Job(ctx context.Context, id string) (tui.Job, []tui.Event, error) {
+	var j rest.JobJSON
+	if err := s.get(ctx, "/api/jobs/"+url.PathEscape(id), nil, &j); err != nil {
+		return tui.Job{}, nil, err
+	}
+	var hist rest.EventListJSON
+	if err := s.get(ctx, "/api/jobs/"+url.PathEscape(id)+"/events", url.Values{"limit": {strconv.Itoa(rest.MaxLimit)}}, &hist); err != nil {
+		return tui.Job{}, nil, err
+	}
+	events := make([]tui.Event, len(hist.Events))
+	for i, e := range hist.Events {
+		events[i] = tui.Event{Position: e.Position, Revision: e.Revision, Time: parseTime(e.Time), Name: e.Event, Actor: e.Actor, Summary: e.Summary}
+		if e.DecodeError != "" {
+			events[i].Summary = "(unreadable: " + e.DecodeError + ")"
+		}
+	}
+	return job(&j), events, nil
+}
+
+func node(n *rest.NodeJSON) tui.Node {
+	out := tui.Node{
+		ID: n.ID, Name: n.Name, Owner: n.Owner, Region: n.Region, Version: n.Version, Online: n.Online, Banned: n.Banned,
+		Reputation: n.Reputation, ActiveJobs: n.ActiveJobs, FreeSlots: n.FreeSlots, JobsCompleted: n.JobsCompleted,
+		PricePerHour: n.Pricing.PricePerHour, Uptime: n.UptimePercent, LastSeen: at(n.LastSeen),
+	}
+	for _, d := range n.Devices {
+		out.Devices = append(out.Devices, tui.DeviceLabel(d.Type, d.Name, d.GPUModel, d.VRAMTotalBytes, d.MemoryTotalBytes))
+	}
+	if m := n.LastMetrics; m != nil {
+		p := metric(m)
+		out.Load = &p
+	}
+	return out
+}
+
+func metric(m *rest.MetricPointJSON) tui.MetricPoint {
+	return tui.MetricPoint{At: parseTime(m.At), CPU: m.CPUUsage, GPU: m.GPUUsage, Memory: m.MemoryUsage, ActiveJobs: m.ActiveJobs}
+}
+
+// Nodes implements tui.Source.
+func (s *Source) Nodes(ctx context.Context, limit int) (tui.NodePage, error) {
+	v := url.Values{"sort": {"reputation"}, "order": {"desc"}}
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(min(limit, rest.MaxLimit)))
+	}
+	var page rest.NodeListJSON
+	if err := s.get(ctx, "/api/nodes", v, &page); err != nil {
+		return tui.NodePage{}, err
+	}
+	out := tui.NodePage{Nodes: make([]tui.Node, len(page.Nodes)), Total: page.Total, Online: page.Online}
+	for i := range page.Nodes {
+		out.Nodes[i] = node(&page.Nodes[i])
+	}
+	return out, nil
+}
+
+// Node implements tui.Source.
+func (s *Source) Node(ctx context.Context, id string, from time.Time) (tui.Node, []tui.MetricPoint, error) {
+	var n rest.NodeJSON
+	if err := s.get(ctx, "/api/nodes/"+url.PathEscape(id), nil, &n); err != nil {
+		return tui.Node{}, nil, err
+	}
+	v := url.Values{"limit": {strconv.Itoa(rest.MaxLimit)}}
+	if !from.IsZero() {
+		v.Set("from", from.UTC().Format(time.RFC3339Nano))
+	}
+	var ms rest.MetricListJSON
+	if err := s.get(ctx, "/api/nodes/"+url.PathEscape(id)+"/metrics", v, &ms); err != nil {
+		return tui.Node{}, nil, err
+	}
+	points := make([]tui.MetricPoint, len(ms.Metrics))
+	for i := range ms.Metrics {
+		points[i] = metric(&ms.Metrics[i])
+	}
+	return node(&n), points, nil
+}
+
+// Activity implements tui.Source; its cursor is the API's.
+func (s *Source) Activity(ctx context.Context, limit int, cursor string) ([]tui.Activity, string, error) {
+	v := url.Values{"limit": {strconv.Itoa(min(max(limit, 1), rest.MaxLimit))}}
+	if cursor != "" {
+		v.Set("cursor", cursor)
+	}
+	var page rest.ActivityListJSON
+	if err := s.get(ctx, "/api/activity", v, &page); err != nil {
+		return nil, "", err
+	}
+	out := make([]tui.Activity, len(page.Activity))
+	for i, a := range page.Activity {
+		out[i] = tui.Activity{Position: a.Position, At: parseTime(a.Time), Event: a.Event, JobID: a.JobID, NodeID: a.NodeID, Actor: a.Actor, Summary: a.Summary}
+	}
+	return out, page.NextCursor, nil
+}
+
+// Payments implements tui.Source.
+func (s *Source) Payments(ctx context.Context, limit int) ([]tui.Payment, error) {
+	var page rest.PaymentListJSON
+	if err := s.get(ctx, "/api/payments", url.Values{"limit": {strconv.Itoa(min(max(limit, 1), rest.MaxLimit))}}, &page); err != nil {
+		return nil, err
+	}
+	out := make([]tui.Payment, len(page.Payments))
+	for i, p := range page.Payments {
+		out[i] = tui.Payment{JobID: p.JobID, Status: p.Status, Payer: p.Payer, Payee: p.Payee, Signature: p.Signature, Amount: p.Amount, UpdatedAt: at(p.UpdatedAt)}
+	}
+	return out, nil
+}
+
+// Chain implements tui.Source: the REST API reports only the Solana
+// component's state, not the configuration behind it.
+func (s *Source) Chain(ctx context.Context) (tui.Chain, error) {
+	h, err := s.Health(ctx)
+	if err != nil {
+		return tui.Chain{}, err
+	}
+	c := tui.Chain{Status: "unknown"}
+	for _, comp := range h.Components {
+		if comp.Name == "solana" {
+			c.Status = comp.Status
+		}
+	}
+	if c.Status != "disabled" {
+		c.Enabled, c.Network = true, "see the server's [blockchain] section"
+		c.Note = "the REST API does not report the escrow wallet or network; run `cyxwiz-central tui` on the server to see them"
+	}
+	return c, nil
+}
+
+// Settings implements tui.Source: the REST API does not expose the
+// server's configuration, so this lists the console's own.
+func (s *Source) Settings(ctx context.Context) (tui.Settings, error) {
+	items := []tui.Setting{
+		{Key: "console.api", Value: s.base.String()},
+		{Key: "console.token", Value: "REDACTED"},
+	}
+	if h, err := s.Health(ctx); err == nil {
+		items = append(items, tui.Setting{Key: "server.version", Value: h.Version})
+	}
+	return tui.Settings{Items: items,
+		Note: "the REST API does not expose the server's configuration; these are the console's settings (run `cyxwiz-central tui` on the server to see its own)"}, nil
+}

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/config"
+	"github.com/cyxwiz/central-server/adapters/tui"
+	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
+	"github.com/gdamore/tcell/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+var captureTo = flag.String("capture", "", "TestConsoleCapture: write the dashboard of a live server (100×30) to this file")
+
+// simConsole runs con on a simulation screen of w×h until the test ends.
+func simConsole(t *testing.T, con *tui.Console, screen tcell.SimulationScreen, w, h int) {
+	t.Helper()
+	screen.SetSize(w, h)
+	done := make(chan error, 1)
+	go func() { done <- con.Run() }()
+	t.Cleanup(func() {
+		con.Stop()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("console: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			var stacks strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+			t.Errorf("the console did not stop; goroutines:\n%s", stacks.String())
+		}
+	})
+}
+
+// waitScreen polls the console's screen until it shows every one of want.
+func waitScreen(t *testing.T, con *tui.Console, screen tcell.SimulationScreen, timeout time.Duration, want ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := con.Text(screen)
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s the console does not show %q; it shows:\n%s", timeout, missing, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *testServer) operatorToken() string {
+	tok, _, err := s.iss.MintUser("ops", "", "operator", time.Hour)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return tok
+}
+
+// TestConsoleAttached: the console attached through REST and SSE shows a
+// job submitted through gRPC, follows the server through a restart, and
+// shows what is submitted after it.
+func TestConsoleAttached(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, Settings{})
+	restAddr := s.app.RESTAddr()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	screen := tcell.NewSimulationScreen("UTF-8")
+	con, err := attachedConsole(ctx, "http://"+restAddr, s.operatorToken(), screen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	simConsole(t, con, screen, 120, 30)
+	waitScreen(t, con, screen, 5*time.Second, "attached to http://"+restAddr, "● live", "Active Nodes:    0 of 0")
+	screen.InjectKey(tcell.KeyRune, '2', tcell.ModNone)
+	waitScreen(t, con, screen, 5*time.Second, "no jobs yet")
+
+	alice := s.userToken("alice")
+	job1 := s.submit(alice, trainingJob())
+	start := time.Now()
+	waitScreen(t, con, screen, 5*time.Second, job1[:8], "pending", "alice", "1 jobs")
+	t.Logf("a job submitted through gRPC was on the Jobs view after %s", time.Since(start).Round(time.Millisecond))
+
+	// The server restarts on the same address: the console says it lost
+	// the stream, reconnects, and shows what happens next.
+	s.stop()
+	waitScreen(t, con, screen, 5*time.Second, "reconnecting")
+	s2 := startServer(t, dir, Settings{}, func(c *config.Config) { c.Server.RESTAddress = restAddr })
+	waitScreen(t, con, screen, 10*time.Second, "● live")
+	job2 := s2.submit(alice, trainingJob())
+	waitScreen(t, con, screen, 5*time.Second, job2[:8], job1[:8], "2 jobs")
+
+	// The selection stayed on job1; g goes to the newest job, Enter opens
+	// its history from /api/jobs/:id/events.
+	screen.InjectKey(tcell.KeyRune, 'g', tcell.ModNone)
+	screen.InjectKey(tcell.KeyEnter, 0, tcell.ModNone)
+	waitScreen(t, con, screen, 5*time.Second, "EVENT HISTORY", job2, "JobSubmitted")
+	// The Logs view holds the console's own lines about the stream.
+	screen.InjectKey(tcell.KeyRune, '5', tcell.ModNone)
+	waitScreen(t, con, screen, 5*time.Second, "event stream open", "reconnecting in")
+}
+
+// TestConsoleRefusesABadToken: a user token is not an operator's; the
+// header says so.
+func TestConsoleRefusesABadToken(t *testing.T) {
+	s := startServer(t, t.TempDir(), Settings{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	screen := tcell.NewSimulationScreen("UTF-8")
+	con, err := attachedConsole(ctx, "http://"+s.app.RESTAddr(), s.userToken("mallory"), screen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	simConsole(t, con, screen, 200, 30)
+	waitScreen(t, con, screen, 5*time.Second, "403", "--role operator")
+}
+
+// TestConsoleInProcess: `tui` mode: the console over the server's own read
+// model, with the server's logs in the Logs view.
+func TestConsoleInProcess(t *testing.T) {
+	logs := tui.NewLogBuffer(0)
+	cfg := testConfig(t.TempDir())
+	screen := tcell.NewSimulationScreen("UTF-8")
+	con, app, err := startWithConsole(context.Background(), cfg, Settings{SchedulerInterval: 50 * time.Millisecond}, slog.New(logs.Handler(slog.LevelInfo)), logs, screen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{t: t, app: app, dir: cfg.EventStore.DataDir}
+	conn, err := grpcClient(app.GRPCAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.conn = conn
+	s.iss = testIssuer()
+	t.Cleanup(s.stop)
+	simConsole(t, con, screen, 100, 30)
+	waitScreen(t, con, screen, 5*time.Second, "in-process", "● live", "Pending Jobs:    0", "Event store: OK", "Database:    MEMORY")
+
+	node := startNode(t, s, "ops", "alpha", pb.DeviceType_DEVICE_CUDA, 24<<30)
+	node.keepAlive(100 * time.Millisecond)
+	jobID := s.submit(s.userToken("alice"), trainingJob())
+	node.waitAssignment(5 * time.Second)
+	waitScreen(t, con, screen, 5*time.Second, "Active Nodes:    1 of 1", "Running Jobs:    1", "alpha", "JobAssigned job "+jobID[:8])
+
+	screen.InjectKey(tcell.KeyRune, '5', tcell.ModNone)
+	waitScreen(t, con, screen, 5*time.Second, "gRPC serving", "REST serving")
+	screen.InjectKey(tcell.KeyRune, '6', tcell.ModNone)
+	got := waitScreen(t, con, screen, 5*time.Second, "server.grpc_address", "127.0.0.1:0")
+	if strings.Contains(got, testSecret) {
+		t.Fatalf("the settings show the JWT secret:\n%s", got)
+	}
+}
+
+// TestConsoleCapture writes the dashboard of a live server with a few
+// nodes and jobs, for the README: go test -run TestConsoleCapture -capture FILE.
+func TestConsoleCapture(t *testing.T) {
+	if *captureTo == "" {
+		t.Skip("run with -capture FILE to write the dashboard capture")
+	}
+	logs := tui.NewLogBuffer(0)
+	cfg := testConfig(t.TempDir())
+	screen := tcell.NewSimulationScreen("UTF-8")
+	con, app, err := startWithConsole(context.Background(), cfg, Settings{SchedulerInterval: 50 * time.Millisecond}, slog.New(logs.Handler(slog.LevelInfo)), logs, screen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{t: t, app: app, dir: cfg.EventStore.DataDir, iss: testIssuer()}
+	if s.conn, err = grpcClient(app.GRPCAddr()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.stop)
+	simConsole(t, con, screen, 100, 30)
+	var nodes []*testNode
+	for _, name := range []string{"node-alpha", "node-beta", "node-gamma"} {
+		n := startNode(t, s, "ops", name, pb.DeviceType_DEVICE_CUDA, 24<<30)
+		n.keepAlive(200 * time.Millisecond)
+		nodes = append(nodes, n)
+	}
+	alice := s.userToken("alice")
+	finish := func(n *testNode, jobID string, ok bool) {
+		if _, err := s.nodes().NotifyJobAccepted(as(n.session), &pb.JobAcceptedRequest{NodeId: n.id, JobId: jobID}); err != nil {
+			t.Fatal(err)
+		}
+		st := pb.StatusCode_STATUS_SUCCESS
+		if !ok {
+			st = pb.StatusCode_STATUS_FAILED
+		}
+		if _, err := s.status().ReportJobResult(as(n.session), &pb.ReportJobResultRequest{NodeId: n.id, JobId: jobID, FinalStatus: st, TotalComputeTime: 1200}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 7 {
+		id := s.submit(alice, trainingJob())
+		var on *testNode
+		eventually(t, 5*time.Second, "assignment", func() bool {
+			for _, n := range nodes {
+				select {
+				case req := <-n.assigned:
+					if req.GetJob().GetJobId() == id {
+						on = n
+						return true
+					}
+				default:
+				}
+			}
+			return false
+		})
+		if i < 6 {
+			finish(on, id, i != 3)
+		}
+	}
+	for range 2 {
+		s.submit(alice, &pb.JobConfig{JobType: pb.JobType_JOB_TYPE_INFERENCE, RequiredDevice: pb.DeviceType_DEVICE_METAL, EstimatedMemory: 1 << 30, ModelDefinition: "llama"})
+	}
+	got := waitScreen(t, con, screen, 5*time.Second, "Completed (24h): 5", "Failed (24h):    1", "Pending Jobs:    2", "Running Jobs:    1")
+	time.Sleep(500 * time.Millisecond)
+	got = con.Text(screen)
+	if err := os.WriteFile(*captureTo, []byte(got), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dashboard:\n%s", got)
+}
+
+func grpcClient(addr string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+func testIssuer() *auth.Issuer { return auth.NewIssuer([]byte(testSecret), nil) }
+
+// TestConsoleCommandErrors: the console subcommand says what it needs.
+func TestConsoleCommandErrors(t *testing.T) {
+	t.Setenv("CYXWIZ_TOKEN", "")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"console"}, "--token T (or CYXWIZ_TOKEN) is required; mint one on the server with `cyxwiz-central token --sub NAME --role operator`"},
+		{[]string{"console", "--api", "ftp://host", "--token", "T"}, "want the REST API's base URL"},
+		{[]string{"console", "--bogus"}, "flag provided but not defined"},
+	} {
+		var stdout, stderr strings.Builder
+		if code := run(c.args, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("run(%q) = %d, stderr %q; want 1 and %q", c.args, code, stderr.String(), c.want)
+		}
+	}
+}
