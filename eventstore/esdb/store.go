@@ -1,0 +1,643 @@
+package esdb
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/cyxwiz/central-server/eventstore"
+	"github.com/cyxwiz/central-server/eventstore/internal/rules"
+	"github.com/google/uuid"
+)
+
+// Errors of this adapter, beyond the port's.
+var (
+	// ErrUnsupportedPosition: the server returned an event without a
+	// position, or with commit and prepare positions that differ, which
+	// the port's single uint64 position cannot represent (see the package
+	// doc).
+	ErrUnsupportedPosition = errors.New("esdb: event position not representable")
+	// ErrStreamDeleted: the stream was tombstoned on the server.
+	ErrStreamDeleted = errors.New("esdb: stream is deleted")
+	// ErrUnreachable: Open could not reach the server.
+	ErrUnreachable = errors.New("esdb: EventStoreDB unreachable")
+)
+
+// maxAnyAttempts bounds the read → append loop of an Any (or strict)
+// append under contention.
+const maxAnyAttempts = 100
+
+// Store is an eventstore.Store on an EventStoreDB server. It is safe for
+// concurrent use.
+type Store struct {
+	cfg  esdb.Configuration
+	opts options
+	log  *slog.Logger
+	url  string // redacted
+
+	cmu    sync.RWMutex
+	client *esdb.Client
+
+	mu     sync.RWMutex
+	closed bool
+	stop   chan struct{}
+	ops    sync.WaitGroup // appends and reads in flight
+	subs   sync.WaitGroup // subscription goroutines
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Open connects to the EventStoreDB server at connString (esdb://host:port
+// or esdb+discover://..., with ?tls=false for an insecure node) and checks
+// that it answers. It fails with ErrUnreachable if the server cannot be
+// reached within the connect timeout or ctx.
+func Open(ctx context.Context, connString string, opts ...Option) (*Store, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	safe := redact(connString)
+	cfg, err := esdb.ParseConnectionString(connString)
+	if err != nil {
+		return nil, fmt.Errorf("esdb: connection string %s: %w", safe, err)
+	}
+	cfg.Logger = clientLogger(o.log)
+	s := &Store{cfg: *cfg, opts: o, log: o.log.With("component", "esdb"), url: safe, stop: make(chan struct{})}
+	client, err := s.newClient()
+	if err != nil {
+		return nil, err
+	}
+	s.client = client
+	if err := s.probe(ctx); err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) newClient() (*esdb.Client, error) {
+	cfg := s.cfg
+	client, err := esdb.NewClient(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("esdb: client for %s: %w", s.url, err)
+	}
+	return client, nil
+}
+
+// probe makes the client discover the node (the server-features handshake)
+// and read the head of $all, within the connect timeout.
+func (s *Store) probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.connectTimeout)
+	defer cancel()
+	type result struct {
+		version *esdb.ServerVersion
+		head    uint64
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// GetServerVersion takes no context: run it aside and stop waiting
+		// when ctx ends (it gives up after the client's discovery attempts).
+		v, err := s.cl().GetServerVersion()
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		head, err := s.allHead(ctx)
+		done <- result{version: v, head: head, err: err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return fmt.Errorf("%w at %s: %w", ErrUnreachable, s.url, r.err)
+		}
+		v := r.version
+		s.log.Info("connected to EventStoreDB", "url", s.url,
+			"server_version", fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch), "head", r.head)
+		if v.Major != 0 && (v.Major < 23 || v.Major == 23 && v.Minor < 10) {
+			s.log.Warn("EventStoreDB before 23.10 sends no caught-up message; subscriptions detect it from the head of $all")
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w at %s within %s: %w", ErrUnreachable, s.url, s.opts.connectTimeout, ctx.Err())
+	}
+}
+
+// cl returns the current client.
+func (s *Store) cl() *esdb.Client {
+	s.cmu.RLock()
+	defer s.cmu.RUnlock()
+	return s.client
+}
+
+// renew replaces a client that reports its connection closed while the
+// store is open: the v4 client gives up for good after a failed discovery.
+// The dead client is not closed: a call racing with its failed discovery
+// may still be sending to its channel, and closing it would panic that
+// caller; it holds no connection.
+func (s *Store) renew(dead *esdb.Client) {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return
+	}
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.client != dead {
+		return
+	}
+	client, err := s.newClient()
+	if err != nil {
+		s.log.Error("cannot renew the EventStoreDB client", "err", err)
+		return
+	}
+	s.client = client
+	s.log.Warn("EventStoreDB connection lost; the client will rediscover the node", "url", s.url)
+}
+
+// begin registers an operation; it fails once Close has begun.
+func (s *Store) begin() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return eventstore.ErrClosed
+	}
+	s.ops.Add(1)
+	return nil
+}
+
+// Close waits for the appends and reads in flight, ends the subscriptions
+// (their Err is nil) and closes the client.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return eventstore.ErrClosed
+	}
+	s.closed = true
+	close(s.stop)
+	s.mu.Unlock()
+	s.ops.Wait()
+	s.subs.Wait()
+	return s.cl().Close()
+}
+
+// name is the stream's name on the server.
+func (s *Store) name(stream string) string { return s.opts.namespace + stream }
+
+// portStream returns the port's name of a server stream, false if the
+// stream is outside the store's namespace or a system stream.
+func (s *Store) portStream(serverName string) (string, bool) {
+	if strings.HasPrefix(serverName, "$") || !strings.HasPrefix(serverName, s.opts.namespace) {
+		return "", false
+	}
+	return serverName[len(s.opts.namespace):], true
+}
+
+// Append implements eventstore.Store.
+func (s *Store) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	ids, err := rules.Validate(stream, events)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if strings.HasPrefix(stream, "$") {
+		return eventstore.AppendResult{}, fmt.Errorf("%w: stream %q: names starting with $ are EventStoreDB's system streams", eventstore.ErrInvalidEvent, stream)
+	}
+	for i, e := range events {
+		if strings.HasPrefix(e.Type, "$") {
+			return eventstore.AppendResult{}, fmt.Errorf("%w: event %d of %q: type %q: types starting with $ are EventStoreDB's system events", eventstore.ErrInvalidEvent, i, stream, e.Type)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if err := s.begin(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	defer s.ops.Done()
+	data := make([]esdb.EventData, len(events))
+	for i, e := range events {
+		data[i] = toEventData(ids[i], e)
+	}
+	if expected.IsAny() || s.opts.strict {
+		return s.appendChecked(ctx, stream, expected, ids, data)
+	}
+	res, err := s.appendOnce(ctx, stream, toExpected(expected), data)
+	var wrong *wrongVersion
+	if errors.As(err, &wrong) {
+		return s.resolveConflict(ctx, stream, expected, ids, wrong)
+	}
+	return res, err
+}
+
+// appendChecked reads the stream, dedupes, checks expected against what it
+// read and appends at exactly that revision, looping on a conflict.
+func (s *Store) appendChecked(ctx context.Context, stream string, expected eventstore.ExpectedRevision, ids []uuid.UUID, data []esdb.EventData) (eventstore.AppendResult, error) {
+	for range maxAnyAttempts {
+		scan, err := s.scan(ctx, stream, ids)
+		if err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		res, retry, err := rules.Dedupe(stream, ids, scan.lookup(stream))
+		if err != nil || retry {
+			return res, err
+		}
+		if err := rules.CheckExpected(stream, expected, scan.last, scan.exists); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		res, err = s.appendOnce(ctx, stream, toExpected(eventstore.ExpectedFor(scan.last, scan.exists)), data)
+		var wrong *wrongVersion
+		if errors.As(err, &wrong) {
+			continue // someone appended in between: look again
+		}
+		return res, err
+	}
+	return eventstore.AppendResult{}, fmt.Errorf("esdb: append to %q: stream kept changing for %d attempts: %w", stream, maxAnyAttempts, eventstore.ErrWrongExpectedRevision)
+}
+
+// resolveConflict turns the server's wrong expected version into the
+// port's answer: the original result of a retry, ErrDuplicateEventID, or
+// the typed concurrency error.
+func (s *Store) resolveConflict(ctx context.Context, stream string, expected eventstore.ExpectedRevision, ids []uuid.UUID, wrong *wrongVersion) (eventstore.AppendResult, error) {
+	scan, err := s.scan(ctx, stream, ids)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	res, retry, err := rules.Dedupe(stream, ids, scan.lookup(stream))
+	if err != nil || retry {
+		return res, err
+	}
+	last, exists := scan.last, scan.exists
+	if wrong.known {
+		last, exists = wrong.current, wrong.exists
+	}
+	return eventstore.AppendResult{}, &eventstore.WrongExpectedRevisionError{Stream: stream, Expected: expected, Actual: last, Exists: exists}
+}
+
+// wrongVersion is the server's wrong-expected-version answer.
+type wrongVersion struct {
+	current uint64
+	exists  bool
+	known   bool // current and exists were parsed from the answer
+	err     error
+}
+
+func (w *wrongVersion) Error() string { return w.err.Error() }
+
+// currentRe reads the stream's revision out of the v4 client's
+// wrong-expected-version error, which carries it only in its text:
+// "wrong expected version: expecting '%s' but got '%s'".
+var currentRe = regexp.MustCompile(`but got '([^']*)'`)
+
+func parseWrongVersion(err *esdb.Error) *wrongVersion {
+	w := &wrongVersion{err: err}
+	if err.Err() == nil {
+		return w
+	}
+	m := currentRe.FindStringSubmatch(err.Err().Error())
+	if m == nil {
+		return w
+	}
+	if m[1] == "no_stream" {
+		w.known = true
+		return w
+	}
+	if n, perr := strconv.ParseUint(m[1], 10, 64); perr == nil {
+		w.current, w.exists, w.known = n, true, true
+	}
+	return w
+}
+
+// appendOnce sends one append. A wrong expected version is a *wrongVersion.
+func (s *Store) appendOnce(ctx context.Context, stream string, expected esdb.ExpectedRevision, data []esdb.EventData) (eventstore.AppendResult, error) {
+	client := s.cl()
+	wr, err := client.AppendToStream(ctx, s.name(stream), esdb.AppendToStreamOptions{ExpectedRevision: expected}, data...)
+	if err != nil {
+		var e *esdb.Error
+		if errors.As(err, &e) && e.Code() == esdb.ErrorCodeWrongExpectedVersion {
+			return eventstore.AppendResult{}, parseWrongVersion(e)
+		}
+		return eventstore.AppendResult{}, s.mapErr(ctx, client, "append to", stream, err)
+	}
+	res := eventstore.AppendResult{NextRevision: wr.NextExpectedVersion}
+	if len(data) == 1 && wr.CommitPosition != 0 && wr.CommitPosition == wr.PreparePosition && wr.CommitPosition != math.MaxUint64 {
+		res.Position = wr.CommitPosition
+		return res, nil
+	}
+	// Several events (the response has the write's position, not the last
+	// event's) or a retry the server recognised (no position): read the
+	// last event back.
+	events, err := s.readStream(ctx, stream, esdb.ReadStreamOptions{From: esdb.Revision(res.NextRevision)}, 1, nil)
+	if err != nil {
+		return eventstore.AppendResult{}, fmt.Errorf("esdb: append to %q: read back revision %d: %w", stream, res.NextRevision, err)
+	}
+	if len(events) != 1 {
+		return eventstore.AppendResult{}, fmt.Errorf("esdb: append to %q: revision %d not found after the append", stream, res.NextRevision)
+	}
+	res.Position = events[0].Position
+	return res, nil
+}
+
+// streamScan is what a read of a stream tells about an append's IDs.
+type streamScan struct {
+	last   uint64
+	exists bool
+	found  map[uuid.UUID]rules.Location
+	ids    []uuid.UUID
+}
+
+func (sc streamScan) lookup(stream string) rules.LookupFunc {
+	return func(i int) (rules.Location, bool, error) {
+		loc, ok := sc.found[sc.ids[i]]
+		return loc, ok, nil
+	}
+}
+
+// scan reads stream backwards until every one of ids is found or the
+// stream's start is reached.
+func (s *Store) scan(ctx context.Context, stream string, ids []uuid.UUID) (streamScan, error) {
+	sc := streamScan{found: make(map[uuid.UUID]rules.Location, len(ids)), ids: ids}
+	want := make(map[uuid.UUID]struct{}, len(ids))
+	for _, id := range ids {
+		want[id] = struct{}{}
+	}
+	first := true
+	_, err := s.readStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, math.MaxInt64,
+		func(e eventstore.RecordedEvent, id uuid.UUID) bool {
+			if first {
+				sc.last, sc.exists, first = e.Revision, true, false
+			}
+			if _, ok := want[id]; ok {
+				sc.found[id] = rules.Location{Stream: stream, Revision: e.Revision, Position: e.Position}
+			}
+			return len(sc.found) < len(want)
+		})
+	if errors.Is(err, eventstore.ErrStreamNotFound) {
+		return sc, nil
+	}
+	return sc, err
+}
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, max int) ([]eventstore.RecordedEvent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	defer s.ops.Done()
+	count := uint64(math.MaxInt64)
+	if max > 0 {
+		count = uint64(max)
+	}
+	return s.readStream(ctx, stream, esdb.ReadStreamOptions{From: esdb.Revision(from)}, count, nil)
+}
+
+// readStream reads a stream. With each set, it hands every event to each,
+// keeps none, and stops when each returns false.
+func (s *Store) readStream(ctx context.Context, stream string, opts esdb.ReadStreamOptions, count uint64,
+	each func(eventstore.RecordedEvent, uuid.UUID) bool) ([]eventstore.RecordedEvent, error) {
+	client := s.cl()
+	rs, err := client.ReadStream(ctx, s.name(stream), opts, count)
+	if err != nil {
+		return nil, s.mapErr(ctx, client, "read", stream, err)
+	}
+	defer rs.Close()
+	out := []eventstore.RecordedEvent{}
+	for {
+		ev, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, s.mapErr(ctx, client, "read", stream, err)
+		}
+		rec := ev.OriginalEvent()
+		e, err := s.toRecorded(rec, stream)
+		if err != nil {
+			return nil, err
+		}
+		if each != nil {
+			if !each(e, rec.EventID) {
+				return out, nil
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+}
+
+// ReadAll implements eventstore.Store. It reads $all in batches and drops
+// system events and, with WithNamespace, other namespaces' events.
+func (s *Store) ReadAll(ctx context.Context, after uint64, max int) ([]eventstore.RecordedEvent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.begin(); err != nil {
+		return nil, err
+	}
+	defer s.ops.Done()
+	out := []eventstore.RecordedEvent{}
+	from := after
+	for {
+		page := s.opts.readBatch
+		if max > 0 && max-len(out)+1 < page {
+			page = max - len(out) + 1 // +1: the read starts at from, inclusive
+		}
+		n, last, err := s.readAllPage(ctx, from, page, func(e eventstore.RecordedEvent) bool {
+			out = append(out, e)
+			return max <= 0 || len(out) < max
+		})
+		if err != nil {
+			return nil, err
+		}
+		if max > 0 && len(out) >= max || n < page {
+			return out, nil
+		}
+		if last <= from {
+			return nil, fmt.Errorf("esdb: read $all after %d: no progress past %d", after, last)
+		}
+		from = last
+	}
+}
+
+// readAllPage reads up to page events of $all from position from
+// (inclusive; the event at from itself is skipped) and hands the user
+// events to each until it returns false. It returns how many events the
+// server sent and the position of the last one.
+func (s *Store) readAllPage(ctx context.Context, from uint64, page int, each func(eventstore.RecordedEvent) bool) (int, uint64, error) {
+	var start esdb.AllPosition = esdb.Start{}
+	if from > 0 {
+		start = esdb.Position{Commit: from, Prepare: from}
+	}
+	client := s.cl()
+	rs, err := client.ReadAll(ctx, esdb.ReadAllOptions{From: start}, uint64(page))
+	if err != nil {
+		return 0, 0, s.mapErr(ctx, client, "read", "$all", err)
+	}
+	defer rs.Close()
+	n, last := 0, from
+	for {
+		ev, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			return n, last, nil
+		}
+		if err != nil {
+			return 0, 0, s.mapErr(ctx, client, "read", "$all", err)
+		}
+		n++
+		rec := ev.OriginalEvent()
+		stream, ok := s.portStream(rec.StreamID)
+		if !ok || strings.HasPrefix(rec.EventType, "$") {
+			if rec.Position.Commit > last {
+				last = rec.Position.Commit
+			}
+			continue
+		}
+		e, err := s.toRecorded(rec, stream)
+		if err != nil {
+			return 0, 0, err
+		}
+		if e.Position <= from {
+			continue
+		}
+		last = e.Position
+		if !each(e) {
+			return page, last, nil
+		}
+	}
+}
+
+// allHead returns the position of the last event of $all, system events
+// included (0 for an empty log).
+func (s *Store) allHead(ctx context.Context) (uint64, error) {
+	client := s.cl()
+	rs, err := client.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	if err != nil {
+		return 0, s.mapErr(ctx, client, "read", "$all", err)
+	}
+	defer rs.Close()
+	ev, err := rs.Recv()
+	if errors.Is(err, io.EOF) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.mapErr(ctx, client, "read", "$all", err)
+	}
+	return ev.OriginalEvent().Position.Commit, nil
+}
+
+// mapErr maps a client error to the port's errors.
+func (s *Store) mapErr(ctx context.Context, client *esdb.Client, op, stream string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("esdb: %s %q: %w", op, stream, ctxErr)
+	}
+	var e *esdb.Error
+	if errors.As(err, &e) {
+		switch e.Code() {
+		case esdb.ErrorCodeResourceNotFound:
+			return fmt.Errorf("esdb: %s %q: %w", op, stream, eventstore.ErrStreamNotFound)
+		case esdb.ErrorCodeStreamDeleted:
+			return fmt.Errorf("esdb: %s %q: %w", op, stream, ErrStreamDeleted)
+		case esdb.ErrorCodeConnectionClosed:
+			s.mu.RLock()
+			closed := s.closed
+			s.mu.RUnlock()
+			if !closed {
+				s.renew(client)
+			}
+		}
+	}
+	return fmt.Errorf("esdb: %s %q: %w", op, stream, err)
+}
+
+// wireMetadata is the port's Metadata as the event's custom metadata.
+type wireMetadata struct {
+	CorrelationID string `json:"$correlationId,omitempty"`
+	CausationID   string `json:"$causationId,omitempty"`
+	Actor         string `json:"actor,omitempty"`
+}
+
+func toEventData(id uuid.UUID, e eventstore.EventData) esdb.EventData {
+	ct := esdb.ContentTypeJson
+	if len(e.Data) > 0 && !json.Valid(e.Data) {
+		ct = esdb.ContentTypeBinary
+	}
+	var meta []byte
+	if e.Metadata != (eventstore.Metadata{}) {
+		meta, _ = json.Marshal(wireMetadata(e.Metadata)) // strings only: cannot fail
+	}
+	return esdb.EventData{EventID: id, EventType: e.Type, ContentType: ct, Data: e.Data, Metadata: meta}
+}
+
+// toRecorded maps a recorded event; stream is the port's stream name.
+func (s *Store) toRecorded(rec *esdb.RecordedEvent, stream string) (eventstore.RecordedEvent, error) {
+	p := rec.Position
+	if p.Commit != p.Prepare || p.Commit == 0 || p.Commit == math.MaxUint64 {
+		return eventstore.RecordedEvent{}, fmt.Errorf("%w: event %s of %q has commit position %d, prepare position %d",
+			ErrUnsupportedPosition, rec.EventID, stream, p.Commit, p.Prepare)
+	}
+	e := eventstore.RecordedEvent{
+		ID:       rec.EventID.String(),
+		Type:     rec.EventType,
+		Stream:   stream,
+		Revision: rec.EventNumber,
+		Position: p.Commit,
+		Recorded: rec.CreatedDate.UTC(),
+	}
+	if len(rec.Data) > 0 {
+		e.Data = rec.Data
+	}
+	if len(rec.UserMetadata) > 0 {
+		var m wireMetadata
+		if err := json.Unmarshal(rec.UserMetadata, &m); err != nil {
+			s.log.Debug("event metadata is not this adapter's JSON; ignored", "event", e.ID, "stream", stream, "err", err)
+		} else {
+			e.Metadata = eventstore.Metadata(m)
+		}
+	}
+	return e, nil
+}
+
+func toExpected(e eventstore.ExpectedRevision) esdb.ExpectedRevision {
+	if r, ok := e.Revision(); ok {
+		return esdb.Revision(r)
+	}
+	switch {
+	case e.IsNoStream():
+		return esdb.NoStream{}
+	case e.IsStreamExists():
+		return esdb.StreamExists{}
+	default:
+		return esdb.Any{}
+	}
+}
+
+// redact hides the password of a connection string.
+func redact(conn string) string {
+	u, err := url.Parse(conn)
+	if err == nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+		}
+		return u.String()
+	}
+	if scheme, rest, ok := strings.Cut(conn, "://"); ok {
+		if _, host, ok := strings.Cut(rest, "@"); ok {
+			return scheme + "://REDACTED@" + host
+		}
+	}
+	return conn
+}
