@@ -13,23 +13,24 @@ import (
 
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/eventstore/esdb"
+	"github.com/cyxwiz/central-server/eventstore/esdb/esdbtest"
 	"github.com/cyxwiz/central-server/eventstore/storetest"
 	"github.com/google/uuid"
 )
 
-// These tests run the adapter against contractFake (see
-// esdb_contract_fake_test.go), an in-process imitation of the server's
+// These tests run the adapter against esdbtest.ContractFake (see
+// esdbtest/esdb_contract_fake.go), an in-process imitation of the server's
 // gRPC contract: they exercise the adapter's wiring to the v4 client, not
 // EventStoreDB itself. conformance_test.go runs the same suite against a
 // real server when CYXWIZ_TEST_ESDB_URL is set.
 
 // open opens a store on the fake; it is closed at the end of the test.
-func open(t testing.TB, f *contractFake, opts ...esdb.Option) *esdb.Store {
+func open(t testing.TB, f *esdbtest.ContractFake, opts ...esdb.Option) *esdb.Store {
 	t.Helper()
 	opts = append([]esdb.Option{esdb.WithConnectTimeout(5 * time.Second), esdb.WithResubscribeBackoff(10*time.Millisecond, 100*time.Millisecond)}, opts...)
-	st, err := esdb.Open(t.Context(), f.url(), opts...)
+	st, err := esdb.Open(t.Context(), f.URL(), opts...)
 	if err != nil {
-		t.Fatalf("Open(%s): %v", f.url(), err)
+		t.Fatalf("Open(%s): %v", f.URL(), err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	return st
@@ -59,17 +60,17 @@ func next(t *testing.T, sub eventstore.Subscription) eventstore.Message {
 // contract fake, one fake server per store; Reopen opens a new store on the
 // same fake.
 func TestContractConformance(t *testing.T) {
-	var fakes sync.Map // *esdb.Store → *contractFake
+	var fakes sync.Map // *esdb.Store → *esdbtest.ContractFake
 	storetest.Run(t,
 		func(t *testing.T) eventstore.Store {
-			f := newContractFake(t)
+			f := esdbtest.NewContractFake(t)
 			st := open(t, f)
 			fakes.Store(st, f)
 			return st
 		},
 		func(t *testing.T, old eventstore.Store) eventstore.Store {
 			f, _ := fakes.Load(old)
-			return open(t, f.(*contractFake))
+			return open(t, f.(*esdbtest.ContractFake))
 		})
 }
 
@@ -80,12 +81,12 @@ func TestContractConformanceStrict(t *testing.T) {
 		t.Skip("short")
 	}
 	storetest.Run(t, func(t *testing.T) eventstore.Store {
-		return open(t, newContractFake(t), esdb.WithStrictIdempotency())
+		return open(t, esdbtest.NewContractFake(t), esdb.WithStrictIdempotency())
 	}, nil)
 }
 
 func TestContractWrongExpectedRevisionIsTyped(t *testing.T) {
-	f := newContractFake(t)
+	f := esdbtest.NewContractFake(t)
 	st := open(t, f)
 	ctx := t.Context()
 	if _, err := st.Append(ctx, "job-1", eventstore.NoStream(), newEvent("JobSubmitted"), newEvent("JobAssigned")); err != nil {
@@ -106,20 +107,20 @@ func TestContractWrongExpectedRevisionIsTyped(t *testing.T) {
 }
 
 func TestContractEnvelopeMapping(t *testing.T) {
-	f := newContractFake(t)
+	f := esdbtest.NewContractFake(t)
 	st := open(t, f)
 	e := newEvent("JobSubmitted")
 	bin := eventstore.EventData{ID: uuid.NewString(), Type: "Blob", Data: []byte{0xff, 0x00}}
 	if _, err := st.Append(t.Context(), "job-9", eventstore.NoStream(), e, bin); err != nil {
 		t.Fatal(err)
 	}
-	raw := f.raw("job-9")
+	raw := f.Raw("job-9")
 	if len(raw) != 2 {
 		t.Fatalf("server has %d events", len(raw))
 	}
 	var meta map[string]string
-	if err := json.Unmarshal(raw[0].meta, &meta); err != nil {
-		t.Fatalf("custom metadata %q: %v", raw[0].meta, err)
+	if err := json.Unmarshal(raw[0].Metadata, &meta); err != nil {
+		t.Fatalf("custom metadata %q: %v", raw[0].Metadata, err)
 	}
 	want := map[string]string{"$correlationId": e.Metadata.CorrelationID, "$causationId": e.Metadata.CausationID, "actor": "contract"}
 	for k, v := range want {
@@ -127,21 +128,21 @@ func TestContractEnvelopeMapping(t *testing.T) {
 			t.Fatalf("custom metadata %v, want %v", meta, want)
 		}
 	}
-	if raw[0].ctype != "application/json" || raw[1].ctype != "application/octet-stream" {
-		t.Fatalf("content types %q, %q", raw[0].ctype, raw[1].ctype)
+	if raw[0].ContentType != "application/json" || raw[1].ContentType != "application/octet-stream" {
+		t.Fatalf("content types %q, %q", raw[0].ContentType, raw[1].ContentType)
 	}
-	if raw[0].id.String() != e.ID || raw[0].typ != "JobSubmitted" || !bytes.Equal(raw[0].data, e.Data) {
+	if raw[0].ID.String() != e.ID || raw[0].Type != "JobSubmitted" || !bytes.Equal(raw[0].Data, e.Data) {
 		t.Fatalf("server event %+v, sent %+v", raw[0], e)
 	}
 	got, err := st.ReadStream(t.Context(), "job-9", 0, 0)
 	if err != nil || len(got) != 2 || got[0].Metadata != e.Metadata || got[1].Metadata != (eventstore.Metadata{}) ||
-		got[0].Position != raw[0].pos || got[1].Position != raw[1].pos {
+		got[0].Position != raw[0].Position || got[1].Position != raw[1].Position {
 		t.Fatalf("read back %+v, %v", got, err)
 	}
 }
 
 func TestContractRefusesSystemNames(t *testing.T) {
-	st := open(t, newContractFake(t))
+	st := open(t, esdbtest.NewContractFake(t))
 	if _, err := st.Append(t.Context(), "$stats", eventstore.Any(), newEvent("E")); !errors.Is(err, eventstore.ErrInvalidEvent) {
 		t.Fatalf("append to $stats: %v", err)
 	}
@@ -154,14 +155,14 @@ func TestContractRefusesSystemNames(t *testing.T) {
 // neither ReadAll nor a subscription, and the subscription asks the server
 // to filter them.
 func TestContractSystemEventsFiltered(t *testing.T) {
-	f := newContractFake(t)
+	f := esdbtest.NewContractFake(t)
 	st := open(t, f)
 	a, b := newEvent("A"), newEvent("B")
 	if _, err := st.Append(t.Context(), "s", eventstore.NoStream(), a); err != nil {
 		t.Fatal(err)
 	}
-	f.appendSystem("$$s", "$metadata")
-	f.appendSystem("$ce-s", "$>")
+	f.AppendSystem("$$s", "$metadata")
+	f.AppendSystem("$ce-s", "$>")
 	if _, err := st.Append(t.Context(), "s", eventstore.Exact(0), b); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func TestContractSystemEventsFiltered(t *testing.T) {
 	if m := next(t, sub); !m.CaughtUp {
 		t.Fatalf("got %+v, want CaughtUp", m)
 	}
-	fo := f.lastFilter.Load()
+	fo := f.LastFilter()
 	if fo == nil || fo.GetEventType().GetRegex() != `^[^\$].*` {
 		t.Fatalf("subscription filter %v, want the event-type filter that excludes system events", fo)
 	}
@@ -196,7 +197,7 @@ func TestContractSystemEventsFiltered(t *testing.T) {
 // server restart would) in the middle of the catch-up and again when live;
 // the subscriber sees every event once, in order, and one CaughtUp.
 func TestContractResubscribeAfterDrop(t *testing.T) {
-	f := newContractFake(t)
+	f := esdbtest.NewContractFake(t)
 	var logs bytes.Buffer
 	var logMu sync.Mutex
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &logMu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -233,7 +234,7 @@ func TestContractResubscribeAfterDrop(t *testing.T) {
 		}
 	}
 	read(100)
-	f.dropSubscriptions()
+	f.DropSubscriptions()
 	read(300)
 	live := func(n int) {
 		t.Helper()
@@ -247,13 +248,13 @@ func TestContractResubscribeAfterDrop(t *testing.T) {
 	}
 	live(5)
 	read(305)
-	f.dropSubscriptions()
+	f.DropSubscriptions()
 	live(5)
 	read(310)
 	if caughtUp != 1 {
 		t.Fatalf("%d CaughtUp messages, want 1", caughtUp)
 	}
-	if n := f.subscriptions.Load(); n < 3 {
+	if n := f.Subscriptions(); n < 3 {
 		t.Fatalf("the fake saw %d subscriptions, want at least 3 (two resubscriptions)", n)
 	}
 	s := sub.(*esdb.Subscription)
@@ -271,8 +272,8 @@ func TestContractResubscribeAfterDrop(t *testing.T) {
 // TestContractCaughtUpWithoutServerSignal: a server before 23.10 sends no
 // caught-up message; the subscription detects it from the head of $all.
 func TestContractCaughtUpWithoutServerSignal(t *testing.T) {
-	f := newContractFake(t)
-	f.noCaughtUp.Store(true)
+	f := esdbtest.NewContractFake(t)
+	f.SetNoCaughtUp(true)
 	st := open(t, f)
 	for range 5 {
 		if _, err := st.Append(t.Context(), "s", eventstore.Any(), newEvent("E")); err != nil {
@@ -310,7 +311,7 @@ func TestContractCaughtUpWithoutServerSignal(t *testing.T) {
 // with it, it is recognised as a retry.
 func TestContractIdempotencyLimits(t *testing.T) {
 	for _, strict := range []bool{false, true} {
-		f := newContractFake(t)
+		f := esdbtest.NewContractFake(t)
 		var opts []esdb.Option
 		if strict {
 			opts = append(opts, esdb.WithStrictIdempotency())
@@ -338,12 +339,12 @@ func TestContractIdempotencyLimits(t *testing.T) {
 }
 
 func TestContractOpenUnreachable(t *testing.T) {
-	f := newContractFake(t)
-	url := f.url()
-	f.srv.Stop()
+	f := esdbtest.NewContractFake(t)
+	url := f.URL()
+	f.Stop()
 	start := time.Now()
 	_, err := esdb.Open(t.Context(), url, esdb.WithConnectTimeout(3*time.Second))
-	if !errors.Is(err, esdb.ErrUnreachable) || !strings.Contains(err.Error(), f.addr) {
+	if !errors.Is(err, esdb.ErrUnreachable) || !strings.Contains(err.Error(), f.Addr()) {
 		t.Fatalf("Open on a stopped server: %v, want ErrUnreachable naming the address", err)
 	}
 	if d := time.Since(start); d > 10*time.Second {
@@ -358,8 +359,8 @@ func TestContractOpenUnreachable(t *testing.T) {
 // subscriptions with a nil error, and a canceled context ends one with
 // context.Canceled.
 func TestContractCloseEndsSubscriptions(t *testing.T) {
-	f := newContractFake(t)
-	st, err := esdb.Open(t.Context(), f.url())
+	f := esdbtest.NewContractFake(t)
+	st, err := esdb.Open(t.Context(), f.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +407,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 // without seeing each other's events; the subscription filters on the
 // namespace's stream prefix server-side.
 func TestContractNamespace(t *testing.T) {
-	f := newContractFake(t)
+	f := esdbtest.NewContractFake(t)
 	a := open(t, f, esdb.WithNamespace("a-"))
 	b := open(t, f, esdb.WithNamespace("b-"))
 	ea, eb := newEvent("E"), newEvent("E")
@@ -416,7 +417,7 @@ func TestContractNamespace(t *testing.T) {
 	if _, err := b.Append(t.Context(), "s", eventstore.NoStream(), eb); err != nil {
 		t.Fatal(err)
 	}
-	if raw := f.raw("a-s"); len(raw) != 1 || raw[0].id.String() != ea.ID {
+	if raw := f.Raw("a-s"); len(raw) != 1 || raw[0].ID.String() != ea.ID {
 		t.Fatalf("server stream a-s: %+v", raw)
 	}
 	all, err := b.ReadAll(t.Context(), 0, 0)
@@ -434,7 +435,7 @@ func TestContractNamespace(t *testing.T) {
 	if m := next(t, sub); !m.CaughtUp {
 		t.Fatalf("got %+v, want CaughtUp", m)
 	}
-	if fo := f.lastFilter.Load(); fo == nil || len(fo.GetStreamIdentifier().GetPrefix()) != 1 || fo.GetStreamIdentifier().GetPrefix()[0] != "a-" {
+	if fo := f.LastFilter(); fo == nil || len(fo.GetStreamIdentifier().GetPrefix()) != 1 || fo.GetStreamIdentifier().GetPrefix()[0] != "a-" {
 		t.Fatalf("filter %v, want the stream prefix a-", fo)
 	}
 }

@@ -1,6 +1,9 @@
-package esdb_test
+// Package esdbtest holds ContractFake, an in-process fake of EventStoreDB's
+// gRPC contract for tests of the esdb adapter and of the server wired to
+// it. It is NOT EventStoreDB: see ContractFake.
+package esdbtest
 
-// contractFake is NOT EventStoreDB. It is an in-process gRPC server built
+// ContractFake is NOT EventStoreDB. It is an in-process gRPC server built
 // from the v4 client's exported server interfaces (streams.StreamsServer,
 // serverfeatures.ServerFeaturesServer) that implements, in memory, just
 // enough of the server's contract for the adapter's wiring to be exercised
@@ -40,55 +43,52 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-type fakeEvent struct {
-	id      uuid.UUID
-	stream  string
-	rev     uint64
-	pos     uint64
-	typ     string
-	ctype   string
-	data    []byte
-	meta    []byte
-	created time.Time
+// RawEvent is an event as the fake recorded it, in the server's terms.
+type RawEvent struct {
+	ID          uuid.UUID
+	Stream      string // the server's stream name
+	Revision    uint64
+	Position    uint64 // commit == prepare position
+	Type        string
+	ContentType string
+	Data        []byte
+	Metadata    []byte // custom metadata, as sent
+	Created     time.Time
 }
 
-type contractFake struct {
+type ContractFake struct {
 	streams.UnimplementedStreamsServer
 	serverfeatures.UnimplementedServerFeaturesServer
 
 	srv  *grpc.Server
 	addr string
 
-	// noCaughtUp makes subscriptions send no caught-up message, like a
-	// server before 23.10.
-	noCaughtUp atomic.Bool
-	// subscriptions counts subscription requests; lastFilter is the
-	// filter of the last one.
+	noCaughtUp    atomic.Bool
 	subscriptions atomic.Int64
 	lastFilter    atomic.Pointer[streams.ReadReq_Options_FilterOptions]
 
 	mu      sync.Mutex
-	log     []*fakeEvent
-	streams map[string][]*fakeEvent
+	log     []*RawEvent
+	streams map[string][]*RawEvent
 	nextPos uint64
 	changed chan struct{} // closed and replaced at every append
 	drop    chan struct{} // closed and replaced by dropSubscriptions
 }
 
-// newContractFake starts a fake on a loopback port; it stops at the end of
+// NewContractFake starts a fake on a loopback port; it stops at the end of
 // the test.
-func newContractFake(t testing.TB) *contractFake {
+func NewContractFake(t testing.TB) *ContractFake {
 	t.Helper()
-	f := &contractFake{
-		streams: map[string][]*fakeEvent{},
+	f := &ContractFake{
+		streams: map[string][]*RawEvent{},
 		nextPos: 0,
 		changed: make(chan struct{}),
 		drop:    make(chan struct{}),
 	}
 	// A fresh server's log starts with system events.
-	f.appendSystem("$settings", "$settings")
-	f.appendSystem("$users", "$User")
-	f.appendSystem("$stats-127.0.0.1:2113", "$statsCollected")
+	f.AppendSystem("$settings", "$settings")
+	f.AppendSystem("$users", "$User")
+	f.AppendSystem("$stats-127.0.0.1:2113", "$statsCollected")
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -102,20 +102,38 @@ func newContractFake(t testing.TB) *contractFake {
 	return f
 }
 
-// url is the connection string of the fake: an insecure single node.
-func (f *contractFake) url() string { return "esdb://" + f.addr + "?tls=false" }
+// URL is the connection string of the fake: an insecure single node.
+func (f *ContractFake) URL() string { return "esdb://" + f.addr + "?tls=false" }
 
-// dropSubscriptions ends every running subscription with Unavailable, as a
+// Addr is the fake's host:port.
+func (f *ContractFake) Addr() string { return f.addr }
+
+// Stop stops the server at once (it also stops at the end of the test).
+func (f *ContractFake) Stop() { f.srv.Stop() }
+
+// SetNoCaughtUp makes subscriptions send no caught-up message, like a
+// server before 23.10.
+func (f *ContractFake) SetNoCaughtUp(on bool) { f.noCaughtUp.Store(on) }
+
+// Subscriptions returns how many subscriptions to $all were requested.
+func (f *ContractFake) Subscriptions() int64 { return f.subscriptions.Load() }
+
+// LastFilter returns the filter of the last subscription (nil: none).
+func (f *ContractFake) LastFilter() *streams.ReadReq_Options_FilterOptions {
+	return f.lastFilter.Load()
+}
+
+// DropSubscriptions ends every running subscription with Unavailable, as a
 // server restart or leader change would.
-func (f *contractFake) dropSubscriptions() {
+func (f *ContractFake) DropSubscriptions() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	close(f.drop)
 	f.drop = make(chan struct{})
 }
 
-// appendSystem records a system event, as the server does on its own.
-func (f *contractFake) appendSystem(stream, typ string) {
+// AppendSystem records a system event, as the server does on its own.
+func (f *ContractFake) AppendSystem(stream, typ string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.record(stream, []*streams.AppendReq_ProposedMessage{{
@@ -125,11 +143,11 @@ func (f *contractFake) appendSystem(stream, typ string) {
 	}})
 }
 
-// raw returns the recorded events of a server stream.
-func (f *contractFake) raw(stream string) []fakeEvent {
+// Raw returns the recorded events of a server stream.
+func (f *ContractFake) Raw(stream string) []RawEvent {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := make([]fakeEvent, len(f.streams[stream]))
+	out := make([]RawEvent, len(f.streams[stream]))
 	for i, e := range f.streams[stream] {
 		out[i] = *e
 	}
@@ -137,14 +155,14 @@ func (f *contractFake) raw(stream string) []fakeEvent {
 }
 
 // record appends under f.mu and returns the first and last new events.
-func (f *contractFake) record(stream string, msgs []*streams.AppendReq_ProposedMessage) (first, last *fakeEvent) {
+func (f *ContractFake) record(stream string, msgs []*streams.AppendReq_ProposedMessage) (first, last *RawEvent) {
 	now := time.Now().UTC()
 	for _, m := range msgs {
 		f.nextPos += 100 + uint64(len(m.Data)+len(m.CustomMetadata)) // sparse, like log offsets
-		e := &fakeEvent{
-			id: uuidFromProto(m.Id), stream: stream, rev: uint64(len(f.streams[stream])), pos: f.nextPos,
-			typ: m.Metadata["type"], ctype: m.Metadata["content-type"],
-			data: append([]byte(nil), m.Data...), meta: append([]byte(nil), m.CustomMetadata...), created: now,
+		e := &RawEvent{
+			ID: uuidFromProto(m.Id), Stream: stream, Revision: uint64(len(f.streams[stream])), Position: f.nextPos,
+			Type: m.Metadata["type"], ContentType: m.Metadata["content-type"],
+			Data: append([]byte(nil), m.Data...), Metadata: append([]byte(nil), m.CustomMetadata...), Created: now,
 		}
 		f.log = append(f.log, e)
 		f.streams[stream] = append(f.streams[stream], e)
@@ -159,7 +177,7 @@ func (f *contractFake) record(stream string, msgs []*streams.AppendReq_ProposedM
 }
 
 // GetSupportedMethods answers the client's handshake as a 24.10 node.
-func (f *contractFake) GetSupportedMethods(context.Context, *shared.Empty) (*serverfeatures.SupportedMethods, error) {
+func (f *ContractFake) GetSupportedMethods(context.Context, *shared.Empty) (*serverfeatures.SupportedMethods, error) {
 	return &serverfeatures.SupportedMethods{
 		EventStoreServerVersion: "24.10.0",
 		Methods: []*serverfeatures.SupportedMethod{
@@ -170,7 +188,7 @@ func (f *contractFake) GetSupportedMethods(context.Context, *shared.Empty) (*ser
 }
 
 // Append implements the Streams service's Append.
-func (f *contractFake) Append(stream streams.Streams_AppendServer) error {
+func (f *ContractFake) Append(stream streams.Streams_AppendServer) error {
 	first, err := stream.Recv()
 	if err != nil {
 		return err
@@ -197,7 +215,7 @@ func (f *contractFake) Append(stream streams.Streams_AppendServer) error {
 	return stream.SendAndClose(resp)
 }
 
-func (f *contractFake) appendLocked(name string, opts *streams.AppendReq_Options, msgs []*streams.AppendReq_ProposedMessage) *streams.AppendResp {
+func (f *ContractFake) appendLocked(name string, opts *streams.AppendReq_Options, msgs []*streams.AppendReq_ProposedMessage) *streams.AppendResp {
 	events := f.streams[name]
 	exists := len(events) > 0
 	last := uint64(len(events)) - 1
@@ -214,17 +232,17 @@ func (f *contractFake) appendLocked(name string, opts *streams.AppendReq_Options
 		if len(msgs) > 0 {
 			id := uuidFromProto(msgs[0].Id)
 			for _, e := range events {
-				if e.id == id {
-					start, check = e.rev, true
+				if e.ID == id {
+					start, check = e.Revision, true
 					break
 				}
 			}
 		}
 	}
-	if check && len(msgs) > 0 && start < uint64(len(events)) && events[start].id == uuidFromProto(msgs[0].Id) {
+	if check && len(msgs) > 0 && start < uint64(len(events)) && events[start].ID == uuidFromProto(msgs[0].Id) {
 		for i, m := range msgs {
 			j := start + uint64(i)
-			if j >= uint64(len(events)) || events[j].id != uuidFromProto(m.Id) {
+			if j >= uint64(len(events)) || events[j].ID != uuidFromProto(m.Id) {
 				return wrongVersion(opts, last, exists) // corrupted idempotency
 			}
 		}
@@ -247,9 +265,9 @@ func (f *contractFake) appendLocked(name string, opts *streams.AppendReq_Options
 	}
 	firstEv, lastEv := f.record(name, msgs)
 	return &streams.AppendResp{Result: &streams.AppendResp_Success_{Success: &streams.AppendResp_Success{
-		CurrentRevisionOption: &streams.AppendResp_Success_CurrentRevision{CurrentRevision: lastEv.rev},
+		CurrentRevisionOption: &streams.AppendResp_Success_CurrentRevision{CurrentRevision: lastEv.Revision},
 		PositionOption: &streams.AppendResp_Success_Position{Position: &streams.AppendResp_Position{
-			CommitPosition: firstEv.pos, PreparePosition: firstEv.pos,
+			CommitPosition: firstEv.Position, PreparePosition: firstEv.Position,
 		}},
 	}}}
 }
@@ -276,7 +294,7 @@ func wrongVersion(opts *streams.AppendReq_Options, last uint64, exists bool) *st
 
 // Read implements the Streams service's Read: stream reads, $all reads and
 // $all subscriptions.
-func (f *contractFake) Read(req *streams.ReadReq, out streams.Streams_ReadServer) error {
+func (f *ContractFake) Read(req *streams.ReadReq, out streams.Streams_ReadServer) error {
 	o := req.GetOptions()
 	switch {
 	case o.GetStream() != nil && o.GetSubscription() == nil:
@@ -290,12 +308,12 @@ func (f *contractFake) Read(req *streams.ReadReq, out streams.Streams_ReadServer
 	}
 }
 
-func (f *contractFake) readStream(o *streams.ReadReq_Options, out streams.Streams_ReadServer) error {
+func (f *ContractFake) readStream(o *streams.ReadReq_Options, out streams.Streams_ReadServer) error {
 	so := o.GetStream()
 	name := string(so.GetStreamIdentifier().GetStreamName())
 	f.mu.Lock()
 	events := f.streams[name]
-	var sel []*fakeEvent
+	var sel []*RawEvent
 	if len(events) > 0 {
 		count := o.GetCount()
 		if o.ReadDirection == streams.ReadReq_Options_Forwards {
@@ -337,11 +355,11 @@ func (f *contractFake) readStream(o *streams.ReadReq_Options, out streams.Stream
 
 // firstAtOrAfter returns the index in f.log of the first event at or after
 // position pos. f.mu is held.
-func (f *contractFake) firstAtOrAfter(pos uint64) int {
+func (f *ContractFake) firstAtOrAfter(pos uint64) int {
 	lo, hi := 0, len(f.log)
 	for lo < hi {
 		mid := (lo + hi) / 2
-		if f.log[mid].pos < pos {
+		if f.log[mid].Position < pos {
 			lo = mid + 1
 		} else {
 			hi = mid
@@ -350,10 +368,10 @@ func (f *contractFake) firstAtOrAfter(pos uint64) int {
 	return lo
 }
 
-func (f *contractFake) readAll(o *streams.ReadReq_Options, out streams.Streams_ReadServer) error {
+func (f *ContractFake) readAll(o *streams.ReadReq_Options, out streams.Streams_ReadServer) error {
 	count := o.GetCount()
 	f.mu.Lock()
-	var sel []*fakeEvent
+	var sel []*RawEvent
 	if o.ReadDirection == streams.ReadReq_Options_Forwards {
 		i := 0
 		switch x := o.GetAll().AllOption.(type) {
@@ -387,11 +405,11 @@ func (f *contractFake) readAll(o *streams.ReadReq_Options, out streams.Streams_R
 }
 
 // matcher is a subscription's filter.
-type matcher func(*fakeEvent) bool
+type matcher func(*RawEvent) bool
 
 func newMatcher(fo *streams.ReadReq_Options_FilterOptions) (matcher, error) {
 	if fo == nil {
-		return func(*fakeEvent) bool { return true }, nil
+		return func(*RawEvent) bool { return true }, nil
 	}
 	expr, onType := fo.GetEventType(), true
 	if expr == nil {
@@ -405,10 +423,10 @@ func newMatcher(fo *streams.ReadReq_Options_FilterOptions) (matcher, error) {
 		}
 	}
 	prefixes := expr.GetPrefix()
-	return func(e *fakeEvent) bool {
-		s := e.stream
+	return func(e *RawEvent) bool {
+		s := e.Stream
 		if onType {
-			s = e.typ
+			s = e.Type
 		}
 		if re != nil {
 			return re.MatchString(s)
@@ -424,7 +442,7 @@ func newMatcher(fo *streams.ReadReq_Options_FilterOptions) (matcher, error) {
 
 // subscribeAll is a catch-up subscription to $all: events after the
 // position, a checkpoint and caught-up at the head, then live events.
-func (f *contractFake) subscribeAll(o *streams.ReadReq_Options, out streams.Streams_ReadServer) error {
+func (f *ContractFake) subscribeAll(o *streams.ReadReq_Options, out streams.Streams_ReadServer) error {
 	n := f.subscriptions.Add(1)
 	fo := o.GetFilter()
 	f.lastFilter.Store(fo)
@@ -450,10 +468,10 @@ func (f *contractFake) subscribeAll(o *streams.ReadReq_Options, out streams.Stre
 	caughtUp := false
 	for {
 		f.mu.Lock()
-		batch := append([]*fakeEvent(nil), f.log[cursor:min(cursor+64, len(f.log))]...)
+		batch := append([]*RawEvent(nil), f.log[cursor:min(cursor+64, len(f.log))]...)
 		changed := f.changed
 		f.mu.Unlock()
-		var scanned *fakeEvent
+		var scanned *RawEvent
 		for _, e := range batch {
 			select {
 			case <-drop:
@@ -472,7 +490,7 @@ func (f *contractFake) subscribeAll(o *streams.ReadReq_Options, out streams.Stre
 		if len(batch) > 0 {
 			if fo != nil && scanned != nil {
 				if err := out.Send(&streams.ReadResp{Content: &streams.ReadResp_Checkpoint_{Checkpoint: &streams.ReadResp_Checkpoint{
-					CommitPosition: scanned.pos, PreparePosition: scanned.pos,
+					CommitPosition: scanned.Position, PreparePosition: scanned.Position,
 				}}}); err != nil {
 					return err
 				}
@@ -497,20 +515,20 @@ func (f *contractFake) subscribeAll(o *streams.ReadReq_Options, out streams.Stre
 	}
 }
 
-func readEvent(e *fakeEvent) *streams.ReadResp {
-	ticks := e.created.UnixNano() / 100
+func readEvent(e *RawEvent) *streams.ReadResp {
+	ticks := e.Created.UnixNano() / 100
 	return &streams.ReadResp{Content: &streams.ReadResp_Event{Event: &streams.ReadResp_ReadEvent{
 		Event: &streams.ReadResp_ReadEvent_RecordedEvent{
-			Id:               uuidToProto(e.id),
-			StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(e.stream)},
-			StreamRevision:   e.rev,
-			PreparePosition:  e.pos,
-			CommitPosition:   e.pos,
-			Metadata:         map[string]string{"type": e.typ, "content-type": e.ctype, "created": strconv.FormatInt(ticks, 10)},
-			CustomMetadata:   e.meta,
-			Data:             e.data,
+			Id:               uuidToProto(e.ID),
+			StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(e.Stream)},
+			StreamRevision:   e.Revision,
+			PreparePosition:  e.Position,
+			CommitPosition:   e.Position,
+			Metadata:         map[string]string{"type": e.Type, "content-type": e.ContentType, "created": strconv.FormatInt(ticks, 10)},
+			CustomMetadata:   e.Metadata,
+			Data:             e.Data,
 		},
-		Position: &streams.ReadResp_ReadEvent_CommitPosition{CommitPosition: e.pos},
+		Position: &streams.ReadResp_ReadEvent_CommitPosition{CommitPosition: e.Position},
 	}}}
 }
 
