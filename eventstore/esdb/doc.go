@@ -31,11 +31,13 @@
 // read that returns no position (servers before 22.6 omit it on stream
 // reads), fails with ErrUnsupportedPosition rather than being misplaced.
 //
-// AppendResult.Position is the position of the last event appended: for a
-// single event it is taken from the append's response; for several events
-// (the response reports the write's transaction position) and for an
-// append the server recognised as a retry (no position in the response)
-// the adapter reads the last event back.
+// AppendResult.Position is the position of the last event appended. For
+// several events (the response reports the write's transaction position)
+// and for an append the server recognised as a retry (no position in the
+// response) the adapter reads the last event back. For a single event it
+// takes the response's position, once the store's first single-event
+// append has confirmed, by reading its event back, that the server reports
+// the event's own position (else it keeps reading back, and warns).
 //
 // # Expected revisions and event IDs
 //

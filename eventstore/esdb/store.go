@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/cyxwiz/central-server/eventstore"
@@ -53,6 +55,10 @@ type Store struct {
 	stop   chan struct{}
 	ops    sync.WaitGroup // appends and reads in flight
 	subs   sync.WaitGroup // subscription goroutines
+
+	index            *idIndex
+	positionsChecked atomic.Bool // see checkReportedPosition
+	positionMismatch sync.Once
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -72,7 +78,7 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 		return nil, fmt.Errorf("esdb: connection string %s: %w", safe, err)
 	}
 	cfg.Logger = clientLogger(o.log)
-	s := &Store{cfg: *cfg, opts: o, log: o.log.With("component", "esdb"), url: safe, stop: make(chan struct{})}
+	s := &Store{cfg: *cfg, opts: o, log: o.log.With("component", "esdb"), url: safe, stop: make(chan struct{}), index: newIDIndex()}
 	client, err := s.newClient()
 	if err != nil {
 		return nil, err
@@ -322,7 +328,7 @@ func parseWrongVersion(err *esdb.Error) *wrongVersion {
 // appendOnce sends one append. A wrong expected version is a *wrongVersion.
 func (s *Store) appendOnce(ctx context.Context, stream string, expected esdb.ExpectedRevision, data []esdb.EventData) (eventstore.AppendResult, error) {
 	client := s.cl()
-	wr, err := client.AppendToStream(ctx, s.name(stream), esdb.AppendToStreamOptions{ExpectedRevision: expected}, data...)
+	wr, err := client.AppendToStream(ctx, s.name(stream), esdb.AppendToStreamOptions{ExpectedRevision: expected, Deadline: s.appendDeadline(ctx, len(data))}, data...)
 	if err != nil {
 		var e *esdb.Error
 		if errors.As(err, &e) && e.Code() == esdb.ErrorCodeWrongExpectedVersion {
@@ -331,14 +337,18 @@ func (s *Store) appendOnce(ctx context.Context, stream string, expected esdb.Exp
 		return eventstore.AppendResult{}, s.mapErr(ctx, client, "append to", stream, err)
 	}
 	res := eventstore.AppendResult{NextRevision: wr.NextExpectedVersion}
+	reported := uint64(0)
 	if len(data) == 1 && wr.CommitPosition != 0 && wr.CommitPosition == wr.PreparePosition && wr.CommitPosition != math.MaxUint64 {
-		res.Position = wr.CommitPosition
-		return res, nil
+		reported = wr.CommitPosition
+		if s.positionsChecked.Load() {
+			res.Position = reported
+			return res, nil
+		}
 	}
 	// Several events (the response has the write's position, not the last
-	// event's) or a retry the server recognised (no position): read the
-	// last event back.
-	events, err := s.readStream(ctx, stream, esdb.ReadStreamOptions{From: esdb.Revision(res.NextRevision)}, 1, nil)
+	// event's), a retry the server recognised (no position), or the first
+	// single-event append: read the last event back.
+	events, err := s.readStream(ctx, stream, esdb.ReadStreamOptions{From: esdb.Revision(res.NextRevision)}, 1)
 	if err != nil {
 		return eventstore.AppendResult{}, fmt.Errorf("esdb: append to %q: read back revision %d: %w", stream, res.NextRevision, err)
 	}
@@ -346,7 +356,43 @@ func (s *Store) appendOnce(ctx context.Context, stream string, expected esdb.Exp
 		return eventstore.AppendResult{}, fmt.Errorf("esdb: append to %q: revision %d not found after the append", stream, res.NextRevision)
 	}
 	res.Position = events[0].Position
+	if reported != 0 {
+		s.checkReportedPosition(reported, res.Position)
+	}
 	return res, nil
+}
+
+// checkReportedPosition calibrates the single-event fast path once: it is
+// taken only if the position the server reported for an append is the
+// position the event is read back at. Otherwise every append reads its
+// last event back.
+func (s *Store) checkReportedPosition(reported, actual uint64) {
+	if reported == actual {
+		if s.positionsChecked.CompareAndSwap(false, true) {
+			s.log.Debug("append responses carry the event's position; single-event appends trust them")
+		}
+		return
+	}
+	s.positionMismatch.Do(func() {
+		s.log.Warn("this server reports append positions that are not the event's position; every append reads its event back",
+			"reported", reported, "actual", actual)
+	})
+}
+
+// appendDeadline is the gRPC deadline of an append: ctx's if it has one,
+// else the connection string's defaultDeadline (or 10s, the client's
+// default) plus 5ms an event, so a large append is not cut short.
+func (s *Store) appendDeadline(ctx context.Context, events int) *time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		d := time.Until(dl)
+		return &d
+	}
+	base := 10 * time.Second
+	if s.cfg.DefaultDeadline != nil {
+		base = *s.cfg.DefaultDeadline
+	}
+	d := base + time.Duration(events)*5*time.Millisecond
+	return &d
 }
 
 // streamScan is what a read of a stream tells about an append's IDs.
@@ -364,29 +410,48 @@ func (sc streamScan) lookup(stream string) rules.LookupFunc {
 	}
 }
 
-// scan reads stream backwards until every one of ids is found or the
-// stream's start is reached.
-func (s *Store) scan(ctx context.Context, stream string, ids []uuid.UUID) (streamScan, error) {
+// scanBackwards reads stream backwards until every one of ids is found or
+// the stream's start is reached.
+func (s *Store) scanBackwards(ctx context.Context, stream string, ids []uuid.UUID) (streamScan, error) {
 	sc := streamScan{found: make(map[uuid.UUID]rules.Location, len(ids)), ids: ids}
 	want := make(map[uuid.UUID]struct{}, len(ids))
 	for _, id := range ids {
 		want[id] = struct{}{}
 	}
-	first := true
-	_, err := s.readStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, math.MaxInt64,
-		func(e eventstore.RecordedEvent, id uuid.UUID) bool {
-			if first {
-				sc.last, sc.exists, first = e.Revision, true, false
-			}
-			if _, ok := want[id]; ok {
-				sc.found[id] = rules.Location{Stream: stream, Revision: e.Revision, Position: e.Position}
-			}
-			return len(sc.found) < len(want)
-		})
-	if errors.Is(err, eventstore.ErrStreamNotFound) {
-		return sc, nil
+	client := s.cl()
+	rs, err := client.ReadStream(ctx, s.name(stream), esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, math.MaxInt64)
+	if err != nil {
+		return sc, s.mapErr(ctx, client, "read", stream, err)
 	}
-	return sc, err
+	defer rs.Close()
+	for first := true; ; first = false {
+		ev, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			return sc, nil
+		}
+		if err != nil {
+			err = s.mapErr(ctx, client, "read", stream, err)
+			if errors.Is(err, eventstore.ErrStreamNotFound) {
+				return sc, nil
+			}
+			return sc, err
+		}
+		rec := ev.OriginalEvent()
+		if first {
+			sc.last, sc.exists = rec.EventNumber, true
+		}
+		if _, ok := want[rec.EventID]; !ok {
+			continue
+		}
+		e, err := s.toRecorded(rec, stream) // checks the position
+		if err != nil {
+			return sc, err
+		}
+		sc.found[rec.EventID] = rules.Location{Stream: stream, Revision: e.Revision, Position: e.Position}
+		if len(sc.found) == len(want) {
+			return sc, nil
+		}
+	}
 }
 
 // ReadStream implements eventstore.Store.
@@ -402,13 +467,11 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, max 
 	if max > 0 {
 		count = uint64(max)
 	}
-	return s.readStream(ctx, stream, esdb.ReadStreamOptions{From: esdb.Revision(from)}, count, nil)
+	return s.readStream(ctx, stream, esdb.ReadStreamOptions{From: esdb.Revision(from)}, count)
 }
 
-// readStream reads a stream. With each set, it hands every event to each,
-// keeps none, and stops when each returns false.
-func (s *Store) readStream(ctx context.Context, stream string, opts esdb.ReadStreamOptions, count uint64,
-	each func(eventstore.RecordedEvent, uuid.UUID) bool) ([]eventstore.RecordedEvent, error) {
+// readStream reads a stream.
+func (s *Store) readStream(ctx context.Context, stream string, opts esdb.ReadStreamOptions, count uint64) ([]eventstore.RecordedEvent, error) {
 	client := s.cl()
 	rs, err := client.ReadStream(ctx, s.name(stream), opts, count)
 	if err != nil {
@@ -428,12 +491,6 @@ func (s *Store) readStream(ctx context.Context, stream string, opts esdb.ReadStr
 		e, err := s.toRecorded(rec, stream)
 		if err != nil {
 			return nil, err
-		}
-		if each != nil {
-			if !each(e, rec.EventID) {
-				return out, nil
-			}
-			continue
 		}
 		out = append(out, e)
 	}
