@@ -439,3 +439,77 @@ func TestContractNamespace(t *testing.T) {
 		t.Fatalf("filter %v, want the stream prefix a-", fo)
 	}
 }
+
+// TestContractServerRestart: the server goes away for longer than the
+// client's discovery attempts (after which the v4 client gives up for
+// good) and comes back on the same address: appends during the outage
+// fail, and afterwards the store works again and the subscription resumes
+// from its checkpoint without a gap or a duplicate.
+func TestContractServerRestart(t *testing.T) {
+	f := esdbtest.NewContractFake(t)
+	logs := lockedWriter{w: &bytes.Buffer{}, mu: &sync.Mutex{}}
+	st, err := esdb.Open(t.Context(), f.URL()+"&maxDiscoverAttempts=2&discoveryInterval=50",
+		esdb.WithResubscribeBackoff(20*time.Millisecond, 200*time.Millisecond), esdb.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	var want []string
+	add := func() error {
+		e := newEvent("E")
+		_, err := st.Append(t.Context(), "s", eventstore.Any(), e)
+		if err == nil {
+			want = append(want, e.ID)
+		}
+		return err
+	}
+	for range 3 {
+		if err := add(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub, err := st.SubscribeAll(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	got := 0
+	read := func(n int) {
+		t.Helper()
+		for got < n {
+			m := next(t, sub)
+			if m.CaughtUp {
+				continue
+			}
+			if m.Event.ID != want[got] {
+				t.Fatalf("event #%d is %s, want %s", got, m.Event.ID, want[got])
+			}
+			got++
+		}
+	}
+	read(3)
+	f.Stop()
+	if err := add(); err == nil {
+		t.Fatal("append succeeded with the server down")
+	}
+	time.Sleep(500 * time.Millisecond) // past the client's discovery attempts
+	f.Restart(t, 0)
+	deadline := time.Now().Add(10 * time.Second)
+	for add() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("appends still fail 10s after the server came back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := add(); err != nil {
+		t.Fatal(err)
+	}
+	read(len(want))
+	if sub.(*esdb.Subscription).Resubscriptions() == 0 {
+		t.Fatal("the subscription did not resubscribe")
+	}
+	logs.mu.Lock()
+	renewed := strings.Contains(logs.w.String(), "EventStoreDB connection lost")
+	logs.mu.Unlock()
+	t.Logf("the client gave up during the outage and was renewed: %v", renewed)
+}

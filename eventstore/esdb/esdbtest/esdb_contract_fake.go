@@ -94,11 +94,8 @@ func NewContractFake(t testing.TB) *ContractFake {
 		t.Fatal(err)
 	}
 	f.addr = lis.Addr().String()
-	f.srv = grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}))
-	streams.RegisterStreamsServer(f.srv, f)
-	serverfeatures.RegisterServerFeaturesServer(f.srv, f)
-	go func() { _ = f.srv.Serve(lis) }()
-	t.Cleanup(f.srv.Stop)
+	f.serve(lis)
+	t.Cleanup(func() { f.srv.Stop() })
 	return f
 }
 
@@ -110,6 +107,27 @@ func (f *ContractFake) Addr() string { return f.addr }
 
 // Stop stops the server at once (it also stops at the end of the test).
 func (f *ContractFake) Stop() { f.srv.Stop() }
+
+// Restart stops the server and, after down, serves the same log again on
+// the same address, as a restarted node would.
+func (f *ContractFake) Restart(t testing.TB, down time.Duration) {
+	t.Helper()
+	f.srv.Stop()
+	time.Sleep(down)
+	lis, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		t.Fatalf("contract fake: listen again on %s: %v", f.addr, err)
+	}
+	f.serve(lis)
+}
+
+func (f *ContractFake) serve(lis net.Listener) {
+	srv := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}))
+	streams.RegisterStreamsServer(srv, f)
+	serverfeatures.RegisterServerFeaturesServer(srv, f)
+	f.srv = srv
+	go func() { _ = srv.Serve(lis) }()
+}
 
 // SetNoCaughtUp makes subscriptions send no caught-up message, like a
 // server before 23.10.
