@@ -513,3 +513,62 @@ func TestContractServerRestart(t *testing.T) {
 	logs.mu.Unlock()
 	t.Logf("the client gave up during the outage and was renewed: %v", renewed)
 }
+
+// TestContractOutageDoesNotHang: while the server is down, concurrent
+// calls all return (with an error) instead of hanging. The v4 client
+// leaves calls that queue up behind a failing discovery blocked forever;
+// the adapter abandons them when it replaces the dead client.
+func TestContractOutageDoesNotHang(t *testing.T) {
+	f := esdbtest.NewContractFake(t)
+	st, err := esdb.Open(t.Context(), f.URL()+"&maxDiscoverAttempts=3&discoveryInterval=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	if _, err := st.Append(t.Context(), "s", eventstore.NoStream(), newEvent("E")); err != nil {
+		t.Fatal(err)
+	}
+	f.Stop()
+	var wg sync.WaitGroup
+	stuck := make(chan string, 64)
+	for g := range 8 {
+		wg.Go(func() {
+			end := time.Now().Add(1500 * time.Millisecond)
+			for time.Now().Before(end) {
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					if g%2 == 0 {
+						_, _ = st.Append(context.Background(), "s", eventstore.Exact(0), newEvent("E"))
+					} else {
+						_, _ = st.ReadStream(context.Background(), "s", 0, 0)
+					}
+				}()
+				select {
+				case <-done:
+				case <-time.After(10 * time.Second):
+					stuck <- "a call hung for 10s while the server was down"
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	close(stuck)
+	for msg := range stuck {
+		t.Fatal(msg)
+	}
+	f.Restart(t, 0)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := st.ReadStream(t.Context(), "s", 0, 0)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reads still fail 10s after the server came back: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

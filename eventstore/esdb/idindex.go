@@ -59,41 +59,62 @@ func (s *Store) scan(ctx context.Context, stream string, ids []uuid.UUID) (strea
 	if entry.big {
 		return s.scanBackwards(ctx, stream, ids)
 	}
-	client := s.cl()
-	rs, err := client.ReadStream(ctx, s.name(stream), esdb.ReadStreamOptions{From: esdb.Revision(entry.next)}, math.MaxInt64)
-	if err != nil {
-		return streamScan{}, s.mapErr(ctx, client, "read", stream, err)
+	// Read what was recorded since, aside (do may abandon the read), then
+	// remember it.
+	type seen struct {
+		id  uuid.UUID
+		loc rules.Location
 	}
-	defer rs.Close()
-	for {
-		ev, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	var recs []seen
+	gap := false
+	next := entry.next
+	err := s.do(ctx, func(c *esdb.Client) error {
+		rs, err := c.ReadStream(ctx, s.name(stream), esdb.ReadStreamOptions{From: esdb.Revision(next)}, math.MaxInt64)
 		if err != nil {
-			err = s.mapErr(ctx, client, "read", stream, err)
-			if errors.Is(err, eventstore.ErrStreamNotFound) {
-				break
+			return s.mapErr(ctx, "read", stream, err)
+		}
+		defer rs.Close()
+		for rev := next; ; rev++ {
+			ev, err := rs.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
 			}
-			return streamScan{}, err
+			if err != nil {
+				err = s.mapErr(ctx, "read", stream, err)
+				if errors.Is(err, eventstore.ErrStreamNotFound) {
+					return nil
+				}
+				return err
+			}
+			rec := ev.OriginalEvent()
+			if rec.EventNumber != rev {
+				gap = true // a truncated or recreated stream
+				return nil
+			}
+			e, err := s.toRecorded(rec, stream)
+			if err != nil {
+				return err
+			}
+			recs = append(recs, seen{rec.EventID, rules.Location{Stream: stream, Revision: e.Revision, Position: e.Position}})
+			if rev+1 > indexMaxEvents {
+				return nil
+			}
 		}
-		rec := ev.OriginalEvent()
-		if rec.EventNumber != entry.next {
-			// Not the next revision (a truncated or recreated stream):
-			// start the stream's entry over, and scan it whole this time.
-			entry.next, entry.ids = 0, map[uuid.UUID]rules.Location{}
-			return s.scanBackwards(ctx, stream, ids)
-		}
-		e, err := s.toRecorded(rec, stream)
-		if err != nil {
-			return streamScan{}, err
-		}
-		entry.ids[rec.EventID] = rules.Location{Stream: stream, Revision: e.Revision, Position: e.Position}
-		entry.next++
-		if entry.next > indexMaxEvents {
-			entry.big, entry.ids = true, nil // remembered as too long to remember
-			return s.scanBackwards(ctx, stream, ids)
-		}
+	})
+	if err != nil {
+		return streamScan{}, err
+	}
+	if gap {
+		entry.next, entry.ids = 0, map[uuid.UUID]rules.Location{}
+		return s.scanBackwards(ctx, stream, ids)
+	}
+	for _, r := range recs {
+		entry.ids[r.id] = r.loc
+	}
+	entry.next += uint64(len(recs))
+	if entry.next > indexMaxEvents {
+		entry.big, entry.ids = true, nil // remembered as too long to remember
+		return s.scanBackwards(ctx, stream, ids)
 	}
 	sc := streamScan{found: make(map[uuid.UUID]rules.Location, len(ids)), ids: ids}
 	if entry.next > 0 {

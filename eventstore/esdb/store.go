@@ -47,14 +47,15 @@ type Store struct {
 	log  *slog.Logger
 	url  string // redacted
 
-	cmu    sync.RWMutex
-	client *esdb.Client
+	cmu  sync.RWMutex
+	conn *conn
 
 	mu     sync.RWMutex
 	closed bool
-	stop   chan struct{}
+	stop   chan struct{}  // closed by Close
+	abort  chan struct{}  // closed when Close stops waiting for calls
 	ops    sync.WaitGroup // appends and reads in flight
-	subs   sync.WaitGroup // subscription goroutines
+	subs   sync.WaitGroup // subscription goroutines and the prober
 
 	index            *idIndex
 	positionsChecked atomic.Bool // see checkReportedPosition
@@ -78,26 +79,21 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 		return nil, fmt.Errorf("esdb: connection string %s: %w", safe, err)
 	}
 	cfg.Logger = clientLogger(o.log)
-	s := &Store{cfg: *cfg, opts: o, log: o.log.With("component", "esdb"), url: safe, stop: make(chan struct{}), index: newIDIndex()}
-	client, err := s.newClient()
+	s := &Store{cfg: *cfg, opts: o, log: o.log.With("component", "esdb"), url: safe,
+		stop: make(chan struct{}), abort: make(chan struct{}), index: newIDIndex()}
+	cn, err := s.newConn()
 	if err != nil {
 		return nil, err
 	}
-	s.client = client
+	s.conn = cn
 	if err := s.probe(ctx); err != nil {
-		_ = client.Close()
+		close(s.stop)
+		go func() { _ = s.closeConn() }() // a probe may still be queued on it
 		return nil, err
 	}
+	s.subs.Add(1)
+	go s.probeLoop()
 	return s, nil
-}
-
-func (s *Store) newClient() (*esdb.Client, error) {
-	cfg := s.cfg
-	client, err := esdb.NewClient(&cfg)
-	if err != nil {
-		return nil, fmt.Errorf("esdb: client for %s: %w", s.url, err)
-	}
-	return client, nil
 }
 
 // probe makes the client discover the node (the server-features handshake)
@@ -112,9 +108,11 @@ func (s *Store) probe(ctx context.Context) error {
 	}
 	done := make(chan result, 1)
 	go func() {
-		// GetServerVersion takes no context: run it aside and stop waiting
-		// when ctx ends (it gives up after the client's discovery attempts).
-		v, err := s.cl().GetServerVersion()
+		var v *esdb.ServerVersion
+		err := s.do(ctx, func(c *esdb.Client) (err error) {
+			v, err = c.GetServerVersion()
+			return err
+		})
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -139,39 +137,6 @@ func (s *Store) probe(ctx context.Context) error {
 	}
 }
 
-// cl returns the current client.
-func (s *Store) cl() *esdb.Client {
-	s.cmu.RLock()
-	defer s.cmu.RUnlock()
-	return s.client
-}
-
-// renew replaces a client that reports its connection closed while the
-// store is open: the v4 client gives up for good after a failed discovery.
-// The dead client is not closed: a call racing with its failed discovery
-// may still be sending to its channel, and closing it would panic that
-// caller; it holds no connection.
-func (s *Store) renew(dead *esdb.Client) {
-	s.mu.RLock()
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
-		return
-	}
-	s.cmu.Lock()
-	defer s.cmu.Unlock()
-	if s.client != dead {
-		return
-	}
-	client, err := s.newClient()
-	if err != nil {
-		s.log.Error("cannot renew the EventStoreDB client", "err", err)
-		return
-	}
-	s.client = client
-	s.log.Warn("EventStoreDB connection lost; the client will rediscover the node", "url", s.url)
-}
-
 // begin registers an operation; it fails once Close has begun.
 func (s *Store) begin() error {
 	s.mu.RLock()
@@ -183,8 +148,9 @@ func (s *Store) begin() error {
 	return nil
 }
 
-// Close waits for the appends and reads in flight, ends the subscriptions
-// (their Err is nil) and closes the client.
+// Close waits for the appends and reads in flight (at most 10s, after
+// which they fail with ErrClosed), ends the subscriptions (their Err is
+// nil) and closes the client.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -194,9 +160,16 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.stop)
 	s.mu.Unlock()
-	s.ops.Wait()
+	waited := make(chan struct{})
+	go func() { s.ops.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(closeGrace):
+		close(s.abort) // calls stuck on the server end with ErrClosed
+		<-waited
+	}
 	s.subs.Wait()
-	return s.cl().Close()
+	return s.closeConn()
 }
 
 // name is the stream's name on the server.
@@ -327,14 +300,17 @@ func parseWrongVersion(err *esdb.Error) *wrongVersion {
 
 // appendOnce sends one append. A wrong expected version is a *wrongVersion.
 func (s *Store) appendOnce(ctx context.Context, stream string, expected esdb.ExpectedRevision, data []esdb.EventData) (eventstore.AppendResult, error) {
-	client := s.cl()
-	wr, err := client.AppendToStream(ctx, s.name(stream), esdb.AppendToStreamOptions{ExpectedRevision: expected, Deadline: s.appendDeadline(ctx, len(data))}, data...)
+	var wr *esdb.WriteResult
+	err := s.do(ctx, func(c *esdb.Client) (err error) {
+		wr, err = c.AppendToStream(ctx, s.name(stream), esdb.AppendToStreamOptions{ExpectedRevision: expected, Deadline: s.appendDeadline(ctx, len(data))}, data...)
+		return err
+	})
 	if err != nil {
 		var e *esdb.Error
 		if errors.As(err, &e) && e.Code() == esdb.ErrorCodeWrongExpectedVersion {
 			return eventstore.AppendResult{}, parseWrongVersion(e)
 		}
-		return eventstore.AppendResult{}, s.mapErr(ctx, client, "append to", stream, err)
+		return eventstore.AppendResult{}, s.mapErr(ctx, "append to", stream, err)
 	}
 	res := eventstore.AppendResult{NextRevision: wr.NextExpectedVersion}
 	reported := uint64(0)
@@ -418,38 +394,52 @@ func (s *Store) scanBackwards(ctx context.Context, stream string, ids []uuid.UUI
 	for _, id := range ids {
 		want[id] = struct{}{}
 	}
-	client := s.cl()
-	rs, err := client.ReadStream(ctx, s.name(stream), esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, math.MaxInt64)
+	var found map[uuid.UUID]rules.Location
+	err := s.do(ctx, func(c *esdb.Client) error {
+		var err error
+		sc.last, sc.exists, found, err = s.scanBackwardsWith(ctx, c, stream, want)
+		return err
+	})
 	if err != nil {
-		return sc, s.mapErr(ctx, client, "read", stream, err)
+		return streamScan{}, err
+	}
+	sc.found = found
+	return sc, nil
+}
+
+func (s *Store) scanBackwardsWith(ctx context.Context, c *esdb.Client, stream string, want map[uuid.UUID]struct{}) (last uint64, exists bool, found map[uuid.UUID]rules.Location, err error) {
+	found = make(map[uuid.UUID]rules.Location, len(want))
+	rs, err := c.ReadStream(ctx, s.name(stream), esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, math.MaxInt64)
+	if err != nil {
+		return 0, false, nil, s.mapErr(ctx, "read", stream, err)
 	}
 	defer rs.Close()
 	for first := true; ; first = false {
 		ev, err := rs.Recv()
 		if errors.Is(err, io.EOF) {
-			return sc, nil
+			return last, exists, found, nil
 		}
 		if err != nil {
-			err = s.mapErr(ctx, client, "read", stream, err)
+			err = s.mapErr(ctx, "read", stream, err)
 			if errors.Is(err, eventstore.ErrStreamNotFound) {
-				return sc, nil
+				return 0, false, found, nil
 			}
-			return sc, err
+			return 0, false, nil, err
 		}
 		rec := ev.OriginalEvent()
 		if first {
-			sc.last, sc.exists = rec.EventNumber, true
+			last, exists = rec.EventNumber, true
 		}
 		if _, ok := want[rec.EventID]; !ok {
 			continue
 		}
 		e, err := s.toRecorded(rec, stream) // checks the position
 		if err != nil {
-			return sc, err
+			return 0, false, nil, err
 		}
-		sc.found[rec.EventID] = rules.Location{Stream: stream, Revision: e.Revision, Position: e.Position}
-		if len(sc.found) == len(want) {
-			return sc, nil
+		found[rec.EventID] = rules.Location{Stream: stream, Revision: e.Revision, Position: e.Position}
+		if len(found) == len(want) {
+			return last, exists, found, nil
 		}
 	}
 }
@@ -472,10 +462,21 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, max 
 
 // readStream reads a stream.
 func (s *Store) readStream(ctx context.Context, stream string, opts esdb.ReadStreamOptions, count uint64) ([]eventstore.RecordedEvent, error) {
-	client := s.cl()
-	rs, err := client.ReadStream(ctx, s.name(stream), opts, count)
+	var out []eventstore.RecordedEvent
+	err := s.do(ctx, func(c *esdb.Client) (err error) {
+		out, err = s.readStreamWith(ctx, c, stream, opts, count)
+		return err
+	})
 	if err != nil {
-		return nil, s.mapErr(ctx, client, "read", stream, err)
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) readStreamWith(ctx context.Context, c *esdb.Client, stream string, opts esdb.ReadStreamOptions, count uint64) ([]eventstore.RecordedEvent, error) {
+	rs, err := c.ReadStream(ctx, s.name(stream), opts, count)
+	if err != nil {
+		return nil, s.mapErr(ctx, "read", stream, err)
 	}
 	defer rs.Close()
 	out := []eventstore.RecordedEvent{}
@@ -485,7 +486,7 @@ func (s *Store) readStream(ctx context.Context, stream string, opts esdb.ReadStr
 			return out, nil
 		}
 		if err != nil {
-			return nil, s.mapErr(ctx, client, "read", stream, err)
+			return nil, s.mapErr(ctx, "read", stream, err)
 		}
 		rec := ev.OriginalEvent()
 		e, err := s.toRecorded(rec, stream)
@@ -539,20 +540,38 @@ func (s *Store) readAllPage(ctx context.Context, from uint64, page int, each fun
 	if from > 0 {
 		start = esdb.Position{Commit: from, Prepare: from}
 	}
-	client := s.cl()
-	rs, err := client.ReadAll(ctx, esdb.ReadAllOptions{From: start}, uint64(page))
+	var events []eventstore.RecordedEvent
+	var n int
+	var last uint64
+	err := s.do(ctx, func(c *esdb.Client) (err error) {
+		events, n, last, err = s.readAllPageWith(ctx, c, start, from, page)
+		return err
+	})
 	if err != nil {
-		return 0, 0, s.mapErr(ctx, client, "read", "$all", err)
+		return 0, 0, err
+	}
+	for _, e := range events {
+		if !each(e) {
+			return page, e.Position, nil
+		}
+	}
+	return n, last, nil
+}
+
+func (s *Store) readAllPageWith(ctx context.Context, c *esdb.Client, start esdb.AllPosition, from uint64, page int) (events []eventstore.RecordedEvent, n int, last uint64, err error) {
+	rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{From: start}, uint64(page))
+	if err != nil {
+		return nil, 0, 0, s.mapErr(ctx, "read", "$all", err)
 	}
 	defer rs.Close()
-	n, last := 0, from
+	last = from
 	for {
 		ev, err := rs.Recv()
 		if errors.Is(err, io.EOF) {
-			return n, last, nil
+			return events, n, last, nil
 		}
 		if err != nil {
-			return 0, 0, s.mapErr(ctx, client, "read", "$all", err)
+			return nil, 0, 0, s.mapErr(ctx, "read", "$all", err)
 		}
 		n++
 		rec := ev.OriginalEvent()
@@ -565,39 +584,41 @@ func (s *Store) readAllPage(ctx context.Context, from uint64, page int, each fun
 		}
 		e, err := s.toRecorded(rec, stream)
 		if err != nil {
-			return 0, 0, err
+			return nil, 0, 0, err
 		}
 		if e.Position <= from {
 			continue
 		}
 		last = e.Position
-		if !each(e) {
-			return page, last, nil
-		}
+		events = append(events, e)
 	}
 }
 
 // allHead returns the position of the last event of $all, system events
 // included (0 for an empty log).
 func (s *Store) allHead(ctx context.Context) (uint64, error) {
-	client := s.cl()
-	rs, err := client.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
-	if err != nil {
-		return 0, s.mapErr(ctx, client, "read", "$all", err)
-	}
-	defer rs.Close()
-	ev, err := rs.Recv()
-	if errors.Is(err, io.EOF) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, s.mapErr(ctx, client, "read", "$all", err)
-	}
-	return ev.OriginalEvent().Position.Commit, nil
+	var head uint64
+	err := s.do(ctx, func(c *esdb.Client) error {
+		rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+		if err != nil {
+			return s.mapErr(ctx, "read", "$all", err)
+		}
+		defer rs.Close()
+		ev, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return s.mapErr(ctx, "read", "$all", err)
+		}
+		head = ev.OriginalEvent().Position.Commit
+		return nil
+	})
+	return head, err
 }
 
 // mapErr maps a client error to the port's errors.
-func (s *Store) mapErr(ctx context.Context, client *esdb.Client, op, stream string, err error) error {
+func (s *Store) mapErr(ctx context.Context, op, stream string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("esdb: %s %q: %w", op, stream, ctxErr)
 	}
@@ -608,13 +629,6 @@ func (s *Store) mapErr(ctx context.Context, client *esdb.Client, op, stream stri
 			return fmt.Errorf("esdb: %s %q: %w", op, stream, eventstore.ErrStreamNotFound)
 		case esdb.ErrorCodeStreamDeleted:
 			return fmt.Errorf("esdb: %s %q: %w", op, stream, ErrStreamDeleted)
-		case esdb.ErrorCodeConnectionClosed:
-			s.mu.RLock()
-			closed := s.closed
-			s.mu.RUnlock()
-			if !closed {
-				s.renew(client)
-			}
 		}
 	}
 	return fmt.Errorf("esdb: %s %q: %w", op, stream, err)

@@ -224,10 +224,13 @@ func (sub *Subscription) once(ctx context.Context) (progressed bool, err error) 
 	if cp := sub.checkpoint.Load(); cp > 0 {
 		from = esdb.Position{Commit: cp, Prepare: cp}
 	}
-	client := sub.s.cl()
-	es, err := client.SubscribeToAll(subCtx, esdb.SubscribeToAllOptions{From: from, Filter: sub.filter()})
+	var es *esdb.Subscription
+	err = sub.s.do(subCtx, func(c *esdb.Client) (err error) {
+		es, err = c.SubscribeToAll(subCtx, esdb.SubscribeToAllOptions{From: from, Filter: sub.filter()})
+		return err
+	})
 	if err != nil {
-		return false, sub.s.mapErr(subCtx, client, "subscribe to", "$all", err)
+		return false, sub.s.mapErr(subCtx, "subscribe to", "$all", err)
 	}
 	defer es.Close()
 	if sub.checkpoint.Load() >= sub.head {
