@@ -81,6 +81,18 @@
 // head of $all read when SubscribeAll was called, whichever comes first;
 // CaughtUp is delivered once.
 //
+// # Connection
+//
+// Open fails with ErrUnreachable unless the server answers the client's
+// handshake and a read of $all within the connect timeout (15s). The v4
+// client gives up for good after a failed node discovery, and calls queued
+// behind that discovery then block forever; the adapter runs each client
+// call in a goroutine of its own, replaces a client that gave up (a prober
+// notices it within a second), and releases the calls still waiting on it
+// with ErrConnectionLost. Appends and reads fail while the server is down;
+// subscriptions keep resubscribing. Close waits up to 10s for the calls in
+// flight.
+//
 // # Logging
 //
 // The client's own log lines (it prints to stderr by default) are routed

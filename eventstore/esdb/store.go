@@ -101,40 +101,24 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 func (s *Store) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.connectTimeout)
 	defer cancel()
-	type result struct {
-		version *esdb.ServerVersion
-		head    uint64
-		err     error
+	var v *esdb.ServerVersion
+	err := s.do(ctx, func(c *esdb.Client) (err error) {
+		v, err = c.GetServerVersion() // takes no context: do stops waiting when ctx ends
+		return err
+	})
+	var head uint64
+	if err == nil {
+		head, err = s.allHead(ctx)
 	}
-	done := make(chan result, 1)
-	go func() {
-		var v *esdb.ServerVersion
-		err := s.do(ctx, func(c *esdb.Client) (err error) {
-			v, err = c.GetServerVersion()
-			return err
-		})
-		if err != nil {
-			done <- result{err: err}
-			return
-		}
-		head, err := s.allHead(ctx)
-		done <- result{version: v, head: head, err: err}
-	}()
-	select {
-	case r := <-done:
-		if r.err != nil {
-			return fmt.Errorf("%w at %s: %w", ErrUnreachable, s.url, r.err)
-		}
-		v := r.version
-		s.log.Info("connected to EventStoreDB", "url", s.url,
-			"server_version", fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch), "head", r.head)
-		if v.Major != 0 && (v.Major < 23 || v.Major == 23 && v.Minor < 10) {
-			s.log.Warn("EventStoreDB before 23.10 sends no caught-up message; subscriptions detect it from the head of $all")
-		}
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%w at %s within %s: %w", ErrUnreachable, s.url, s.opts.connectTimeout, ctx.Err())
+	if err != nil {
+		return fmt.Errorf("%w at %s (connect timeout %s): %w", ErrUnreachable, s.url, s.opts.connectTimeout, err)
 	}
+	s.log.Info("connected to EventStoreDB", "url", s.url,
+		"server_version", fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch), "head", head)
+	if v.Major != 0 && (v.Major < 23 || v.Major == 23 && v.Minor < 10) {
+		s.log.Warn("EventStoreDB before 23.10 sends no caught-up message; subscriptions detect it from the head of $all")
+	}
+	return nil
 }
 
 // begin registers an operation; it fails once Close has begun.
