@@ -79,7 +79,10 @@ func (s *Store) do(ctx context.Context, fn func(*esdb.Client) error) error {
 	}()
 	result := func(err error) error {
 		var e *esdb.Error
-		if errors.As(err, &e) && e.Code() == esdb.ErrorCodeConnectionClosed {
+		switch {
+		case err == nil:
+			s.answered()
+		case errors.As(err, &e) && e.Code() == esdb.ErrorCodeConnectionClosed:
 			s.renew(cn)
 		}
 		return err
@@ -101,10 +104,13 @@ func (s *Store) do(ctx context.Context, fn func(*esdb.Client) error) error {
 	}
 }
 
-// renew gives up a client that reported its connection closed, releases
-// the calls waiting on it and, unless the store is closing, makes a new
-// one. The dead client is not closed: a call still queued on it would
-// panic (send on a closed channel); it holds no connection any more.
+// renew gives up a client that reported its connection closed and
+// releases the calls waiting on it. Unless the store is closing, a new
+// client replaces it after a pause that grows while the outage lasts (the
+// resubscribe backoff); meanwhile calls fail at once with
+// ErrConnectionLost instead of queueing. The dead client is not closed: a
+// call still queued on it would panic (send on a closed channel); it holds
+// no connection any more.
 func (s *Store) renew(dead *conn) {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
@@ -117,13 +123,48 @@ func (s *Store) renew(dead *conn) {
 		return
 	default:
 	}
+	delay := s.reconnectDelay
+	if s.outage.CompareAndSwap(false, true) {
+		s.log.Warn("EventStoreDB connection lost; reconnecting", "url", s.url)
+		delay = 0
+	} else {
+		s.log.Debug("EventStoreDB still unreachable; reconnecting", "url", s.url, "after", delay)
+	}
+	s.reconnectDelay = min(max(2*s.reconnectDelay, s.opts.backoffMin), s.opts.backoffMax)
+	time.AfterFunc(delay, func() { s.replace(dead) })
+}
+
+// replace installs a new client in place of the dead one.
+func (s *Store) replace(dead *conn) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	select {
+	case <-s.stop:
+		return
+	default:
+	}
+	if s.conn != dead {
+		return
+	}
 	cn, err := s.newConn()
 	if err != nil { // only an invalid configuration, which Open has checked
 		s.log.Error("cannot renew the EventStoreDB client", "err", err)
 		return
 	}
 	s.conn = cn
-	s.log.Warn("EventStoreDB connection lost; the client will rediscover the node", "url", s.url)
+}
+
+// answered notes that the server answered a call, ending an outage.
+func (s *Store) answered() {
+	if !s.outage.Load() {
+		return
+	}
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.outage.CompareAndSwap(true, false) {
+		s.reconnectDelay = 0
+		s.log.Info("EventStoreDB connection restored", "url", s.url)
+	}
 }
 
 // probe asks the client for the server's version every probeInterval, so

@@ -509,7 +509,7 @@ func TestContractServerRestart(t *testing.T) {
 		t.Fatal("the subscription did not resubscribe")
 	}
 	logs.mu.Lock()
-	renewed := strings.Contains(logs.w.String(), "EventStoreDB connection lost")
+	renewed := strings.Contains(logs.w.String(), "EventStoreDB connection lost; reconnecting")
 	logs.mu.Unlock()
 	t.Logf("the client gave up during the outage and was renewed: %v", renewed)
 }

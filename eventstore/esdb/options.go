@@ -49,7 +49,8 @@ func WithConnectTimeout(d time.Duration) Option {
 }
 
 // WithResubscribeBackoff sets the first and the longest pause before a
-// dropped subscription resubscribes (default 100ms doubling to 5s).
+// dropped subscription resubscribes, and before a client that gave up on
+// the server is replaced (default 100ms doubling to 5s).
 func WithResubscribeBackoff(first, longest time.Duration) Option {
 	return func(o *options) {
 		if first > 0 {

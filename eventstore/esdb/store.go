@@ -47,8 +47,10 @@ type Store struct {
 	log  *slog.Logger
 	url  string // redacted
 
-	cmu  sync.RWMutex
-	conn *conn
+	cmu            sync.RWMutex
+	conn           *conn
+	reconnectDelay time.Duration // under cmu
+	outage         atomic.Bool
 
 	mu     sync.RWMutex
 	closed bool
