@@ -279,6 +279,9 @@ func (sub *Subscription) deliver(ctx context.Context, rec *esdb.RecordedEvent) e
 	stream, ok := sub.s.portStream(rec.StreamID)
 	if !ok || strings.HasPrefix(rec.EventType, "$") {
 		sub.checkpoint.Store(pos)
+		if pos >= sub.head {
+			return sub.signalCaughtUp(ctx)
+		}
 		return nil
 	}
 	e, err := sub.s.toRecorded(rec, stream)
