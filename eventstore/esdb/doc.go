@@ -96,6 +96,8 @@
 // # Logging
 //
 // The client's own log lines (it prints to stderr by default) are routed
-// to the store's *slog.Logger with component=esdb-client; lines caused by
-// this adapter cancelling its own calls are demoted to debug.
+// to the store's *slog.Logger with component=esdb-client: its info lines
+// (discovery attempts) at debug, its warnings and errors as warnings,
+// and lines caused by this adapter cancelling its own calls at debug. The
+// store logs its own lines with component=esdb.
 package esdb
