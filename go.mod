@@ -8,6 +8,7 @@ tool (
 )
 
 require (
+	github.com/EventStore/EventStore-Client-Go/v4 v4.2.0
 	github.com/gagliardetto/solana-go v1.14.0
 	github.com/gdamore/tcell/v2 v2.13.10
 	github.com/golang-jwt/jwt/v5 v5.3.1

@@ -22,6 +22,7 @@ import (
 	"github.com/cyxwiz/central-server/domain"
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/eventstore/bolt"
+	"github.com/cyxwiz/central-server/eventstore/esdb"
 	"github.com/cyxwiz/central-server/projections"
 	"github.com/cyxwiz/central-server/projections/memory"
 	"github.com/labstack/echo/v4"
@@ -86,8 +87,6 @@ func NewApp(cfg config.Config, set Settings, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	switch {
-	case cfg.EventStore.Backend != config.BackendEmbedded:
-		return nil, fmt.Errorf("eventstore.backend %q: this build has only the embedded store; set it to %q", cfg.EventStore.Backend, config.BackendEmbedded)
 	case !cfg.Redis.InMemory():
 		return nil, errors.New("redis.url is set, but shared Redis leases are not in this build yet; leave it empty for in-memory leases")
 	}
@@ -132,13 +131,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	issuer := auth.NewIssuer(secret, a.set.Now, auth.WithP2PTTL(cfg.JWT.P2PTokenExpiration()))
 
-	path := filepath.Join(cfg.EventStore.DataDir, "events.db")
-	store, err := bolt.Open(path)
+	store, err := a.openStore(ctx)
 	if err != nil {
-		return fmt.Errorf("open event store %s: %w", path, err)
+		return err
 	}
 	a.store = store
-	a.log.Info("event store open", "backend", "embedded", "path", path)
 
 	sc := cfg.Scheduler
 	codec := commands.NewCodec()
@@ -257,6 +254,27 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	a.log.Info("REST serving", "address", a.rest.Addr().String())
 	return nil
+}
+
+// openStore opens the event log eventstore.backend names: the embedded
+// file in data_dir, or the EventStoreDB server at esdb_url.
+func (a *App) openStore(ctx context.Context) (eventstore.Store, error) {
+	cfg := a.cfg.EventStore
+	if cfg.Backend == config.BackendESDB {
+		store, err := esdb.Open(ctx, cfg.ESDBURL, esdb.WithLogger(a.log))
+		if err != nil {
+			return nil, fmt.Errorf("eventstore.backend %q: open EventStoreDB at eventstore.esdb_url: %w", cfg.Backend, err)
+		}
+		a.log.Info("event store open", "backend", cfg.Backend, "url", a.cfg.Redacted().EventStore.ESDBURL)
+		return store, nil
+	}
+	path := filepath.Join(cfg.DataDir, "events.db")
+	store, err := bolt.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open event store %s: %w", path, err)
+	}
+	a.log.Info("event store open", "backend", "embedded", "path", path)
+	return store, nil
 }
 
 // RESTAddr is the address the REST API listens on.
