@@ -259,22 +259,40 @@ func (a *App) Start(ctx context.Context) (err error) {
 // openStore opens the event log eventstore.backend names: the embedded
 // file in data_dir, or the EventStoreDB server at esdb_url.
 func (a *App) openStore(ctx context.Context) (eventstore.Store, error) {
-	cfg := a.cfg.EventStore
-	if cfg.Backend == config.BackendESDB {
-		store, err := esdb.Open(ctx, cfg.ESDBURL, esdb.WithLogger(a.log))
+	store, err := openLog(ctx, a.cfg, a.log)
+	if err == nil {
+		a.log.Info("event store open", "backend", a.cfg.EventStore.Backend, "at", logLocation(a.cfg))
+	}
+	return store, err
+}
+
+// openLog opens the configured event store: EventStoreDB at
+// eventstore.esdb_url, or the embedded file in eventstore.data_dir, which
+// one process holds at a time (bolt options such as a lock timeout, for
+// the tools that read it beside a server).
+func openLog(ctx context.Context, cfg config.Config, log *slog.Logger, boltOpts ...bolt.Option) (eventstore.Store, error) {
+	ec := cfg.EventStore
+	if ec.Backend == config.BackendESDB {
+		store, err := esdb.Open(ctx, ec.ESDBURL, esdb.WithLogger(log))
 		if err != nil {
-			return nil, fmt.Errorf("eventstore.backend %q: open EventStoreDB at eventstore.esdb_url: %w", cfg.Backend, err)
+			return nil, fmt.Errorf("eventstore.backend %q: open EventStoreDB at eventstore.esdb_url: %w", ec.Backend, err)
 		}
-		a.log.Info("event store open", "backend", cfg.Backend, "url", a.cfg.Redacted().EventStore.ESDBURL)
 		return store, nil
 	}
-	path := filepath.Join(cfg.DataDir, "events.db")
-	store, err := bolt.Open(path)
+	path := filepath.Join(ec.DataDir, "events.db")
+	store, err := bolt.Open(path, boltOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("open event store %s: %w", path, err)
 	}
-	a.log.Info("event store open", "backend", "embedded", "path", path)
 	return store, nil
+}
+
+// logLocation says where the log is, secrets masked.
+func logLocation(cfg config.Config) string {
+	if cfg.EventStore.Backend == config.BackendESDB {
+		return cfg.Redacted().EventStore.ESDBURL
+	}
+	return filepath.Join(cfg.EventStore.DataDir, "events.db")
 }
 
 // RESTAddr is the address the REST API listens on.

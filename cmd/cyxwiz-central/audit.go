@@ -7,7 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
+	"log/slog"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -54,10 +54,9 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	file := filepath.Join(cfg.EventStore.DataDir, "events.db")
-	store, err := bolt.Open(file, bolt.WithLockTimeout(2*time.Second))
+	store, err := openLog(context.Background(), cfg, slog.New(slog.DiscardHandler), bolt.WithLockTimeout(2*time.Second))
 	if err != nil {
-		return fmt.Errorf("open %s: %w (is the server running? it holds the file; stop it, or read /api/%ss/%s/events over REST)", file, err, kind, id)
+		return fmt.Errorf("%w (with the embedded store: is the server running? it holds the file; stop it, or read /api/%ss/%s/events over REST)", err, kind, id)
 	}
 	defer store.Close()
 	stream := domain.JobStream(id)
@@ -66,7 +65,7 @@ func auditCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	recs, err := store.ReadStream(context.Background(), stream, 0, 0)
 	if errors.Is(err, eventstore.ErrStreamNotFound) {
-		return fmt.Errorf("no %s %s in %s", kind, id, file)
+		return fmt.Errorf("no %s %s in %s", kind, id, logLocation(cfg))
 	}
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -56,6 +57,20 @@ func TestESDBBackend(t *testing.T) {
 	s2 := startServer(t, dir, Settings{}, useESDB)
 	if got := s2.jobStatus(alice, jobID).GetStatus().GetStatus(); got != pb.StatusCode_STATUS_COMPLETED {
 		t.Fatalf("after a restart on the same server the job is %v", got)
+	}
+
+	// audit reads the same log, while the server runs (no file to hold).
+	t.Setenv("CYXWIZ_EVENTSTORE_BACKEND", config.BackendESDB)
+	t.Setenv("CYXWIZ_EVENTSTORE_ESDB_URL", fake.URL())
+	t.Setenv("CYXWIZ_EVENTSTORE_DATA_DIR", dir)
+	var out, errOut bytes.Buffer
+	if err := auditCmd([]string{"job", jobID}, &out, &errOut); err != nil {
+		t.Fatalf("audit job on EventStoreDB: %v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"JobSubmitted", "JobAssigned", "JobCompleted"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("audit output lacks %s:\n%s", want, out.String())
+		}
 	}
 }
 

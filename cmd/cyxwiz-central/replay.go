@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -73,10 +72,9 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	file := filepath.Join(cfg.EventStore.DataDir, "events.db")
-	store, err := bolt.Open(file, bolt.WithLockTimeout(2*time.Second))
+	store, err := openLog(ctx, cfg, slog.New(slog.DiscardHandler), bolt.WithLockTimeout(2*time.Second))
 	if err != nil {
-		return fmt.Errorf("open %s: %w (is the server running? it holds the log; stop it first)", file, err)
+		return fmt.Errorf("%w (with the embedded store: is the server running? it holds the file; stop it first, or use --online)", err)
 	}
 	defer store.Close()
 
