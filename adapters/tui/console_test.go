@@ -21,31 +21,93 @@ func TestViewsRender(t *testing.T) {
 	f := newFixture(t, tui.Options{})
 	f.history()
 	f.start()
+	pol := commands.DefaultPolicy()
+	rep := func(v float64) string { return fmt.Sprintf("%.2f", v) }
+	skipped := `blockchain disabled (blockchain.network = "disabled"): the job runs unescrowed and nothing will be paid or refunded`
 	cases := []struct {
 		key    rune
+		w, h   int // the screen's size for this case (0: 100×30)
 		want   []string
 		absent []string
+		// lines: screen lines, top to bottom, each holding every one of
+		// its strings.
+		lines [][]string
 	}{
-		{'1', []string{
+		{key: '1', want: []string{
 			"NETWORK STATS", "Active Nodes:    2 of 3", "Pending Jobs:    2", "Running Jobs:    1",
 			"Completed (24h): 1", "Failed (24h):    1",
 			"SYSTEM HEALTH: HEALTHY", "Event store: OK", "Database:    MEMORY", "Redis:       MEMORY", "Solana:      DISABLED", "Uptime:",
-			"JOB THROUGHPUT", "Submitted", "5", "TOP NODES BY REPUTATION", "alpha", "beta", "gamma", "offline",
-			"RECENT ACTIVITY", "JobCompleted job " + short(f.done1), "JobFailed job " + short(f.failed),
-		}, nil},
-		{'2', []string{"5 jobs", short(f.done1), short(f.failed), short(f.pending), "completed", "failed", "running", "inference", "carol"}, nil},
-		{'3', []string{"2 online of 3 nodes", "alpha", "cuda RTX 4090 24 GiB", "cpu 64 GiB", "cpu  60% gpu  90%", "1/5"}, nil},
-		{'4', []string{"blockchain disabled", "set [blockchain] network", "no payments yet"}, nil},
-		{'5', []string{"gRPC serving address=127.0.0.1:50051", "WARN", "dispatch failed node=beta", "level ≥ INFO  2 lines"}, nil},
-		{'6', []string{"server.grpc_address", "0.0.0.0:50051", "postgres://cyxwiz:REDACTED@db:5432/cyxwiz"},
-			[]string{"super-secret-signing-key", "hunter2"}},
-		{'G', []string{"jwt.secret                                REDACTED", "eventstore.data_dir"}, // G: the last keys
-			[]string{"super-secret-signing-key", "hunter2"}},
+			"JOB THROUGHPUT", "Submitted", "5", "TOP NODES BY REPUTATION", "RECENT ACTIVITY",
+		}, lines: [][]string{
+			// Top nodes by reputation: alpha rewarded for its completed
+			// job, gamma untouched, beta penalized for its failure; beside
+			// them the newest twelve lines of the activity log, newest first.
+			{"Node", "Jobs", "Rep.", "Status", "JobStarted job " + short(f.running)},
+			{"alpha", "1 " + rep(domain.InitialReputation+pol.RewardSuccess) + " online", "JobAccepted job " + short(f.running)},
+			{"gamma", "0 " + rep(domain.InitialReputation) + " offline", "JobAssigned job " + short(f.running)},
+			{"beta", "0 " + rep(domain.InitialReputation-pol.PenaltyFailure) + " online", "NodeJobReserved job " + short(f.running)},
+			{"ReputationAdjusted job " + short(f.failed)},
+			{"NodeJobReleased job " + short(f.failed)},
+			{"JobFailed job " + short(f.failed)},
+			{"JobStarted job " + short(f.failed)},
+			{"JobAccepted job " + short(f.failed)},
+			{"JobAssigned job " + short(f.failed)},
+			{"NodeJobReserved job " + short(f.failed)},
+			{"ReputationAdjusted job " + short(f.done1)},
+		}},
+		{key: '1', w: 100, h: 45, lines: [][]string{ // taller: older lines, the payments skipped at submission among them
+			{"ReputationAdjusted job " + short(f.done1)},
+			{"NodeJobReleased job " + short(f.done1)},
+			{"JobCompleted job " + short(f.done1)},
+			{"JobStarted job " + short(f.done1)},
+			{"JobAccepted job " + short(f.done1)},
+			{"JobAssigned job " + short(f.done1)},
+			{"NodeJobReserved job " + short(f.done1)},
+			{"JobSubmitted job " + short(f.inference)},
+			{"PaymentSkipped job " + short(f.inference)},
+			{"JobSubmitted job " + short(f.pending)},
+			{"PaymentSkipped job " + short(f.pending)},
+		}},
+		{key: '2', want: []string{"5 jobs", short(f.done1), short(f.failed), short(f.pending), "completed", "failed", "running", "inference", "carol"}},
+		{key: '3', want: []string{"2 online of 3 nodes", "alpha", "cuda RTX 4090 24 GiB", "cpu 64 GiB", "cpu  60% gpu  90%", "1/5"}},
+		{key: '4', want: []string{
+			"blockchain disabled", "set [blockchain] network", "Network   disabled", "Solana    disabled",
+			"PAYOUTS AND REFUNDS: 5 skipped ", "UPDATED", "STATUS", "SOL", "PAYEE", "SIGNATURE", "REASON",
+		}, absent: []string{"no payments yet"}, lines: [][]string{
+			// Every paid job's payment, newest first: skipped (unescrowed)
+			// with the reason, the job's 0.5 SOL, no payee, no signature.
+			{short(f.inference), "skipped 0.5", "blockchain disabled (blockchain.network"},
+			{short(f.pending), "skipped 0.5", "blockchain disabled (blockchain.network"},
+			{short(f.running), "skipped 0.5", "blockchain disabled (blockchain.network"},
+			{short(f.failed), "skipped 0.5", "blockchain disabled (blockchain.network"},
+			{short(f.done1), "skipped 0.5", "blockchain disabled (blockchain.network"},
+			// The selected (newest) payment in full.
+			{"Job", f.inference, "skipped", "updated"},
+			{"Reason", skipped[:60]},
+			{skipped[len(skipped)-30:]},
+			{"Amount", "0.5 SOL  (never escrowed)"},
+		}},
+		{key: '5', want: []string{"gRPC serving address=127.0.0.1:50051", "WARN", "dispatch failed node=beta", "level ≥ INFO  2 lines"}},
+		{key: '6', want: []string{"server.grpc_address", "0.0.0.0:50051", "postgres://cyxwiz:REDACTED@db:5432/cyxwiz"},
+			absent: []string{"super-secret-signing-key", "hunter2"}},
+		{key: 'G', want: []string{"jwt.secret                                REDACTED", "eventstore.data_dir"}, // G: the last keys
+			absent: []string{"super-secret-signing-key", "hunter2"}},
 	}
 	for _, c := range cases {
-		t.Run(string(c.key), func(t *testing.T) {
+		name := string(c.key)
+		if c.w != 0 {
+			name += fmt.Sprintf(" at %dx%d", c.w, c.h)
+		}
+		t.Run(name, func(t *testing.T) {
+			if c.w != 0 {
+				f.resize(c.w, c.h)
+				defer f.resize(100, 30)
+			}
 			f.key(tcell.KeyRune, c.key)
 			got := f.waitFor(t, c.want...)
+			if len(c.lines) > 0 {
+				got = f.waitLines(t, c.lines...)
+			}
 			for _, a := range c.absent {
 				if strings.Contains(got, a) {
 					t.Errorf("the screen shows %q:\n%s", a, got)

@@ -235,6 +235,44 @@ func (f *fixture) waitFor(t *testing.T, want ...string) string {
 	}
 }
 
+// waitLines waits until the screen shows lines in this order, top to
+// bottom: each on one line of its own, holding every one of its strings.
+func (f *fixture) waitLines(t *testing.T, lines ...[]string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := f.text()
+		rows, i := strings.Split(got, "\n"), 0
+		for _, row := range rows {
+			if i < len(lines) && containsAll(row, lines[i]) {
+				i++
+			}
+		}
+		if i == len(lines) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the screen never showed a line with %q (below the lines before it); it shows:\n%s", lines[i], got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// resize makes the screen w×h.
+func (f *fixture) resize(w, h int) {
+	f.screen.SetSize(w, h)
+	f.con.QueueEvent(tcell.NewEventResize(w, h))
+}
+
 // key presses a key; r is the rune of tcell.KeyRune.
 func (f *fixture) key(k tcell.Key, r rune) {
 	f.screen.InjectKey(k, r, tcell.ModNone)

@@ -160,23 +160,40 @@ type Activity struct {
 	Summary  string
 }
 
-// Payment is one job's settlement.
+// Payment is one job's settlement (projections.PaymentView, or
+// /api/payments' PaymentJSON).
 type Payment struct {
-	JobID, Status, Payer, Payee, Signature string
-	Amount                                 float64
-	UpdatedAt                              time.Time
+	JobID  string
+	Status string // funded, release_submitted, released, refund_submitted, refunded, failed, skipped
+	// Amount is the job's payment in SOL; the *Lamports fields are exact.
+	Amount   float64
+	Lamports uint64
+	Payer    string // the payer's wallet
+	// NodeID and Payee (the node's wallet) are set once a payout is
+	// signed; PayoutLamports and FeeLamports split it.
+	NodeID, Payee               string
+	PayoutLamports, FeeLamports uint64
+	RefundLamports              uint64 // what a refund returns to the payer
+	// EscrowSignature is the payer's deposit; Signature the payout's or
+	// the refund's transaction (or the failed one's).
+	EscrowSignature, Signature string
+	Reason                     string // why it was skipped, refunded or failed
+	CreatedAt, UpdatedAt       time.Time
+	SettledAt                  time.Time // released or refunded
 }
 
 // Chain describes settlement as configured.
 type Chain struct {
-	Enabled    bool
-	Network    string // devnet, …, or "disabled"
-	RPC        string
-	Escrow     string // the escrow wallet, or where its key lives
-	Treasury   string
-	FeePercent int
-	Status     string // the health check's word for Solana
-	Note       string // what is missing, for an honest empty state
+	Enabled      bool
+	Network      string // devnet, …, or "disabled"
+	RPC          string
+	Escrow       string // the escrow wallet's address
+	Treasury     string
+	FeePercent   int
+	Confirmation string // the level a settlement is counted at
+	Status       string // the health check's word for Solana
+	Detail       string // the health check's detail (pending settlements, errors)
+	Note         string // what is missing, for an honest empty state
 }
 
 // Setting is one key of the configuration.

@@ -66,9 +66,13 @@ func startWithConsole(ctx context.Context, cfg config.Config, set Settings, log 
 	if err := app.Start(ctx); err != nil {
 		return nil, nil, err
 	}
+	escrow := ""
+	if app.chain != nil {
+		escrow = app.chain.EscrowAddress()
+	}
 	src.Store(inproc.New(inproc.Deps{
 		Jobs: app.model, Nodes: app.model, Stats: app.model, Activity: app.model, Payments: app.model,
-		Store: app.store, Codec: commands.NewCodec(), Health: app.components, Config: cfg, Logs: logs,
+		Store: app.store, Codec: commands.NewCodec(), Health: app.components, Config: cfg, EscrowAddress: escrow, Logs: logs,
 		MaxJobsPerNode: cfg.Scheduler.MaxJobsPerNode, Version: version, Started: started, Now: app.set.Now,
 	}))
 	return tui.New(src.Load(), tui.Options{Screen: screen, Version: version}), app, nil

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,13 +14,17 @@ import (
 	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/adapters/config"
 	"github.com/cyxwiz/central-server/adapters/tui"
+	"github.com/cyxwiz/central-server/domain"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"github.com/gdamore/tcell/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-var captureTo = flag.String("capture", "", "TestConsoleCapture: write the dashboard of a live server (100×30) to this file")
+var (
+	captureTo      = flag.String("capture", "", "TestConsoleCapture: write the dashboard of a live server (100×30) to this file")
+	captureChainTo = flag.String("capture-chain", "", "TestConsoleSettlement: write the Blockchain view after a payout and a refund on the test chain (100×30) to this file")
+)
 
 // simConsole runs con on a simulation screen of w×h until the test ends.
 func simConsole(t *testing.T, con *tui.Console, screen tcell.SimulationScreen, w, h int) {
@@ -260,4 +265,104 @@ func TestConsoleCommandErrors(t *testing.T) {
 			t.Errorf("run(%q) = %d, stderr %q; want 1 and %q", c.args, code, stderr.String(), c.want)
 		}
 	}
+}
+
+// TestConsoleSettlement: on the LiteSVM test chain, through the real
+// server, a paid job's payout and a cancelled job's refund show in the
+// Blockchain view with their signatures and amounts: in process with the
+// escrow wallet's address and the network, and attached through
+// /api/payments and /api/health.
+func TestConsoleSettlement(t *testing.T) {
+	pc := newPaidChain(t) // skips loudly without the test chain; fails then under CI=true
+	logs := tui.NewLogBuffer(0)
+	cfg := testConfig(t.TempDir())
+	cfg.Blockchain.Network = config.NetworkLocalnet
+	cfg.Blockchain.SolanaRPCURL = pc.tc.URL()
+	cfg.Blockchain.PayerKeypairPath = pc.escrowPath
+	cfg.Blockchain.TreasuryAddress = pc.treasury
+	cfg.Blockchain.PlatformFeePercent = feePercent
+	screen := tcell.NewSimulationScreen("UTF-8")
+	set := Settings{SchedulerInterval: 50 * time.Millisecond, CheckInterval: 50 * time.Millisecond, SettleInterval: 50 * time.Millisecond}
+	con, app, err := startWithConsole(context.Background(), cfg, set, slog.New(logs.Handler(slog.LevelInfo)), logs, screen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{t: t, app: app, dir: cfg.EventStore.DataDir, iss: testIssuer()}
+	if s.conn, err = grpcClient(app.GRPCAddr()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.stop)
+	simConsole(t, con, screen, 200, 40)
+	alice := s.userToken("alice")
+	p := newPayer(t, pc)
+
+	// A refund: a paid job cancelled while pending (no node yet).
+	refundJob := s.submit(alice, paidJob(p, pc.deposit(p, jobLamports)))
+	if _, err := s.jobs().CancelJob(as(alice), &pb.CancelJobRequest{JobId: refundJob, Reason: "changed my mind"}); err != nil {
+		t.Fatal(err)
+	}
+	refund := waitPayment(t, s, refundJob, domain.PaymentRefundedStatus).SettledSignature()
+
+	// A payout: a paid job run and completed by a node with a wallet.
+	node, wallet := startWalletNode(t, s, "alpha")
+	paidDep := pc.deposit(p, jobLamports)
+	paid := s.submit(alice, paidJob(p, paidDep))
+	runJob(t, s, node, paid)
+	complete(t, s, node, paid)
+	payout := waitPayment(t, s, paid, domain.PaymentReleasedStatus).SettledSignature()
+	if payout == "" || refund == "" {
+		t.Fatalf("signatures: payout %q, refund %q", payout, refund)
+	}
+	fee := jobLamports * feePercent / 100
+	sol := func(l uint64) string { return strconv.FormatFloat(float64(l)/lamportsPerSOL, 'f', -1, 64) }
+
+	screen.InjectKey(tcell.KeyRune, '4', tcell.ModNone)
+	got := waitScreen(t, con, screen, 10*time.Second,
+		"Network   localnet", "settles at confirmed", "Solana    ok", "Escrow    "+pc.escrow, "Treasury  "+pc.treasury, "platform fee 10%",
+		"PAYOUTS AND REFUNDS: 1 released · 1 refunded ",
+		paid[:8]+" released", refundJob[:8]+" refunded", payout[:6]+"…"+payout[len(payout)-4:], refund[:6]+"…"+refund[len(refund)-4:],
+		// The newest payment, selected, in full.
+		"Job       "+paid+"  released  settled ",
+		"Signature "+payout,
+		"Payout    "+sol(jobLamports-fee)+" SOL to "+wallet+" (node "+node.id[:8]+") + "+sol(fee)+" SOL fee",
+		"Amount    "+sol(jobLamports)+" SOL from "+p.address,
+		"Deposit   "+paidDep,
+	)
+	if strings.Contains(got, pc.escrowPath) {
+		t.Errorf("the Blockchain view shows the escrow keypair's path:\n%s", got)
+	}
+	if *captureChainTo != "" {
+		screen.SetSize(100, 30)
+		con.QueueEvent(tcell.NewEventResize(100, 30))
+		got := waitScreen(t, con, screen, 5*time.Second, "Signature "+payout)
+		if err := os.WriteFile(*captureChainTo, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("Blockchain view:\n%s", got)
+	}
+	screen.InjectKey(tcell.KeyRune, 'j', tcell.ModNone) // the refund
+	waitScreen(t, con, screen, 5*time.Second, "Job       "+refundJob+"  refunded", "Signature "+refund,
+		"Refund    "+sol(jobLamports)+" SOL to "+p.address, "Reason    cancelled: changed my mind")
+	// At 80×24 the rows and the selected payment still show.
+	screen.SetSize(80, 24)
+	con.QueueEvent(tcell.NewEventResize(80, 24))
+	got = waitScreen(t, con, screen, 5*time.Second, "Escrow    "+pc.escrow, paid[:8]+" released", refundJob[:8]+" refunded",
+		"Job       "+refundJob, "Refund    "+sol(jobLamports)+" SOL to "+p.address, "[q] Quit")
+	t.Logf("at 80×24:\n%s", got)
+
+	// Attached: the same payments from /api/payments, Solana's state from
+	// /api/health.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ascreen := tcell.NewSimulationScreen("UTF-8")
+	acon, err := attachedConsole(ctx, "http://"+app.RESTAddr(), s.operatorToken(), ascreen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	simConsole(t, acon, ascreen, 200, 40)
+	ascreen.InjectKey(tcell.KeyRune, '4', tcell.ModNone)
+	waitScreen(t, acon, ascreen, 10*time.Second, "● live",
+		"Network   not reported by the REST API", "Solana    ok", "settlement(s) pending",
+		"PAYOUTS AND REFUNDS: 1 released · 1 refunded ", paid[:8]+" released", refundJob[:8]+" refunded",
+		"Signature "+payout, "Payout    "+sol(jobLamports-fee)+" SOL to "+wallet, "Deposit   "+paidDep)
 }

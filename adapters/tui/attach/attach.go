@@ -402,28 +402,42 @@ func (s *Source) Payments(ctx context.Context, limit int) ([]tui.Payment, error)
 		return nil, err
 	}
 	out := make([]tui.Payment, len(page.Payments))
-	for i, p := range page.Payments {
-		out[i] = tui.Payment{JobID: p.JobID, Status: p.Status, Payer: p.Payer, Payee: p.Payee, Signature: p.Signature, Amount: p.Amount, UpdatedAt: at(p.UpdatedAt)}
+	for i := range page.Payments {
+		out[i] = payment(&page.Payments[i])
 	}
 	return out, nil
 }
 
-// Chain implements tui.Source: the REST API reports only the Solana
-// component's state, not the configuration behind it.
+func payment(p *rest.PaymentJSON) tui.Payment {
+	return tui.Payment{
+		JobID: p.JobID, Status: p.Status, Amount: p.Amount, Lamports: p.Lamports, Payer: p.Payer,
+		NodeID: p.NodeID, Payee: p.Payee, PayoutLamports: p.PayoutLamports, FeeLamports: p.FeeLamports,
+		RefundLamports: p.RefundLamports, EscrowSignature: p.EscrowSignature, Signature: p.Signature,
+		Reason: p.Reason, CreatedAt: at(p.CreatedAt), UpdatedAt: at(p.UpdatedAt), SettledAt: at(p.SettledAt),
+	}
+}
+
+// Chain implements tui.Source from /api/health's solana component: the
+// REST API reports its state and detail (pending settlements, the chain's
+// errors), not the configuration behind it (network, escrow wallet).
 func (s *Source) Chain(ctx context.Context) (tui.Chain, error) {
 	h, err := s.Health(ctx)
 	if err != nil {
 		return tui.Chain{}, err
 	}
-	c := tui.Chain{Status: "unknown"}
+	c := tui.Chain{Status: "unknown", Note: "the server's health check has no solana component"}
 	for _, comp := range h.Components {
 		if comp.Name == "solana" {
-			c.Status = comp.Status
+			c.Status, c.Detail, c.Note = comp.Status, comp.Detail, ""
 		}
 	}
-	if c.Status != "disabled" {
-		c.Enabled, c.Network = true, "see the server's [blockchain] section"
-		c.Note = "the REST API does not report the escrow wallet or network; run `cyxwiz-central tui` on the server to see them"
+	switch c.Status {
+	case "disabled":
+		c.Network = "disabled"
+	case "unknown": // Network "": the view says it is unknown
+	default:
+		c.Enabled, c.Network = true, "not reported by the REST API"
+		c.Note = "the REST API reports Solana's health and the payments, not the network or the escrow wallet; `cyxwiz-central tui` on the server shows them"
 	}
 	return c, nil
 }

@@ -36,6 +36,9 @@ type Deps struct {
 	Health func(ctx context.Context) []tui.Component
 	// Config is the effective configuration (Settings, Chain).
 	Config config.Config
+	// EscrowAddress is the escrow wallet's address (the settlement chain's
+	// EscrowAddress); "" with the blockchain disabled.
+	EscrowAddress string
 	// Logs holds the server's log lines (nil: a fresh, empty buffer).
 	Logs *tui.LogBuffer
 	// MaxJobsPerNode is scheduler.max_jobs_per_node, for free slots.
@@ -308,26 +311,38 @@ func (s *Source) Payments(ctx context.Context, limit int) ([]tui.Payment, error)
 		return nil, err
 	}
 	out := make([]tui.Payment, len(ps))
-	for i, p := range ps {
-		out[i] = tui.Payment{JobID: p.JobID, Status: p.Status, Payer: p.Payer, Payee: p.Payee, Signature: p.Signature, Amount: p.Amount, UpdatedAt: p.UpdatedAt}
+	for i := range ps {
+		out[i] = PaymentOf(&ps[i])
 	}
 	return out, nil
 }
 
-// Chain implements tui.Source, from the configuration and the health check.
+// PaymentOf converts a read-model payment.
+func PaymentOf(p *projections.PaymentView) tui.Payment {
+	return tui.Payment{
+		JobID: p.JobID, Status: p.Status, Amount: p.Amount, Lamports: p.Lamports, Payer: p.Payer,
+		NodeID: p.NodeID, Payee: p.Payee, PayoutLamports: p.PayoutLamports, FeeLamports: p.FeeLamports,
+		RefundLamports: p.RefundLamports, EscrowSignature: p.EscrowSignature, Signature: p.Signature,
+		Reason: p.Reason, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, SettledAt: p.SettledAt,
+	}
+}
+
+// Chain implements tui.Source, from the configuration, the escrow
+// address and the health check.
 func (s *Source) Chain(ctx context.Context) (tui.Chain, error) {
 	b := s.d.Config.Blockchain
-	c := tui.Chain{Enabled: b.Enabled(), Network: b.Network, FeePercent: b.PlatformFeePercent, Treasury: b.TreasuryAddress, Status: "disabled"}
+	c := tui.Chain{Enabled: b.Enabled(), Network: b.Network, Status: "disabled"}
 	if c.Enabled {
 		c.RPC = config.Config{Blockchain: b}.Redacted().Blockchain.RPCEndpoint()
-		if b.PayerKeypairPath != "" {
-			c.Escrow = "keypair at " + b.PayerKeypairPath
+		c.Escrow, c.Treasury, c.FeePercent, c.Confirmation = s.d.EscrowAddress, b.TreasuryAddress, b.PlatformFeePercent, b.Confirmation
+		if c.Escrow == "" {
+			c.Note = "the escrow wallet's address is unknown (its keypair is at " + b.PayerKeypairPath + ")"
 		}
 	}
 	if h, err := s.Health(ctx); err == nil {
 		for _, comp := range h.Components {
 			if comp.Name == "solana" {
-				c.Status = comp.Status
+				c.Status, c.Detail = comp.Status, comp.Detail
 			}
 		}
 	}

@@ -72,3 +72,36 @@ func TestJobQueryErrors(t *testing.T) {
 		t.Errorf("Conn %+v", c)
 	}
 }
+
+// TestChain: with settlement on, the escrow wallet is its address (never
+// the keypair's path), with the network, treasury, fee, confirmation
+// level and Solana's health; off, it says disabled.
+func TestChain(t *testing.T) {
+	m := projmem.New(projmem.Config{})
+	cfg := config.Default()
+	cfg.Blockchain.Network = config.NetworkDevnet
+	cfg.Blockchain.SolanaRPCURL = "https://rpc.example.com/?api-key=KEY123"
+	cfg.Blockchain.PayerKeypairPath = "/etc/cyxwiz/escrow.json"
+	cfg.Blockchain.TreasuryAddress = "Treasury1111111111111111111111111111111111"
+	cfg.Blockchain.PlatformFeePercent = 7
+	health := func(context.Context) []tui.Component {
+		return []tui.Component{{Name: "solana", Status: "degraded", Detail: "1 settlement(s) waiting: timeout"}}
+	}
+	s := New(Deps{Jobs: m, Nodes: m, Stats: m, Activity: m, Config: cfg, Health: health, EscrowAddress: "Escrow11111111111111111111111111111111111111"})
+	c, err := s.Chain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tui.Chain{Enabled: true, Network: "devnet", RPC: "https://rpc.example.com/?api-key=" + config.Mask,
+		Escrow: "Escrow11111111111111111111111111111111111111", Treasury: "Treasury1111111111111111111111111111111111",
+		FeePercent: 7, Confirmation: config.ConfirmationConfirmed, Status: "degraded", Detail: "1 settlement(s) waiting: timeout"}
+	if c != want {
+		t.Errorf("Chain\n got %+v\nwant %+v", c, want)
+	}
+
+	s = New(Deps{Jobs: m, Nodes: m, Stats: m, Activity: m, Config: config.Default(),
+		Health: func(context.Context) []tui.Component { return []tui.Component{{Name: "solana", Status: "disabled"}} }})
+	if c, _ := s.Chain(context.Background()); c.Enabled || c.Network != config.NetworkDisabled || c.Status != "disabled" || c.Escrow != "" {
+		t.Errorf("disabled: Chain %+v", c)
+	}
+}
