@@ -496,7 +496,7 @@ func listLoad(b *testing.B, client *http.Client, base, token string, kinds []lis
 }
 
 // restRates are the offered loads (requests/s) of the open-loop runs.
-var restRates = []int{250, 500, 1000}
+var restRates = []int{100, 250, 500, 1000}
 
 // listRate offers the mix at a fixed rate, whatever the answers' pace
 // (open loop, as many users would): request i is due at start + i/rate
