@@ -6,7 +6,8 @@
 // to {"error":{"code","message"}} answers in one place (errors.go).
 //
 // Every route but /api/health, /api/openapi.json and /metrics needs a
-// user token whose role claim is operator or admin.
+// user token whose role claim is operator or admin; /api/admin/* needs
+// admin.
 package rest
 
 import (
