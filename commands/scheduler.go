@@ -18,6 +18,9 @@ type SchedulerConfig struct {
 	Interval    time.Duration // fallback tick; events wake it at once
 	Parallelism int           // assignments recorded concurrently in a pass
 	Seed        uint64        // random seed for fair ties (0: random)
+	// Departures, when set, steers a requeued job away from the nodes it
+	// was requeued from, unless no other node can take it.
+	Departures *Departures
 }
 
 // Scheduler matches pending jobs to nodes. A pass takes a snapshot of the
@@ -102,7 +105,7 @@ func (s *Scheduler) Pass(ctx context.Context) int {
 		if ctx.Err() != nil || free == 0 {
 			break
 		}
-		p, err := fleet.Place(job.Req, policy, s.rng)
+		p, err := fleet.PlaceAvoiding(job.Req, policy, s.rng, s.cfg.Departures.Nodes(job.JobID))
 		if err != nil {
 			var none *placement.NoPlacement
 			if errors.As(err, &none) && !none.Cached {

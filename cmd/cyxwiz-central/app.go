@@ -178,9 +178,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.disp = commands.NewDispatcher(a.handler, a.nodes, issuer, commands.DispatchConfig{
 		PortOffset: sc.NodeControlPortOffset, Attempts: sc.DispatchAttempts, Backoff: a.set.DispatchBackoff,
 	}, a.log.With("component", "dispatcher"))
+	departures := commands.NewDepartures()
 	for i := range a.set.Schedulers {
 		a.scheds = append(a.scheds, commands.NewScheduler(a.handler, a.model, a.disp, commands.SchedulerConfig{
-			Interval: a.set.SchedulerInterval, Seed: a.set.SchedulerSeed + uint64(i),
+			Interval: a.set.SchedulerInterval, Seed: a.set.SchedulerSeed + uint64(i), Departures: departures,
 		}, a.log.With("component", "scheduler", "instance", i)))
 	}
 	a.monitor = commands.NewMonitor(a.handler, commands.NewMemoryLeases(), a.model, commands.MonitorConfig{
@@ -198,7 +199,14 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if a.set.Observe != nil {
 		observers = append(observers, a.set.Observe)
 	}
-	a.runner = projections.NewRunner(store, codec, &observedModel{readModel: a.model, observers: observers},
+	a.runner = projections.NewRunner(store, codec, &observedModel{readModel: a.model, observers: observers,
+		// Before the batch is visible: a scheduler pass that sees a
+		// requeued job pending must also see where it came from.
+		before: func(batch []projections.Envelope) {
+			for _, e := range batch {
+				departures.Observe(e.Event)
+			}
+		}},
 		a.log.With("component", "projection"))
 	a.projWG.Add(1)
 	go func() {
@@ -464,13 +472,19 @@ type readModel interface {
 	projections.PaymentQueries
 }
 
-// observedModel tells observers about every batch once it is applied.
+// observedModel tells observers about every batch once it is applied, and
+// before about every batch it is given (perhaps more than once, should an
+// apply fail and be retried).
 type observedModel struct {
 	readModel
+	before    func([]projections.Envelope)
 	observers []func([]projections.Envelope)
 }
 
 func (m *observedModel) Apply(ctx context.Context, batch []projections.Envelope, checkpoint uint64) error {
+	if m.before != nil {
+		m.before(batch)
+	}
 	if err := m.readModel.Apply(ctx, batch, checkpoint); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"math"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/adapters/config"
+	"github.com/cyxwiz/central-server/domain"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -521,3 +523,45 @@ func TestValidation(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestRequeuedJobGoesElsewhere: a job a node refused is placed on another
+// node even when, by score, the refusing node still ranks first (it is
+// idle while the other one is busy): the scheduler keeps the nodes a job
+// was requeued from as a last resort. Each job is refused exactly once.
+func TestRequeuedJobGoesElsewhere(t *testing.T) {
+	s := startServer(t, t.TempDir(), Settings{}, func(c *config.Config) {
+		c.Scheduler.MaxRetries = 5
+		c.Scheduler.MaxJobsPerNode = 10
+	})
+	alice := s.userToken("alice")
+	willing := startNode(t, s, "ops", "willing", pb.DeviceType_DEVICE_CUDA, 24<<30)
+	willing.keepAlive(100 * time.Millisecond)
+	first := s.submit(alice, trainingJob())
+	willing.waitAssignment(5 * time.Second)
+	eventually(t, 5*time.Second, "the first job on the willing node", func() bool {
+		return s.jobStatus(alice, first).GetStatus().GetCurrentNodeId() == willing.id
+	})
+	picky := startNode(t, s, "ops", "picky", pb.DeviceType_DEVICE_CUDA, 24<<30)
+	picky.setAccept(false, "busy with a local job")
+	picky.keepAlive(100 * time.Millisecond)
+	for i := range 3 {
+		// willing runs 1+i jobs (−10 each), picky none: picky scores higher.
+		job := s.submit(alice, trainingJob())
+		eventually(t, 10*time.Second, fmt.Sprintf("job %d on the willing node", i+2), func() bool {
+			return s.jobStatus(alice, job).GetStatus().GetCurrentNodeId() == willing.id
+		})
+		recs, err := s.app.store.ReadStream(context.Background(), domain.JobStream(job), 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rejected := 0
+		for _, r := range recs {
+			if r.Type == "JobRejected" {
+				rejected++
+			}
+		}
+		if rejected != 1 {
+			t.Fatalf("job %d was refused %d times, want once (then placed elsewhere)", i+2, rejected)
+		}
+	}
+}

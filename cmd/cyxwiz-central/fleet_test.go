@@ -171,8 +171,10 @@ func TestFleetSimulator(t *testing.T) {
 		}
 		if len(h.rejectors) > 0 && h.requeues > 0 {
 			requeued++
+			// A job out of retries ends on the node that refused it last:
+			// only a job that ran somewhere must have run elsewhere.
 			for _, x := range h.rejectors {
-				if x == h.finalNode {
+				if x == h.finalNode && !strings.HasPrefix(h.reason, "retries exhausted") {
 					t.Errorf("job %s was refused by node %s, requeued, and then ended there: %v", id, x, h.events)
 				}
 			}

@@ -5,6 +5,7 @@ import (
 	"iter"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/cyxwiz/central-server/domain"
@@ -122,6 +123,10 @@ type NoPlacement struct {
 	Req    domain.Requirements
 	Stats  Stats
 	Cached bool // the answer repeats an earlier failure of this pass; no node was visited
+	// Avoided is how many nodes the job avoids when the only feasible
+	// ones were among them and another node was merely full: the job
+	// waits for that one.
+	Avoided int
 }
 
 // Error reads like "no node for a cuda job needing 8.0 GiB (of 10 nodes):
@@ -133,6 +138,10 @@ func (e *NoPlacement) Error() string {
 	}
 	if e.Stats.Nodes == 0 {
 		return fmt.Sprintf("no node for a %s job%s: the fleet is empty", e.Req.Device, mem)
+	}
+	if e.Avoided > 0 {
+		return fmt.Sprintf("no node for a %s job%s (of %d nodes) but the %d it was requeued from, and another is full: waiting for it (%s)",
+			e.Req.Device, mem, e.Stats.Nodes, e.Avoided, e.Stats.Filtered)
 	}
 	return fmt.Sprintf("no node for a %s job%s (of %d nodes): %s", e.Req.Device, mem, e.Stats.Nodes, e.Stats.Filtered)
 }
@@ -161,6 +170,16 @@ func bytesString(n int64) string {
 // otherwise every node is scored. Among equal best scores the node is chosen
 // uniformly at random. rng must not be nil.
 func (f *Fleet) Place(r domain.Requirements, p domain.Policy, rng *rand.Rand) (Placement, error) {
+	return f.PlaceAvoiding(r, p, rng, nil)
+}
+
+// PlaceAvoiding is Place with nodes to avoid: the nodes a requeued job has
+// already been on (rejected it, timed out, went offline). They are kept as
+// a last resort: chosen only when no other node is feasible nor merely at
+// capacity (then the job waits for a slot there), so a job with a single
+// capable node still runs, and a job never goes straight back to the node
+// that just gave it up while another could take it.
+func (f *Fleet) PlaceAvoiding(r domain.Requirements, p domain.Policy, rng *rand.Rand, avoid []string) (Placement, error) {
 	slot, nodes := f.candidates(r.Device)
 	if m := &f.failed[slot]; m.ok && m.device == r.Device && m.policy == p && r.Memory >= m.memory {
 		return Placement{}, &NoPlacement{Req: r, Stats: m.stats, Cached: true}
@@ -174,6 +193,8 @@ func (f *Fleet) Place(r domain.Requirements, p domain.Policy, rng *rand.Rand) (P
 		pos, stride = rng.IntN(n), coprimeStride(n, rng)
 	}
 	best, choice := math.Inf(-1), -1
+	fallback, fallbackScore := -1, math.Inf(-1) // the best avoided node
+	fullElsewhere := false                      // a node not avoided is only at capacity
 	for range n {
 		i := nodes[pos]
 		if pos += stride; pos >= n {
@@ -183,11 +204,20 @@ func (f *Fleet) Place(r domain.Requirements, p domain.Policy, rng *rand.Rand) (P
 		st.Visited++
 		if why := domain.Feasible(r, c, p); why != "" {
 			st.Filtered.add(why, 1)
+			if why == domain.ReasonCapacity && len(avoid) > 0 && !slices.Contains(avoid, c.NodeID) {
+				fullElsewhere = true
+			}
 			continue
 		}
 		s := domain.Score(r, c)
 		if s != s { // NaN ranks last
 			s = math.Inf(-1)
+		}
+		if len(avoid) > 0 && slices.Contains(avoid, c.NodeID) {
+			if fallback < 0 || s > fallbackScore {
+				fallback, fallbackScore = int(i), s
+			}
+			continue
 		}
 		st.Scored++
 		switch {
@@ -205,6 +235,13 @@ func (f *Fleet) Place(r domain.Requirements, p domain.Policy, rng *rand.Rand) (P
 		}
 	}
 
+	if choice < 0 && fallback >= 0 {
+		if fullElsewhere { // job-specific: not a failure to remember
+			return Placement{}, &NoPlacement{Req: r, Stats: st, Avoided: len(avoid)}
+		}
+		st.Scored++
+		return Placement{NodeID: f.nodes[fallback].NodeID, Index: fallback, Score: fallbackScore, Stats: st}, nil
+	}
 	if choice < 0 {
 		// Nothing was feasible, so every node was visited.
 		f.failed[slot] = failure{ok: true, device: r.Device, memory: r.Memory, policy: p, stats: st}

@@ -548,3 +548,57 @@ func TestCoprimeStrideVisitsAll(t *testing.T) {
 		}
 	}
 }
+
+// TestAvoidedNodesAreALastResort: a node to avoid is not chosen while
+// another feasible node exists, whatever their scores; when it is the only
+// feasible one, it is chosen rather than leaving the job unplaced.
+func TestAvoidedNodesAreALastResort(t *testing.T) {
+	nodes := []domain.Candidate{
+		gpu("best", domain.DeviceCUDA, 24, 1.0), gpu("good", domain.DeviceCUDA, 24, 0.8),
+		gpu("poor", domain.DeviceCUDA, 24, 0.4), gpu("small", domain.DeviceCUDA, 4, 1.0),
+	}
+	tests := []struct {
+		name  string
+		req   domain.Requirements
+		avoid []string
+		want  string
+	}{
+		{"nothing avoided: the best", req(domain.DeviceCUDA, 8), nil, "best"},
+		{"the best avoided: the next", req(domain.DeviceCUDA, 8), []string{"best"}, "good"},
+		{"two avoided: the worse remaining", req(domain.DeviceCUDA, 8), []string{"best", "good"}, "poor"},
+		{"all feasible avoided: the best of them", req(domain.DeviceCUDA, 8), []string{"poor", "best", "good"}, "best"},
+		{"unknown nodes avoided: no effect", req(domain.DeviceCUDA, 8), []string{"gone", "elsewhere"}, "best"},
+		{"infeasible remaining node is not a way out", req(domain.DeviceCUDA, 16), []string{"best", "good", "poor"}, "best"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := NewFleet(nodes)
+			for seed := range uint64(20) {
+				got, err := f.PlaceAvoiding(tt.req, policy, rand.New(rand.NewPCG(seed, 1)), tt.avoid)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.NodeID != tt.want || f.Node(got.Index).NodeID != tt.want {
+					t.Fatalf("seed %d: got %s (#%d), want %s", seed, got.NodeID, got.Index, tt.want)
+				}
+			}
+		})
+	}
+	// The avoided node is the only feasible one, but another is merely
+	// full: the job waits for that one rather than going back.
+	full := []domain.Candidate{gpu("refused", domain.DeviceCUDA, 24, 1.0),
+		with(gpu("busy", domain.DeviceCUDA, 24, 0.5), func(c *domain.Candidate) { c.ActiveJobs = policy.MaxJobsPerNode })}
+	var waits *NoPlacement
+	if _, err := NewFleet(full).PlaceAvoiding(req(domain.DeviceCUDA, 8), policy, rand.New(rand.NewPCG(1, 1)), []string{"refused"}); !errors.As(err, &waits) ||
+		waits.Avoided != 1 || waits.Cached || !strings.Contains(err.Error(), "waiting") {
+		t.Fatalf("only the avoided node free, another full: %v", err)
+	}
+	if got, err := NewFleet(full).Place(req(domain.DeviceCUDA, 8), policy, rand.New(rand.NewPCG(1, 1))); err != nil || got.NodeID != "refused" {
+		t.Fatalf("without avoidance: %v %v", got.NodeID, err)
+	}
+	// Nothing feasible at all stays a NoPlacement.
+	var none *NoPlacement
+	if _, err := NewFleet(nodes).PlaceAvoiding(req(domain.DeviceCUDA, 64), policy, rand.New(rand.NewPCG(1, 1)), []string{"best"}); !errors.As(err, &none) {
+		t.Fatalf("nothing feasible: %v", err)
+	}
+}

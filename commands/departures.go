@@ -1,0 +1,58 @@
+package commands
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/cyxwiz/central-server/domain"
+)
+
+// Departures remembers, for each job still in play, the nodes it was
+// requeued from (the node rejected it, timed out, went offline or could
+// not be reached), so the scheduler places it elsewhere when it can. It is
+// fed the log's events in order (Observe) and forgets a job when the job
+// ends. Safe for concurrent use.
+type Departures struct {
+	mu   sync.Mutex
+	left map[string][]string // job id → nodes, oldest first
+}
+
+// NewDepartures returns an empty memory.
+func NewDepartures() *Departures { return &Departures{left: map[string][]string{}} }
+
+// Observe takes one event of the log.
+func (d *Departures) Observe(event any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch e := event.(type) {
+	case domain.JobRequeued:
+		if e.PreviousNode != "" && !slices.Contains(d.left[e.JobID], e.PreviousNode) {
+			d.left[e.JobID] = append(d.left[e.JobID], e.PreviousNode)
+		}
+	case domain.JobCompleted:
+		delete(d.left, e.JobID)
+	case domain.JobFailed:
+		delete(d.left, e.JobID)
+	case domain.JobCancelled:
+		delete(d.left, e.JobID)
+	case domain.JobDeleted:
+		delete(d.left, e.JobID)
+	}
+}
+
+// Nodes returns the nodes job was requeued from (nil when none).
+func (d *Departures) Nodes(jobID string) []string {
+	if d == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.left[jobID])
+}
+
+// Len is how many jobs it remembers.
+func (d *Departures) Len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.left)
+}
