@@ -109,6 +109,14 @@ func (b *Buffer) Since(min slog.Level, after uint64, limit int) []Line {
 	return out
 }
 
+// Seq returns the Seq of the newest line ever added (0: none yet); a
+// line added later has a greater one.
+func (b *Buffer) Seq() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.seq
+}
+
 // Len returns how many lines the buffer holds.
 func (b *Buffer) Len() int {
 	b.mu.Lock()

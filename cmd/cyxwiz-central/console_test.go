@@ -13,6 +13,7 @@ import (
 
 	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/adapters/config"
+	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/adapters/tui"
 	"github.com/cyxwiz/central-server/domain"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
@@ -140,7 +141,7 @@ func TestConsoleRefusesABadToken(t *testing.T) {
 // TestConsoleInProcess: `tui` mode: the console over the server's own read
 // model, with the server's logs in the Logs view.
 func TestConsoleInProcess(t *testing.T) {
-	logs := tui.NewLogBuffer(0)
+	logs := logbuf.New(0)
 	cfg := testConfig(t.TempDir())
 	screen := tcell.NewSimulationScreen("UTF-8")
 	con, app, err := startWithConsole(context.Background(), cfg, Settings{SchedulerInterval: 50 * time.Millisecond}, slog.New(logs.Handler(slog.LevelInfo)), logs, screen)
@@ -179,7 +180,7 @@ func TestConsoleCapture(t *testing.T) {
 	if *captureTo == "" {
 		t.Skip("run with -capture FILE to write the dashboard capture")
 	}
-	logs := tui.NewLogBuffer(0)
+	logs := logbuf.New(0)
 	cfg := testConfig(t.TempDir())
 	screen := tcell.NewSimulationScreen("UTF-8")
 	con, app, err := startWithConsole(context.Background(), cfg, Settings{SchedulerInterval: 50 * time.Millisecond}, slog.New(logs.Handler(slog.LevelInfo)), logs, screen)
@@ -274,7 +275,7 @@ func TestConsoleCommandErrors(t *testing.T) {
 // /api/payments and /api/health.
 func TestConsoleSettlement(t *testing.T) {
 	pc := newPaidChain(t) // skips loudly without the test chain; fails then under CI=true
-	logs := tui.NewLogBuffer(0)
+	logs := logbuf.New(0)
 	cfg := testConfig(t.TempDir())
 	cfg.Blockchain.Network = config.NetworkLocalnet
 	cfg.Blockchain.SolanaRPCURL = pc.tc.URL()

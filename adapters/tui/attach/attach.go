@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/adapters/rest"
 	"github.com/cyxwiz/central-server/adapters/tui"
 )
@@ -36,7 +37,7 @@ type Options struct {
 	// (default 250 ms and 10 s); it doubles after each failure.
 	MinBackoff, MaxBackoff time.Duration
 	// Logs receives the console's own lines (connections, errors).
-	Logs *tui.LogBuffer
+	Logs *logbuf.Buffer
 }
 
 // Source is the attached tui.Source.
@@ -46,7 +47,7 @@ type Source struct {
 	opts  Options
 	http  *http.Client
 	sse   *http.Client
-	logs  *tui.LogBuffer
+	logs  *logbuf.Buffer
 
 	changes chan struct{}
 	pos     atomic.Uint64
@@ -75,7 +76,7 @@ func New(api, token string, opts Options) (*Source, error) {
 		opts.MaxBackoff = 10 * time.Second
 	}
 	if opts.Logs == nil {
-		opts.Logs = tui.NewLogBuffer(0)
+		opts.Logs = logbuf.New(0)
 	}
 	sse := *opts.Client
 	sse.Timeout = 0
@@ -181,7 +182,7 @@ func (s *Source) follow(ctx context.Context) error {
 func (s *Source) Changes() <-chan struct{} { return s.changes }
 
 // Logs implements tui.Source: the console's own lines.
-func (s *Source) Logs() *tui.LogBuffer { return s.logs }
+func (s *Source) Logs() *logbuf.Buffer { return s.logs }
 
 // Conn implements tui.Source.
 func (s *Source) Conn() tui.Conn {
