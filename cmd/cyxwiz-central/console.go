@@ -60,6 +60,7 @@ func startWithConsole(ctx context.Context, cfg config.Config, set Settings, log 
 		}
 	}
 	started := time.Now()
+	set.Logs = logs
 	app, err := NewApp(cfg, set, log)
 	if err != nil {
 		return nil, nil, err
@@ -67,10 +68,7 @@ func startWithConsole(ctx context.Context, cfg config.Config, set Settings, log 
 	if err := app.Start(ctx); err != nil {
 		return nil, nil, err
 	}
-	escrow := ""
-	if app.chain != nil {
-		escrow = app.chain.EscrowAddress()
-	}
+	escrow := app.escrowAddress()
 	src.Store(inproc.New(inproc.Deps{
 		Jobs: app.model, Nodes: app.model, Stats: app.model, Activity: app.model, Payments: app.model,
 		Store: app.store, Codec: commands.NewCodec(), Health: app.components, Config: cfg, EscrowAddress: escrow, Logs: logs,
