@@ -6,6 +6,7 @@ package logbuf
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ type Line struct {
 // Buffer keeps the newest log lines in memory. It is safe for concurrent
 // use, and adding a line never blocks on a reader.
 type Buffer struct {
+	id      string
 	mu      sync.Mutex
 	lines   []Line // ring
 	start   int
@@ -38,8 +40,13 @@ func New(capacity int) *Buffer {
 	if capacity < 1 {
 		capacity = DefaultLines
 	}
-	return &Buffer{lines: make([]Line, 0, capacity), changes: make(chan struct{}, 1)}
+	return &Buffer{id: rand.Text(), lines: make([]Line, 0, capacity), changes: make(chan struct{}, 1)}
 }
+
+// ID names this buffer (random, made by New): the Seqs of its lines are
+// its own, so a reader that finds another ID (the server restarted)
+// starts again from 0.
+func (b *Buffer) ID() string { return b.id }
 
 // Add appends a line, dropping the oldest when full.
 func (b *Buffer) Add(at time.Time, level slog.Level, text string) {

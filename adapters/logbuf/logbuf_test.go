@@ -114,4 +114,7 @@ func TestSince(t *testing.T) {
 	if b.Seq() != 7 {
 		t.Errorf("Seq %d, want 7", b.Seq())
 	}
+	if id := b.ID(); len(id) < 16 || id == New(1).ID() {
+		t.Errorf("ID %q: want a random name per buffer", id)
+	}
 }

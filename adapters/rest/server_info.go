@@ -43,9 +43,11 @@ type LogLineJSON struct {
 
 // LogListJSON is a page of /api/logs. LastSeq is the after of the next
 // poll: every line at the level asked for up to it was in this page or
-// an earlier one. A LastSeq below the after asked with means the server
-// restarted (its lines are numbered from 1 again): poll again from 0.
+// an earlier one. Seqs count from 1 in each run of the server, which
+// LogID names: a poller that finds another LogID than the last answer's
+// (the server restarted) polls again from after=0.
 type LogListJSON struct {
+	LogID   string        `json:"log_id"`
 	Lines   []LogLineJSON `json:"lines"`
 	LastSeq uint64        `json:"last_seq"`
 }
@@ -82,7 +84,7 @@ func (s *Server) getLogs(c echo.Context) error {
 	// page that is not full holds every line up to it.
 	head := s.deps.Logs.Seq()
 	lines := s.deps.Logs.Since(level, after, limit)
-	out := LogListJSON{Lines: make([]LogLineJSON, len(lines)), LastSeq: head}
+	out := LogListJSON{LogID: s.deps.Logs.ID(), Lines: make([]LogLineJSON, len(lines)), LastSeq: head}
 	for i, l := range lines {
 		out.Lines[i] = LogLineJSON{Seq: l.Seq, Time: l.Time.UTC(), Level: levelName(l.Level), Text: l.Text}
 	}

@@ -72,6 +72,7 @@ type Source struct {
 	detail  string
 
 	logSeq atomic.Uint64 // the server's last log line seen (/api/logs' last_seq)
+	logID  string        // the log those seqs count in (pollLogs' goroutine only)
 }
 
 var _ tui.Source = (*Source)(nil)
@@ -217,7 +218,8 @@ func (s *Source) Logs() *logbuf.Buffer { return s.logs }
 // pollLogs copies the server's new log lines into the buffer every
 // LogPoll until ctx ends. It asks for the lines after the last one it saw,
 // so each comes once, also across a lost connection; when the server
-// restarted (its lines are numbered again) it starts over from its first.
+// restarted (another log_id: its lines are numbered again) it starts over
+// from its first.
 func (s *Source) pollLogs(ctx context.Context) {
 	failing := ""
 	for {
@@ -249,10 +251,14 @@ func (s *Source) pullLogs(ctx context.Context) error {
 		if err := s.get(ctx, "/api/logs", v, &page); err != nil {
 			return err
 		}
-		if page.LastSeq < after {
-			s.note(slog.LevelWarn, "the server restarted; its log lines start again")
-			s.logSeq.Store(0)
-			continue
+		if page.LogID != s.logID || page.LastSeq < after {
+			known := s.logID
+			s.logID = page.LogID
+			if known != "" || after > 0 { // not the first answer: the server restarted
+				s.note(slog.LevelWarn, "the server restarted; its log lines start again")
+				s.logSeq.Store(0)
+				continue
+			}
 		}
 		for _, l := range page.Lines {
 			s.logs.Add(l.Time, parseLevel(l.Level), ServerLine+l.Text)
