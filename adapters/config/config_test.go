@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -425,6 +426,34 @@ func TestRedacted(t *testing.T) {
 	}
 	if !strings.Contains(out, `"grpc_address":"0.0.0.0:50051"`) {
 		t.Errorf("slog output lacks the config: %s", out)
+	}
+
+	// Map: every key, by section, redacted.
+	cfg.Server.CORSOrigins = NewList("https://a.example", "https://b.example")
+	m := cfg.Map()
+	n := 0
+	for _, sec := range m {
+		n += len(sec)
+	}
+	if n != len(Keys()) {
+		t.Errorf("Map has %d keys, want %d", n, len(Keys()))
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(data); strings.Contains(s, "hunter2") || strings.Contains(s, "top-secret") {
+		t.Errorf("Map leaks a secret: %s", s)
+	}
+	if m["jwt"]["secret"] != Mask || m["server"]["grpc_address"] != "0.0.0.0:50051" ||
+		m["scheduler"]["max_retries"] != cfg.Scheduler.MaxRetries || m["database"]["url"] != "postgresql://cyxwiz:REDACTED@db:5432/cyxwiz?sslmode=disable" {
+		t.Errorf("Map: %v", m)
+	}
+	if l, ok := m["server"]["cors_origins"].([]string); !ok || len(l) != 2 || l[1] != "https://b.example" {
+		t.Errorf("cors_origins %#v", m["server"]["cors_origins"])
+	}
+	if l, ok := Default().Map()["server"]["cors_origins"].([]string); !ok || l == nil || len(l) != 0 {
+		t.Errorf("an empty list: %#v, want []string{}", Default().Map()["server"]["cors_origins"])
 	}
 }
 

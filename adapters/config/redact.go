@@ -78,3 +78,22 @@ func secretParam(name string) bool {
 	}
 	return false
 }
+
+// Map returns the redacted configuration (Redacted) by section and key,
+// named as in config.toml: {"server": {"grpc_address": "…", …}, …}. Values
+// are strings, ints and float64s, and a list is a []string (never nil).
+func (c Config) Map() map[string]map[string]any {
+	r := c.Redacted()
+	out := make(map[string]map[string]any, len(keys.sections))
+	for _, sec := range keys.sections {
+		out[sec] = map[string]any{}
+	}
+	for _, f := range keys.fields {
+		v := f.value(&r).Interface()
+		if l, ok := v.(List); ok {
+			v = append([]string{}, l.Items()...)
+		}
+		out[f.section][f.name] = v
+	}
+	return out
+}

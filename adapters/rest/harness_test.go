@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/config"
+	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/adapters/metrics"
 	"github.com/cyxwiz/central-server/adapters/rest"
 	"github.com/cyxwiz/central-server/commands"
@@ -67,6 +69,21 @@ type env struct {
 	url     string
 	client  *http.Client
 	token   string // an operator token
+	logs    *logbuf.Buffer
+	cfg     config.Config // served at /api/config; its secrets are testCfgSecrets
+}
+
+// The secrets of env.cfg, which /api/config must never show.
+var testCfgSecrets = []string{"jwt-secret-never-shown-0123456789", "pg-password-never-shown", "rpc-key-never-shown", "esdb-password-never-shown"}
+
+func testCfg() config.Config {
+	cfg := config.Default()
+	cfg.Server.GRPCAddress = "127.0.0.1:50099"
+	cfg.JWT.Secret = testCfgSecrets[0]
+	cfg.Database.URL = "postgresql://cyxwiz:" + testCfgSecrets[1] + "@db:5432/cyxwiz?sslmode=disable"
+	cfg.Blockchain.SolanaRPCURL = "https://rpc.example.com/?api-key=" + testCfgSecrets[2]
+	cfg.EventStore.ESDBURL = "esdb://admin:" + testCfgSecrets[3] + "@es:2113?tls=false"
+	return cfg
 }
 
 type envOption func(*rest.Deps, *rest.Options)
@@ -101,9 +118,10 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	}
 
 	x.issuer = auth.NewIssuer(secret, clk.Now)
+	x.logs, x.cfg = logbuf.New(100), testCfg()
 	deps := rest.Deps{
 		Jobs: x.model, Nodes: x.model, Store: x.store, Codec: codec, Auth: x.issuer,
-		Head: x.runner.Position, Now: clk.Now,
+		Head: x.runner.Position, Now: clk.Now, Logs: x.logs, Config: &x.cfg,
 	}
 	if s, ok := any(x.model).(projections.StatsQueries); ok {
 		deps.Stats = s

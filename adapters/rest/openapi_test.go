@@ -143,6 +143,7 @@ func TestOpenAPIEnumsMatchValidation(t *testing.T) {
 		{"/api/nodes", "sort", nodeSorts.names},
 		{"/api/nodes", "order", orders.names},
 		{"/api/payments", "status", paymentStatuses.names},
+		{"/api/logs", "level", logLevels.names},
 	}
 	for _, c := range checks {
 		p, ok := doc.params(t, doc.Paths[c.path]["get"])["query"][c.param]

@@ -80,7 +80,7 @@ func protected() []string {
 	id := uuid.NewString()
 	return []string{"/api/stats", "/api/jobs", "/api/jobs/" + id, "/api/jobs/" + id + "/events", "/api/nodes",
 		"/api/nodes/" + id, "/api/nodes/" + id + "/metrics", "/api/nodes/" + id + "/events", "/api/payments",
-		"/api/activity", "/api/events/stream"}
+		"/api/activity", "/api/logs", "/api/config", "/api/events/stream"}
 }
 
 func TestAuthRefusals(t *testing.T) {
@@ -361,6 +361,17 @@ func TestBadParametersNameTheParameter(t *testing.T) {
 		{"/api/payments?status=paid", "status"},
 		{"/api/payments?cursor=zzz", "cursor"},
 		{"/api/activity?limit=0", "limit"},
+		{"/api/logs?level=verbose", "level"},
+		{"/api/logs?level=INFO", "level"},
+		{"/api/logs?level=", "level"},
+		{"/api/logs?after=-1", "after"},
+		{"/api/logs?after=last", "after"},
+		{"/api/logs?after=", "after"},
+		{"/api/logs?limit=0", "limit"},
+		{"/api/logs?limit=1001", "limit"},
+		{"/api/logs?since=1", "since"},
+		{"/api/logs?level=info&level=warn", "level"},
+		{"/api/config?section=jwt", "section"},
 		{"/api/events/stream?after=-1", "after"},
 		{"/api/events/stream?after=next", "after"},
 		{"/api/events/stream?from=1", "from"},

@@ -1,6 +1,7 @@
 // Package rest serves the operator REST API (echo): health, network
 // stats, jobs, nodes, payments, the activity log, event histories for
-// audits and a Server-Sent Events stream of new events, described by the
+// audits, a Server-Sent Events stream of new events, and the server's own
+// log lines and configuration, described by the
 // OpenAPI document at /api/openapi.json. Routes, their query parameters
 // and middleware are set up in one place (this file); errors are mapped
 // to {"error":{"code","message"}} answers in one place (errors.go).
@@ -28,6 +29,8 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/config"
+	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/projections"
 	"github.com/labstack/echo/v4"
@@ -40,8 +43,8 @@ type Verifier interface {
 }
 
 // Deps are the ports the API reads. Jobs, Nodes, Store, Codec and Auth
-// are required; a nil Stats, Activity or Payments makes its endpoint
-// answer 503 unavailable.
+// are required; a nil Stats, Activity, Payments, Logs or Config makes its
+// endpoint answer 503 unavailable.
 type Deps struct {
 	Jobs     projections.JobQueries
 	Nodes    projections.NodeQueries
@@ -63,6 +66,15 @@ type Deps struct {
 	Now  func() time.Time
 	// Rebuild runs online rebuilds (admin only); nil answers 503.
 	Rebuild Rebuilder
+	// Logs holds the server's recent log lines (/api/logs); nil answers
+	// 503.
+	Logs *logbuf.Buffer
+	// Config is the effective configuration (/api/config, always served
+	// redacted); nil answers 503.
+	Config *config.Config
+	// EscrowAddress is the settlement escrow wallet's address, shown in
+	// /api/config; "" with settlement off.
+	EscrowAddress string
 }
 
 // Options tunes the server; zero fields take defaults.
@@ -194,6 +206,8 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 		{path: "/api/nodes/:id/events", params: list, h: s.nodeEvents},
 		{path: "/api/payments", params: append([]string{"status"}, list...), h: s.listPayments},
 		{path: "/api/activity", params: list, h: s.listActivity},
+		{path: "/api/logs", params: []string{"level", "after", "limit"}, h: s.getLogs},
+		{path: "/api/config", h: s.getConfig},
 		{path: "/api/events/stream", params: []string{"after", "access_token"}, stream: true, h: s.streamEvents},
 		{method: http.MethodPost, path: "/api/admin/rebuild", admin: true, h: s.startRebuild},
 		{path: "/api/admin/rebuild", admin: true, h: s.getRebuild},

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/gdamore/tcell/v2"
 )
 
@@ -17,7 +18,7 @@ type chainSource struct {
 	chain    Chain
 	payments []Payment
 	changes  chan struct{}
-	logs     *LogBuffer
+	logs     *logbuf.Buffer
 }
 
 func (s *chainSource) Stats(context.Context) (Stats, error)   { return Stats{}, nil }
@@ -36,7 +37,7 @@ func (s *chainSource) Activity(context.Context, int, string) ([]Activity, string
 func (s *chainSource) Payments(context.Context, int) ([]Payment, error) { return s.payments, nil }
 func (s *chainSource) Chain(context.Context) (Chain, error)             { return s.chain, nil }
 func (s *chainSource) Settings(context.Context) (Settings, error)       { return Settings{}, nil }
-func (s *chainSource) Logs() *LogBuffer                                 { return s.logs }
+func (s *chainSource) Logs() *logbuf.Buffer                             { return s.logs }
 func (s *chainSource) Changes() <-chan struct{}                         { return s.changes }
 func (s *chainSource) Conn() Conn                                       { return Conn{Mode: "test", Live: true} }
 
@@ -52,7 +53,7 @@ func TestChainViewStates(t *testing.T) {
 		deposit  = "DepositSignatureXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX4"
 	)
 	now := time.Date(2026, 11, 27, 7, 0, 0, 0, time.UTC)
-	src := &chainSource{changes: make(chan struct{}, 1), logs: NewLogBuffer(10),
+	src := &chainSource{changes: make(chan struct{}, 1), logs: logbuf.New(10),
 		chain: Chain{Enabled: true, Network: "devnet", RPC: "https://api.devnet.solana.com", Escrow: escrow, Treasury: treasury,
 			FeePercent: 10, Confirmation: "finalized", Status: "degraded", Detail: "2 settlement(s) waiting: rpc unreachable"},
 		payments: []Payment{

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/config"
+	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/adapters/tui"
 	"github.com/cyxwiz/central-server/adapters/tui/inproc"
 	"github.com/cyxwiz/central-server/commands"
@@ -30,7 +31,7 @@ type fixture struct {
 	store  *memory.Store
 	runner *projections.Runner
 	src    *inproc.Source
-	logs   *tui.LogBuffer
+	logs   *logbuf.Buffer
 	screen tcell.SimulationScreen
 	con    *tui.Console
 	done   chan error
@@ -62,7 +63,7 @@ func newFixture(t *testing.T, opts tui.Options) *fixture {
 	store := memory.New()
 	codec := commands.NewCodec()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	f := &fixture{t: t, ctx: ctx, store: store, logs: tui.NewLogBuffer(100), done: make(chan error, 1)}
+	f := &fixture{t: t, ctx: ctx, store: store, logs: logbuf.New(100), done: make(chan error, 1)}
 	f.h = commands.NewHandler(store, codec, time.Now, commands.DefaultPolicy(), log)
 	model := projmem.New(projmem.Config{})
 	cfg := config.Default()

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/gdamore/tcell/v2"
 	"github.com/rivo/tview"
 )
@@ -26,7 +27,7 @@ type logsView struct {
 
 	level int // index in logLevels; UI goroutine only (fetch reads the buffer whole)
 	match string
-	lines []LogLine
+	lines []logbuf.Line
 }
 
 func newLogsView(c *Console) *logsView {
@@ -99,7 +100,7 @@ func (v *logsView) render() {
 	min := logLevels[v.level]
 	var b strings.Builder
 	shown := 0
-	var kept []LogLine
+	var kept []logbuf.Line
 	for _, l := range v.lines {
 		if l.Level < min || (v.match != "" && !strings.Contains(strings.ToLower(l.Text), strings.ToLower(v.match))) {
 			continue

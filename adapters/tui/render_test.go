@@ -3,8 +3,6 @@ package tui
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 )
@@ -93,34 +91,6 @@ func TestThroughputCount(t *testing.T) {
 	}
 	if s, c, f := tp.Totals(); s != 3 || c != 1 || f != 1 {
 		t.Errorf("totals %d %d %d, want 3 1 1", s, c, f)
-	}
-}
-
-func TestLogBuffer(t *testing.T) {
-	b := NewLogBuffer(3)
-	log := slog.New(b.Handler(slog.LevelInfo)).With("component", "grpc").WithGroup("req")
-	log.Debug("hidden")
-	log.Info("one", "n", 1)
-	log.Warn("two")
-	log.Error("three", "err", "boom")
-	log.Info("four")
-	select {
-	case <-b.Changes():
-	default:
-		t.Fatal("adding lines did not signal a change")
-	}
-	all := b.Lines(slog.LevelDebug, 0)
-	if len(all) != 3 || all[0].Text != "two component=grpc" || all[2].Text != "four component=grpc" {
-		t.Fatalf("lines %+v: want the newest 3, oldest first", all)
-	}
-	if got := b.Lines(slog.LevelError, 0); len(got) != 1 || got[0].Text != "three component=grpc req.err=boom" {
-		t.Fatalf("errors %+v", got)
-	}
-	if got := b.Lines(slog.LevelDebug, 1); len(got) != 1 || !strings.HasPrefix(got[0].Text, "four") {
-		t.Fatalf("limit 1: %+v, want the newest", got)
-	}
-	if !b.Handler(slog.LevelWarn).Enabled(context.Background(), slog.LevelWarn) || b.Handler(slog.LevelWarn).Enabled(context.Background(), slog.LevelInfo) {
-		t.Error("Enabled ignores the level")
 	}
 }
 

@@ -13,6 +13,8 @@ package tui
 import (
 	"context"
 	"time"
+
+	"github.com/cyxwiz/central-server/adapters/logbuf"
 )
 
 // Source is everything the console reads. Every method may be called from
@@ -42,7 +44,7 @@ type Source interface {
 	// Settings is the effective configuration, secrets masked.
 	Settings(ctx context.Context) (Settings, error)
 	// Logs is the buffer of log lines the Logs view shows.
-	Logs() *LogBuffer
+	Logs() *logbuf.Buffer
 	// Changes receives a value (never blocking the sender; one pending
 	// value stands for any number of changes) whenever the read model may
 	// have changed, and after a reconnection (a resync).

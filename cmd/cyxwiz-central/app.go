@@ -14,6 +14,7 @@ import (
 	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/adapters/config"
 	grpcadapter "github.com/cyxwiz/central-server/adapters/grpc"
+	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/adapters/metrics"
 	"github.com/cyxwiz/central-server/adapters/postgres"
 	"github.com/cyxwiz/central-server/adapters/rest"
@@ -47,6 +48,10 @@ type Settings struct {
 	// Observe, when set, is told of every batch the read model applied
 	// (the console's live feed); it must not block.
 	Observe func([]projections.Envelope)
+	// Logs is the buffer the logger already writes its lines into
+	// (newLogger's), served at /api/logs. Nil: NewApp makes one and tees
+	// the logger into it, so the server always keeps its recent lines.
+	Logs *logbuf.Buffer
 }
 
 // App is the wired server: event store, read model, write side, process
@@ -109,6 +114,10 @@ func NewApp(cfg config.Config, set Settings, log *slog.Logger) (*App, error) {
 	set.SettleInterval = orDefault(set.SettleInterval, cfg.Blockchain.PollInterval())
 	if set.Schedulers <= 0 {
 		set.Schedulers = 1
+	}
+	if set.Logs == nil {
+		set.Logs = logbuf.New(0)
+		log = slog.New(slog.NewMultiHandler(log.Handler(), set.Logs.Handler(logLevel())))
 	}
 	return &App{cfg: cfg, set: set, log: log, serveErr: make(chan error, 1)}, nil
 }
@@ -252,7 +261,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.rest = rest.New(rest.Deps{
 		Jobs: a.model, Nodes: a.model, Stats: a.model, Activity: a.model, Payments: a.model,
 		Store: store, Codec: codec, Auth: issuer, Health: a.health, Head: a.runner.Position, Now: a.set.Now,
-		Rebuild: a.rebuild,
+		Rebuild: a.rebuild, Logs: a.set.Logs, Config: &a.cfg, EscrowAddress: a.escrowAddress(),
 	}, rest.Options{
 		CORSOrigins: cfg.Server.CORSOrigins.Items(), MaxJobsPerNode: sc.MaxJobsPerNode,
 		Middleware: []echo.MiddlewareFunc{a.metrics.Echo()}, Metrics: a.metrics.Handler(), Version: version,
@@ -305,6 +314,18 @@ func logLocation(cfg config.Config) string {
 
 // RESTAddr is the address the REST API listens on.
 func (a *App) RESTAddr() string { return a.rest.Addr().String() }
+
+// Logs is the buffer of the server's recent log lines (/api/logs).
+func (a *App) Logs() *logbuf.Buffer { return a.set.Logs }
+
+// escrowAddress is the settlement escrow wallet's address; "" with
+// settlement off.
+func (a *App) escrowAddress() string {
+	if a.chain == nil {
+		return ""
+	}
+	return a.chain.EscrowAddress()
+}
 
 // health reports each component for /api/health.
 func (a *App) health(ctx context.Context) map[string]rest.Component {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/config"
+	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/adapters/tui"
 	"github.com/cyxwiz/central-server/adapters/tui/attach"
 	"github.com/cyxwiz/central-server/adapters/tui/inproc"
@@ -28,7 +29,7 @@ import (
 // the server. The lines at warn and above are printed on stderr afterwards,
 // so nothing important is lost with the screen.
 func serveWithConsole(cfg config.Config, stderr io.Writer) error {
-	logs := tui.NewLogBuffer(0)
+	logs := logbuf.New(0)
 	log := slog.New(logs.Handler(logLevel()))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -51,7 +52,7 @@ func serveWithConsole(cfg config.Config, stderr io.Writer) error {
 
 // startWithConsole starts the server with its logs in logs and returns a
 // console over it (not yet running) on screen (nil: the terminal).
-func startWithConsole(ctx context.Context, cfg config.Config, set Settings, log *slog.Logger, logs *tui.LogBuffer, screen tcell.Screen) (*tui.Console, *App, error) {
+func startWithConsole(ctx context.Context, cfg config.Config, set Settings, log *slog.Logger, logs *logbuf.Buffer, screen tcell.Screen) (*tui.Console, *App, error) {
 	var src atomic.Pointer[inproc.Source]
 	set.Observe = func(batch []projections.Envelope) {
 		if s := src.Load(); s != nil {
@@ -59,6 +60,7 @@ func startWithConsole(ctx context.Context, cfg config.Config, set Settings, log 
 		}
 	}
 	started := time.Now()
+	set.Logs = logs
 	app, err := NewApp(cfg, set, log)
 	if err != nil {
 		return nil, nil, err
@@ -66,10 +68,7 @@ func startWithConsole(ctx context.Context, cfg config.Config, set Settings, log 
 	if err := app.Start(ctx); err != nil {
 		return nil, nil, err
 	}
-	escrow := ""
-	if app.chain != nil {
-		escrow = app.chain.EscrowAddress()
-	}
+	escrow := app.escrowAddress()
 	src.Store(inproc.New(inproc.Deps{
 		Jobs: app.model, Nodes: app.model, Stats: app.model, Activity: app.model, Payments: app.model,
 		Store: app.store, Codec: commands.NewCodec(), Health: app.components, Config: cfg, EscrowAddress: escrow, Logs: logs,
@@ -89,7 +88,7 @@ func (a *App) components(ctx context.Context) []tui.Component {
 }
 
 // dumpLogs prints the buffered lines at or above min.
-func dumpLogs(w io.Writer, logs *tui.LogBuffer, min slog.Level) {
+func dumpLogs(w io.Writer, logs *logbuf.Buffer, min slog.Level) {
 	for _, l := range logs.Lines(min, 200) {
 		fmt.Fprintf(w, "%s %-5s %s\n", l.Time.UTC().Format(time.RFC3339), l.Level, l.Text)
 	}

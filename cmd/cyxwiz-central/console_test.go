@@ -13,6 +13,7 @@ import (
 
 	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/adapters/config"
+	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/adapters/tui"
 	"github.com/cyxwiz/central-server/domain"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
@@ -117,9 +118,29 @@ func TestConsoleAttached(t *testing.T) {
 	screen.InjectKey(tcell.KeyRune, 'g', tcell.ModNone)
 	screen.InjectKey(tcell.KeyEnter, 0, tcell.ModNone)
 	waitScreen(t, con, screen, 5*time.Second, "EVENT HISTORY", job2, "JobSubmitted")
-	// The Logs view holds the console's own lines about the stream.
+	// The Logs view holds the server's lines (from /api/logs: those of
+	// the restarted server too, which numbers its lines from 1 again) and
+	// the console's own lines about the stream.
+	s2.app.log.Info("operator-visible", "marker", "m-42")
+	screen.InjectKey(tcell.KeyEsc, 0, tcell.ModNone)
 	screen.InjectKey(tcell.KeyRune, '5', tcell.ModNone)
-	waitScreen(t, con, screen, 5*time.Second, "event stream open", "reconnecting in")
+	waitScreen(t, con, screen, 5*time.Second, "[server] operator-visible marker=m-42", "[server] \"REST serving\" address="+restAddr,
+		"[console] event stream open", "reconnecting in", "the server restarted")
+
+	// Settings: the server's configuration from /api/config, its secret
+	// masked (on a screen tall enough for every key).
+	screen.SetSize(120, 70)
+	con.QueueEvent(tcell.NewEventResize(120, 70))
+	screen.InjectKey(tcell.KeyRune, '6', tcell.ModNone)
+	got := waitScreen(t, con, screen, 5*time.Second, "GET /api/config", "server.grpc_address", "127.0.0.1:0", "jwt.secret", "server.rest_address", restAddr)
+	if strings.Contains(got, testSecret) {
+		t.Fatalf("the attached Settings view shows the JWT secret:\n%s", got)
+	}
+	for line := range strings.Lines(got) {
+		if strings.Contains(line, "jwt.secret") && !strings.Contains(line, "REDACTED") {
+			t.Fatalf("jwt.secret is not masked: %s", line)
+		}
+	}
 }
 
 // TestConsoleRefusesABadToken: a user token is not an operator's; the
@@ -140,7 +161,7 @@ func TestConsoleRefusesABadToken(t *testing.T) {
 // TestConsoleInProcess: `tui` mode: the console over the server's own read
 // model, with the server's logs in the Logs view.
 func TestConsoleInProcess(t *testing.T) {
-	logs := tui.NewLogBuffer(0)
+	logs := logbuf.New(0)
 	cfg := testConfig(t.TempDir())
 	screen := tcell.NewSimulationScreen("UTF-8")
 	con, app, err := startWithConsole(context.Background(), cfg, Settings{SchedulerInterval: 50 * time.Millisecond}, slog.New(logs.Handler(slog.LevelInfo)), logs, screen)
@@ -179,7 +200,7 @@ func TestConsoleCapture(t *testing.T) {
 	if *captureTo == "" {
 		t.Skip("run with -capture FILE to write the dashboard capture")
 	}
-	logs := tui.NewLogBuffer(0)
+	logs := logbuf.New(0)
 	cfg := testConfig(t.TempDir())
 	screen := tcell.NewSimulationScreen("UTF-8")
 	con, app, err := startWithConsole(context.Background(), cfg, Settings{SchedulerInterval: 50 * time.Millisecond}, slog.New(logs.Handler(slog.LevelInfo)), logs, screen)
@@ -269,12 +290,12 @@ func TestConsoleCommandErrors(t *testing.T) {
 
 // TestConsoleSettlement: on the LiteSVM test chain, through the real
 // server, a paid job's payout and a cancelled job's refund show in the
-// Blockchain view with their signatures and amounts: in process with the
-// escrow wallet's address and the network, and attached through
-// /api/payments and /api/health.
+// Blockchain view with their signatures and amounts, with the escrow
+// wallet's address and the network: in process, and attached through
+// /api/payments, /api/health and /api/config.
 func TestConsoleSettlement(t *testing.T) {
 	pc := newPaidChain(t) // skips loudly without the test chain; fails then under CI=true
-	logs := tui.NewLogBuffer(0)
+	logs := logbuf.New(0)
 	cfg := testConfig(t.TempDir())
 	cfg.Blockchain.Network = config.NetworkLocalnet
 	cfg.Blockchain.SolanaRPCURL = pc.tc.URL()
@@ -362,7 +383,8 @@ func TestConsoleSettlement(t *testing.T) {
 	simConsole(t, acon, ascreen, 200, 40)
 	ascreen.InjectKey(tcell.KeyRune, '4', tcell.ModNone)
 	waitScreen(t, acon, ascreen, 10*time.Second, "● live",
-		"Network   not reported by the REST API", "Solana    ok", "settlement(s) pending",
+		"Network   localnet", "settles at confirmed", "Escrow    "+pc.escrow, "Treasury  "+pc.treasury, "platform fee 10%",
+		"Solana    ok", "settlement(s) pending",
 		"PAYOUTS AND REFUNDS: 1 released · 1 refunded ", paid[:8]+" released", refundJob[:8]+" refunded",
 		"Signature "+payout, "Payout    "+sol(jobLamports-fee)+" SOL to "+wallet, "Deposit   "+paidDep)
 }

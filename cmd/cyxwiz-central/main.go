@@ -25,6 +25,7 @@ import (
 
 	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/adapters/config"
+	"github.com/cyxwiz/central-server/adapters/logbuf"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -123,10 +124,10 @@ func serveCmd(args []string, stderr io.Writer) error {
 	if *withConsole {
 		return serveWithConsole(cfg, stderr)
 	}
-	log := newLogger(stderr)
+	log, logs := newLogger(stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	app, err := NewApp(cfg, Settings{}, log)
+	app, err := NewApp(cfg, Settings{Logs: logs}, log)
 	if err != nil {
 		return err
 	}
@@ -185,13 +186,18 @@ func jwtSecret(cfg config.Config, log *slog.Logger) ([]byte, error) {
 }
 
 // newLogger logs text to a terminal and JSON otherwise, at the level of
-// CYXWIZ_LOG or RUST_LOG (default info).
-func newLogger(w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: logLevel()}
+// CYXWIZ_LOG or RUST_LOG (default info), and keeps the newest lines in
+// the buffer it returns too (served at /api/logs): slog's MultiHandler
+// fans each record out to both, attributes and groups included.
+func newLogger(w io.Writer) (*slog.Logger, *logbuf.Buffer) {
+	level := logLevel()
+	opts := &slog.HandlerOptions{Level: level}
+	var out slog.Handler = slog.NewJSONHandler(w, opts)
 	if f, ok := w.(*os.File); ok && isTerminal(f) {
-		return slog.New(slog.NewTextHandler(w, opts))
+		out = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	logs := logbuf.New(0)
+	return slog.New(slog.NewMultiHandler(out, logs.Handler(level))), logs
 }
 
 // logLevel is the level CYXWIZ_LOG or RUST_LOG asks for (default info).

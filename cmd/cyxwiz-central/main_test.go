@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -113,5 +114,44 @@ func TestTokenAndVersionCommands(t *testing.T) {
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "CYXWIZ_SCHEDULER_POLLING_INTERVL_MS") {
 		t.Fatalf("an unknown env key must stop start-up naming it; got %v: %s", err, stderr.String())
+	}
+}
+
+// TestLoggerKeepsItsLines: the server's logger writes JSON (not a
+// terminal) and the same records, with the attributes and groups of
+// With and WithGroup, into its buffer, at the configured level.
+func TestLoggerKeepsItsLines(t *testing.T) {
+	t.Setenv("CYXWIZ_LOG", "info")
+	var out bytes.Buffer
+	log, logs := newLogger(&out)
+	l := log.With("component", "rest").WithGroup("req")
+	l.Debug("hidden")
+	l.Info("served", "path", "/api/jobs")
+	log.Warn("slow", "ms", 900)
+
+	json := out.String()
+	for _, want := range []string{`"msg":"served","component":"rest","req":{"path":"/api/jobs"}`, `"level":"WARN","msg":"slow","ms":900`} {
+		if !strings.Contains(json, want) {
+			t.Errorf("the terminal's JSON lacks %s:\n%s", want, json)
+		}
+	}
+	lines := logs.Lines(slog.LevelDebug, 0)
+	if len(lines) != 2 || lines[0].Text != "served component=rest req.path=/api/jobs" || lines[0].Level != slog.LevelInfo ||
+		lines[1].Text != "slow ms=900" || lines[1].Level != slog.LevelWarn {
+		t.Fatalf("buffered lines %+v", lines)
+	}
+	if strings.Contains(json, "hidden") {
+		t.Error("a debug line at level info")
+	}
+
+	// An app built with a logger of its own keeps its lines too.
+	var own bytes.Buffer
+	app, err := NewApp(testConfig(t.TempDir()), Settings{}, slog.New(slog.NewTextHandler(&own, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app.log.With("component", "x").Info("kept")
+	if got := app.Logs().Lines(slog.LevelInfo, 0); len(got) != 1 || got[0].Text != "kept component=x" || !strings.Contains(own.String(), "msg=kept component=x") {
+		t.Fatalf("app lines %+v, its own handler got %q", got, own.String())
 	}
 }

@@ -4,6 +4,12 @@
 // breaks (the server restarts, the network drops) it reconnects with
 // backoff, resuming after the last event it saw (Last-Event-ID), and the
 // console refreshes everything once it is back.
+//
+// The server's own log lines are polled from /api/logs into the Logs
+// view's buffer (each line once, marked "[server]", continuing after the
+// last one seen across reconnections), next to the console's own lines
+// ("[console]"); /api/config gives the Settings view and the Blockchain
+// view's network and escrow wallet.
 package attach
 
 import (
@@ -23,6 +29,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cyxwiz/central-server/adapters/config"
+	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/adapters/rest"
 	"github.com/cyxwiz/central-server/adapters/tui"
 )
@@ -35,9 +43,18 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the wait between reconnections
 	// (default 250 ms and 10 s); it doubles after each failure.
 	MinBackoff, MaxBackoff time.Duration
-	// Logs receives the console's own lines (connections, errors).
-	Logs *tui.LogBuffer
+	// Logs receives the server's lines (from /api/logs) and the
+	// console's own (connections, errors).
+	Logs *logbuf.Buffer
+	// LogPoll is the interval between polls of /api/logs (default 1 s).
+	LogPoll time.Duration
 }
+
+// Prefixes of the Logs view's lines: whose they are.
+const (
+	ServerLine  = "[server] "
+	ConsoleLine = "[console] "
+)
 
 // Source is the attached tui.Source.
 type Source struct {
@@ -46,13 +63,16 @@ type Source struct {
 	opts  Options
 	http  *http.Client
 	sse   *http.Client
-	logs  *tui.LogBuffer
+	logs  *logbuf.Buffer
 
 	changes chan struct{}
 	pos     atomic.Uint64
 	mu      sync.Mutex
 	live    bool
 	detail  string
+
+	logSeq atomic.Uint64 // the server's last log line seen (/api/logs' last_seq)
+	logID  string        // the log those seqs count in (pollLogs' goroutine only)
 }
 
 var _ tui.Source = (*Source)(nil)
@@ -75,14 +95,22 @@ func New(api, token string, opts Options) (*Source, error) {
 		opts.MaxBackoff = 10 * time.Second
 	}
 	if opts.Logs == nil {
-		opts.Logs = tui.NewLogBuffer(0)
+		opts.Logs = logbuf.New(0)
+	}
+	if opts.LogPoll <= 0 {
+		opts.LogPoll = time.Second
 	}
 	sse := *opts.Client
 	sse.Timeout = 0
 	s := &Source{base: u, token: token, opts: opts, http: opts.Client, sse: &sse, logs: opts.Logs,
 		changes: make(chan struct{}, 1), detail: "connecting…"}
-	s.logs.Add(time.Now(), slog.LevelInfo, "console attached to "+u.String()+"; the server's own log lines are on its host (this view shows the console's)")
+	s.note(slog.LevelInfo, "console attached to "+u.String()+"; lines marked [server] are the server's (from /api/logs), [console] the console's own")
 	return s, nil
+}
+
+// note adds one of the console's own lines.
+func (s *Source) note(level slog.Level, text string) {
+	s.logs.Add(time.Now(), level, ConsoleLine+text)
 }
 
 func (s *Source) signal() {
@@ -102,8 +130,12 @@ func (s *Source) setState(live bool, detail string) {
 	}
 }
 
-// Run follows the event stream until ctx ends, reconnecting with backoff.
+// Run follows the event stream and polls the server's log lines until ctx
+// ends, reconnecting with backoff.
 func (s *Source) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.pollLogs(ctx) })
+	defer wg.Wait()
 	backoff := s.opts.MinBackoff
 	for ctx.Err() == nil {
 		started := time.Now()
@@ -119,7 +151,7 @@ func (s *Source) Run(ctx context.Context) {
 			msg = err.Error()
 		}
 		s.setState(false, fmt.Sprintf("reconnecting in %s: %s", backoff.Round(time.Millisecond), msg))
-		s.logs.Add(time.Now(), slog.LevelWarn, "event stream: "+msg+"; reconnecting in "+backoff.String())
+		s.note(slog.LevelWarn, "event stream: "+msg+"; reconnecting in "+backoff.String())
 		select {
 		case <-ctx.Done():
 			return
@@ -151,7 +183,7 @@ func (s *Source) follow(ctx context.Context) error {
 		return apiError(resp)
 	}
 	s.setState(true, "")
-	s.logs.Add(time.Now(), slog.LevelInfo, fmt.Sprintf("event stream open (after position %d)", s.pos.Load()))
+	s.note(slog.LevelInfo, fmt.Sprintf("event stream open (after position %d)", s.pos.Load()))
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	event := false
@@ -180,8 +212,72 @@ func (s *Source) follow(ctx context.Context) error {
 // Changes implements tui.Source.
 func (s *Source) Changes() <-chan struct{} { return s.changes }
 
-// Logs implements tui.Source: the console's own lines.
-func (s *Source) Logs() *tui.LogBuffer { return s.logs }
+// Logs implements tui.Source: the server's lines and the console's own.
+func (s *Source) Logs() *logbuf.Buffer { return s.logs }
+
+// pollLogs copies the server's new log lines into the buffer every
+// LogPoll until ctx ends. It asks for the lines after the last one it saw,
+// so each comes once, also across a lost connection; when the server
+// restarted (another log_id: its lines are numbered again) it starts over
+// from its first.
+func (s *Source) pollLogs(ctx context.Context) {
+	failing := ""
+	for {
+		err := s.pullLogs(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && err.Error() != failing:
+			failing = err.Error()
+			s.note(slog.LevelWarn, "the server's log lines: "+failing+"; retrying every "+s.opts.LogPoll.String())
+		case err == nil && failing != "":
+			failing = ""
+			s.note(slog.LevelInfo, "the server's log lines are back")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.opts.LogPoll):
+		}
+	}
+}
+
+// pullLogs reads every line the server has after the last one seen.
+func (s *Source) pullLogs(ctx context.Context) error {
+	for ctx.Err() == nil {
+		after := s.logSeq.Load()
+		var page rest.LogListJSON
+		v := url.Values{"level": {"debug"}, "after": {strconv.FormatUint(after, 10)}, "limit": {strconv.Itoa(rest.MaxLimit)}}
+		if err := s.get(ctx, "/api/logs", v, &page); err != nil {
+			return err
+		}
+		if page.LogID != s.logID || page.LastSeq < after {
+			known := s.logID
+			s.logID = page.LogID
+			if known != "" || after > 0 { // not the first answer: the server restarted
+				s.note(slog.LevelWarn, "the server restarted; its log lines start again")
+				s.logSeq.Store(0)
+				continue
+			}
+		}
+		for _, l := range page.Lines {
+			s.logs.Add(l.Time, parseLevel(l.Level), ServerLine+l.Text)
+		}
+		s.logSeq.Store(page.LastSeq)
+		if len(page.Lines) < rest.MaxLimit {
+			return nil
+		}
+	}
+	return ctx.Err()
+}
+
+func parseLevel(name string) slog.Level {
+	var l slog.Level
+	if l.UnmarshalText([]byte(name)) != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
 
 // Conn implements tui.Source.
 func (s *Source) Conn() tui.Conn {
@@ -417,9 +513,84 @@ func payment(p *rest.PaymentJSON) tui.Payment {
 	}
 }
 
-// Chain implements tui.Source from /api/health's solana component: the
-// REST API reports its state and detail (pending settlements, the chain's
-// errors), not the configuration behind it (network, escrow wallet).
+// serverConfig reads /api/config: each section's keys, the escrow
+// address and the version.
+type serverConfig struct {
+	sections map[string]map[string]any
+	escrow   string
+	version  string
+}
+
+func (s *Source) config(ctx context.Context) (serverConfig, error) {
+	var raw map[string]json.RawMessage
+	if err := s.get(ctx, "/api/config", nil, &raw); err != nil {
+		return serverConfig{}, err
+	}
+	c := serverConfig{sections: map[string]map[string]any{}}
+	for k, v := range raw {
+		switch k {
+		case "escrow_address":
+			_ = json.Unmarshal(v, &c.escrow)
+		case "version":
+			_ = json.Unmarshal(v, &c.version)
+		default:
+			dec := json.NewDecoder(bytes.NewReader(v))
+			dec.UseNumber()
+			var sec map[string]any
+			if dec.Decode(&sec) == nil {
+				c.sections[k] = sec
+			}
+		}
+	}
+	return c, nil
+}
+
+// value is a key's value as the Settings view shows it ("" when absent).
+func (c serverConfig) value(key string) string {
+	sec, name, _ := strings.Cut(key, ".")
+	switch v := c.sections[sec][name].(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case []any:
+		items := make([]string, len(v))
+		for i, it := range v {
+			items[i] = fmt.Sprint(it)
+		}
+		return fmt.Sprint(items)
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// keys lists the configuration's keys as "section.key": config.toml's
+// order, then any this console does not know, sorted.
+func (c serverConfig) keys() []string {
+	var out []string
+	known := map[string]bool{}
+	for _, k := range config.Keys() {
+		known[k] = true
+		sec, name, _ := strings.Cut(k, ".")
+		if _, ok := c.sections[sec][name]; ok {
+			out = append(out, k)
+		}
+	}
+	var extra []string
+	for sec, keys := range c.sections {
+		for name := range keys {
+			if !known[sec+"."+name] {
+				extra = append(extra, sec+"."+name)
+			}
+		}
+	}
+	sort.Strings(extra)
+	return append(out, extra...)
+}
+
+// Chain implements tui.Source from /api/config (network, escrow wallet,
+// treasury) and /api/health's solana component (state and detail:
+// pending settlements, the chain's errors).
 func (s *Source) Chain(ctx context.Context) (tui.Chain, error) {
 	h, err := s.Health(ctx)
 	if err != nil {
@@ -431,27 +602,57 @@ func (s *Source) Chain(ctx context.Context) (tui.Chain, error) {
 			c.Status, c.Detail, c.Note = comp.Status, comp.Detail, ""
 		}
 	}
-	switch c.Status {
-	case "disabled":
-		c.Network = "disabled"
-	case "unknown": // Network "": the view says it is unknown
-	default:
-		c.Enabled, c.Network = true, "not reported by the REST API"
-		c.Note = "the REST API reports Solana's health and the payments, not the network or the escrow wallet; `cyxwiz-central tui` on the server shows them"
+	cfg, cerr := s.config(ctx)
+	if cerr != nil {
+		// A server without /api/config: what the health check says.
+		switch c.Status {
+		case "disabled":
+			c.Network = "disabled"
+		case "unknown": // Network "": the view says it is unknown
+		default:
+			c.Enabled, c.Network = true, "unknown"
+			c.Note = "the network and the escrow wallet are unknown: " + cerr.Error()
+		}
+		return c, nil
+	}
+	b := config.Blockchain{Network: cfg.value("blockchain.network"), SolanaRPCURL: cfg.value("blockchain.solana_rpc_url")}
+	c.Enabled, c.Network = b.Enabled(), b.Network
+	if !c.Enabled {
+		c.Network = config.NetworkDisabled
+		return c, nil
+	}
+	c.RPC = b.RPCEndpoint() // redacted by the server
+	c.Escrow, c.Treasury, c.Confirmation = cfg.escrow, cfg.value("blockchain.treasury_address"), cfg.value("blockchain.confirmation")
+	c.FeePercent, _ = strconv.Atoi(cfg.value("blockchain.platform_fee_percent"))
+	if c.Escrow == "" {
+		c.Note = "the server does not report its escrow wallet's address"
 	}
 	return c, nil
 }
 
-// Settings implements tui.Source: the REST API does not expose the
-// server's configuration, so this lists the console's own.
+// Settings implements tui.Source: the server's configuration from
+// /api/config (secrets masked by the server), then the console's own.
 func (s *Source) Settings(ctx context.Context) (tui.Settings, error) {
-	items := []tui.Setting{
+	own := []tui.Setting{
 		{Key: "console.api", Value: s.base.String()},
-		{Key: "console.token", Value: "REDACTED"},
+		{Key: "console.token", Value: config.Mask},
 	}
-	if h, err := s.Health(ctx); err == nil {
-		items = append(items, tui.Setting{Key: "server.version", Value: h.Version})
+	cfg, err := s.config(ctx)
+	if err != nil {
+		if h, herr := s.Health(ctx); herr == nil {
+			own = append(own, tui.Setting{Key: "server.version", Value: h.Version})
+		}
+		return tui.Settings{Items: own,
+			Note: "the server's configuration is not available (" + err.Error() + "); these are the console's settings"}, nil
 	}
-	return tui.Settings{Items: items,
-		Note: "the REST API does not expose the server's configuration; these are the console's settings (run `cyxwiz-central tui` on the server to see its own)"}, nil
+	var items []tui.Setting
+	for _, k := range cfg.keys() {
+		items = append(items, tui.Setting{Key: k, Value: cfg.value(k)})
+	}
+	if cfg.escrow != "" {
+		items = append(items, tui.Setting{Key: "blockchain.escrow_address", Value: cfg.escrow})
+	}
+	items = append(items, tui.Setting{Key: "server.version", Value: cfg.version})
+	return tui.Settings{Items: append(items, own...),
+		Note: "the configuration of the server at " + s.base.String() + " (GET /api/config), secrets masked; the console.* keys are this console's"}, nil
 }

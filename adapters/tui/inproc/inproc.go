@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/config"
+	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/adapters/tui"
 	"github.com/cyxwiz/central-server/domain"
 	"github.com/cyxwiz/central-server/eventstore"
@@ -40,7 +41,7 @@ type Deps struct {
 	// EscrowAddress); "" with the blockchain disabled.
 	EscrowAddress string
 	// Logs holds the server's log lines (nil: a fresh, empty buffer).
-	Logs *tui.LogBuffer
+	Logs *logbuf.Buffer
 	// MaxJobsPerNode is scheduler.max_jobs_per_node, for free slots.
 	MaxJobsPerNode int
 	Version        string
@@ -67,7 +68,7 @@ func New(d Deps) *Source {
 		d.Started = d.Now()
 	}
 	if d.Logs == nil {
-		d.Logs = tui.NewLogBuffer(0)
+		d.Logs = logbuf.New(0)
 	}
 	if d.MaxJobsPerNode <= 0 {
 		d.MaxJobsPerNode = projections.DefaultMaxJobsPerNode
@@ -92,7 +93,7 @@ func (s *Source) Observe(batch []projections.Envelope) {
 func (s *Source) Changes() <-chan struct{} { return s.changes }
 
 // Logs implements tui.Source.
-func (s *Source) Logs() *tui.LogBuffer { return s.d.Logs }
+func (s *Source) Logs() *logbuf.Buffer { return s.d.Logs }
 
 // Conn implements tui.Source: in process, the feed is always live.
 func (s *Source) Conn() tui.Conn {

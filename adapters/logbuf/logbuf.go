@@ -1,48 +1,58 @@
-package tui
+// Package logbuf keeps the server's newest log lines in memory: a slog
+// handler writes them, the console's Logs view and the REST API's
+// /api/logs read them.
+package logbuf
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
 )
 
-// LogLine is one log record.
-type LogLine struct {
+// Line is one log record.
+type Line struct {
 	Seq   uint64
 	Time  time.Time
 	Level slog.Level
 	Text  string // message and attributes, key=value
 }
 
-// LogBuffer keeps the newest log lines in memory for the Logs view. It is
-// safe for concurrent use, and adding a line never blocks on the console.
-type LogBuffer struct {
+// Buffer keeps the newest log lines in memory. It is safe for concurrent
+// use, and adding a line never blocks on a reader.
+type Buffer struct {
+	id      string
 	mu      sync.Mutex
-	lines   []LogLine // ring
+	lines   []Line // ring
 	start   int
 	seq     uint64
 	changes chan struct{}
 }
 
-// DefaultLogLines is the capacity of NewLogBuffer(0).
-const DefaultLogLines = 5000
+// DefaultLines is the capacity of New(0).
+const DefaultLines = 5000
 
-// NewLogBuffer keeps up to capacity lines (DefaultLogLines when < 1).
-func NewLogBuffer(capacity int) *LogBuffer {
+// New keeps up to capacity lines (DefaultLines when < 1).
+func New(capacity int) *Buffer {
 	if capacity < 1 {
-		capacity = DefaultLogLines
+		capacity = DefaultLines
 	}
-	return &LogBuffer{lines: make([]LogLine, 0, capacity), changes: make(chan struct{}, 1)}
+	return &Buffer{id: rand.Text(), lines: make([]Line, 0, capacity), changes: make(chan struct{}, 1)}
 }
 
+// ID names this buffer (random, made by New): the Seqs of its lines are
+// its own, so a reader that finds another ID (the server restarted)
+// starts again from 0.
+func (b *Buffer) ID() string { return b.id }
+
 // Add appends a line, dropping the oldest when full.
-func (b *LogBuffer) Add(at time.Time, level slog.Level, text string) {
+func (b *Buffer) Add(at time.Time, level slog.Level, text string) {
 	b.mu.Lock()
 	b.seq++
-	l := LogLine{Seq: b.seq, Time: at, Level: level, Text: text}
+	l := Line{Seq: b.seq, Time: at, Level: level, Text: text}
 	if len(b.lines) < cap(b.lines) {
 		b.lines = append(b.lines, l)
 	} else {
@@ -60,14 +70,14 @@ func (b *LogBuffer) Add(at time.Time, level slog.Level, text string) {
 
 // Changes receives a value after lines were added (one pending value
 // stands for any number of lines).
-func (b *LogBuffer) Changes() <-chan struct{} { return b.changes }
+func (b *Buffer) Changes() <-chan struct{} { return b.changes }
 
 // Lines returns up to limit of the newest lines at or above min, oldest
 // first (limit < 1: all of them).
-func (b *LogBuffer) Lines(min slog.Level, limit int) []LogLine {
+func (b *Buffer) Lines(min slog.Level, limit int) []Line {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var out []LogLine
+	var out []Line
 	n := len(b.lines)
 	for i := n - 1; i >= 0; i-- {
 		l := b.lines[(b.start+i)%n]
@@ -85,8 +95,37 @@ func (b *LogBuffer) Lines(min slog.Level, limit int) []LogLine {
 	return out
 }
 
+// Since returns up to limit of the oldest lines at or above min whose
+// Seq is greater than after, oldest first (limit < 1: all of them): a
+// reader that passes the last Seq it saw gets each line once.
+func (b *Buffer) Since(min slog.Level, after uint64, limit int) []Line {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []Line
+	n := len(b.lines)
+	for i := range n {
+		l := b.lines[(b.start+i)%n]
+		if l.Seq <= after || l.Level < min {
+			continue
+		}
+		out = append(out, l)
+		if limit > 0 && len(out) == limit {
+			break
+		}
+	}
+	return out
+}
+
+// Seq returns the Seq of the newest line ever added (0: none yet); a
+// line added later has a greater one.
+func (b *Buffer) Seq() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.seq
+}
+
 // Len returns how many lines the buffer holds.
-func (b *LogBuffer) Len() int {
+func (b *Buffer) Len() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.lines)
@@ -95,7 +134,7 @@ func (b *LogBuffer) Len() int {
 // Handler returns a slog.Handler that adds records at or above level to
 // the buffer, formatted as slog's text handler does (without time and
 // level, which the view shows in its own columns).
-func (b *LogBuffer) Handler(level slog.Leveler) slog.Handler {
+func (b *Buffer) Handler(level slog.Leveler) slog.Handler {
 	return &bufferHandler{buf: b, level: level}
 }
 
@@ -105,7 +144,7 @@ type handlerOp struct {
 }
 
 type bufferHandler struct {
-	buf   *LogBuffer
+	buf   *Buffer
 	level slog.Leveler
 	ops   []handlerOp
 }
