@@ -184,7 +184,7 @@ func (f *fixture) history() {
 // sync waits until the read model has every event appended so far.
 func (f *fixture) sync() {
 	f.t.Helper()
-	ctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(f.ctx, waitTimeout)
 	defer cancel()
 	// The store's head: append nothing, read the newest position.
 	if err := f.runner.WaitFor(ctx, f.head()); err != nil {
@@ -216,7 +216,7 @@ func (f *fixture) waitText(want ...string) string {
 // waitFor is waitText failing t (a subtest).
 func (f *fixture) waitFor(t *testing.T, want ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(waitTimeout)
 	for {
 		got := f.text()
 		missing := ""
@@ -240,7 +240,7 @@ func (f *fixture) waitFor(t *testing.T, want ...string) string {
 // bottom: each on one line of its own, holding every one of its strings.
 func (f *fixture) waitLines(t *testing.T, lines ...[]string) string {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(waitTimeout)
 	for {
 		got := f.text()
 		rows, i := strings.Split(got, "\n"), 0
@@ -288,7 +288,7 @@ func (f *fixture) typeText(s string) {
 // waitGone waits until the screen no longer shows s.
 func (f *fixture) waitGone(s string) {
 	f.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(waitTimeout)
 	for strings.Contains(f.text(), s) {
 		if time.Now().After(deadline) {
 			f.t.Fatalf("the screen still shows %q:\n%s", s, f.text())
@@ -296,3 +296,8 @@ func (f *fixture) waitGone(s string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// waitTimeout bounds every wait for the screen or the read model: a wait
+// returns as soon as its condition holds, so only a failing test waits it
+// out, and a CI machine busy with -race builds gets time to draw.
+const waitTimeout = 15 * time.Second
