@@ -257,14 +257,21 @@ func (h *Handler) afterJobLeftNode(ctx context.Context, before string, job *doma
 	}
 }
 
-// jobChange runs a job decision and, if it took the job off its node,
-// frees the node's slot (with a reputation penalty when given).
-func (h *Handler) jobChange(ctx context.Context, jobID, reason string, penalty float64, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, uint64, error) {
+// updateJobOnNode runs a job decision and also returns the node the job
+// was on before it (as of the attempt that was appended).
+func (h *Handler) updateJobOnNode(ctx context.Context, jobID string, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, eventstore.AppendResult, string, error) {
 	var before string
 	job, res, err := h.updateJob(ctx, jobID, func(j *domain.Job) ([]domain.Event, error) {
 		before = j.Node()
 		return decide(j)
 	})
+	return job, res, before, err
+}
+
+// jobChange runs a job decision and, if it took the job off its node,
+// frees the node's slot (with a reputation penalty when given).
+func (h *Handler) jobChange(ctx context.Context, jobID, reason string, penalty float64, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, uint64, error) {
+	job, res, before, err := h.updateJobOnNode(ctx, jobID, decide)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -349,11 +356,7 @@ func (h *Handler) FailJob(ctx context.Context, jobID, nodeID, reason string) (*d
 // tied to the slot, so it happens once (see ReleaseOrphanSlot for a crash
 // in between).
 func (h *Handler) outcome(ctx context.Context, jobID, reason string, delta float64, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, uint64, error) {
-	var before string
-	job, res, err := h.updateJob(ctx, jobID, func(j *domain.Job) ([]domain.Event, error) {
-		before = j.Node()
-		return decide(j)
-	})
+	job, res, before, err := h.updateJobOnNode(ctx, jobID, decide)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -476,10 +476,7 @@ func listLoad(b *testing.B, client *http.Client, base, token string, kinds []lis
 	elapsed := time.Since(start)
 	cpu1 := readCPU()
 	b.StopTimer()
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
-	b.ReportMetric(lat.quantile(0.50), "p50-ms")
-	b.ReportMetric(lat.quantile(0.99), "p99-ms")
-	b.ReportMetric(lat.quantile(1), "max-ms")
+	reportRequests(b, &lat, elapsed)
 	if cpu0.ok && cpu1.ok {
 		b.ReportMetric((cpu1.proc-cpu0.proc).Seconds()*1000/float64(b.N), "proc-cpu-ms/op")
 		b.ReportMetric((cpu1.host-cpu0.host).Seconds()*1000/float64(b.N), "host-cpu-ms/op")
@@ -493,6 +490,14 @@ func listLoad(b *testing.B, client *http.Client, base, token string, kinds []lis
 		}
 		b.Logf("N=%d, %d empty pages; by kind (ms): %s", b.N, empty.Load(), strings.Join(parts, "; "))
 	}
+}
+
+// reportRequests reports a run of b.N requests: throughput and latency.
+func reportRequests(b *testing.B, lat *latencies, elapsed time.Duration) {
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(lat.quantile(0.50), "p50-ms")
+	b.ReportMetric(lat.quantile(0.99), "p99-ms")
+	b.ReportMetric(lat.quantile(1), "max-ms")
 }
 
 // restRates are the offered loads (requests/s) of the open-loop runs.
@@ -555,10 +560,7 @@ func listRate(b *testing.B, client *http.Client, base, token string, kinds []lis
 	elapsed := time.Since(start)
 	cpu1 := readCPU()
 	b.StopTimer()
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
-	b.ReportMetric(lat.quantile(0.50), "p50-ms")
-	b.ReportMetric(lat.quantile(0.99), "p99-ms")
-	b.ReportMetric(lat.quantile(1), "max-ms")
+	reportRequests(b, &lat, elapsed)
 	if cpu0.ok && cpu1.ok {
 		b.ReportMetric((cpu1.host-cpu0.host).Seconds()/elapsed.Seconds()*100/float64(runtime.NumCPU()), "host-busy-%")
 	}
