@@ -136,7 +136,18 @@ func (s *jobService) CancelJob(ctx context.Context, req *pb.CancelJobRequest) (*
 		return nil, toStatus(s.log, "CancelJob", err)
 	}
 	s.settle(ctx, pos)
-	return &pb.CancelJobResponse{Status: okStatus}, nil
+	// Escrow held for the job goes back to the payer: the settlement saga
+	// refunds it (or has begun to).
+	refund := false
+	if pay, err := s.deps.Commands.PaymentOutcome(ctx, req.GetJobId()); err != nil {
+		s.log.Warn("CancelJob: read the payment", "job", req.GetJobId(), "err", err)
+	} else {
+		switch pay.Status {
+		case domain.PaymentFundedStatus, domain.PaymentRefundingStatus, domain.PaymentRefundedStatus:
+			refund = true
+		}
+	}
+	return &pb.CancelJobResponse{Status: okStatus, RefundIssued: refund}, nil
 }
 
 func (s *jobService) DeleteJob(ctx context.Context, req *pb.DeleteJobRequest) (*pb.DeleteJobResponse, error) {

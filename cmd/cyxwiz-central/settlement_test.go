@@ -294,7 +294,10 @@ func TestPaidCancelRefunds(t *testing.T) {
 	p := newPayer(t, pc)
 	jobID := s.submit(alice, paidJob(p, pc.deposit(p, jobLamports))) // no node: it stays pending
 	before := pc.balances(p, "")
-	if _, err := s.jobs().CancelJob(as(alice), &pb.CancelJobRequest{JobId: jobID, Reason: "changed my mind"}); err != nil {
+	if resp, err := s.jobs().CancelJob(as(alice), &pb.CancelJobRequest{JobId: jobID, Reason: "changed my mind"}); err != nil || !resp.GetRefundIssued() {
+		if err == nil {
+			t.Fatalf("cancel of a paid job: refund_issued false")
+		}
 		t.Fatal(err)
 	}
 	pay := waitPayment(t, s, jobID, domain.PaymentRefundedStatus)
