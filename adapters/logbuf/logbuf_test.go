@@ -3,6 +3,7 @@ package logbuf
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,18 +48,6 @@ func seqs(lines []Line) []uint64 {
 	return out
 }
 
-func equal(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // TestSince: a reader that passes the last Seq it saw gets each line
 // once, oldest first, at or above its level, a page at a time, also
 // after the ring wrapped around.
@@ -88,7 +77,7 @@ func TestSince(t *testing.T) {
 		{slog.LevelDebug, 6, 0, []uint64{}},
 		{slog.LevelDebug, 99, 0, []uint64{}},
 	} {
-		if got := seqs(b.Since(c.min, c.after, c.limit)); !equal(got, c.want) {
+		if got := seqs(b.Since(c.min, c.after, c.limit)); !slices.Equal(got, c.want) {
 			t.Errorf("Since(%s, %d, %d) = %v, want %v", c.min, c.after, c.limit, got, c.want)
 		}
 	}
@@ -105,7 +94,7 @@ func TestSince(t *testing.T) {
 	}
 	b.Add(at, slog.LevelInfo, "seven")
 	seen = append(seen, seqs(b.Since(slog.LevelDebug, after, 3))...)
-	if !equal(seen, []uint64{3, 4, 5, 6, 7}) {
+	if !slices.Equal(seen, []uint64{3, 4, 5, 6, 7}) {
 		t.Errorf("polled %v, want each line once", seen)
 	}
 	if l := b.Since(slog.LevelDebug, 6, 0); len(l) != 1 || l[0].Text != "seven" || !l[0].Time.Equal(at) || l[0].Level != slog.LevelInfo {

@@ -3,6 +3,7 @@ package rest_test
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,18 +19,6 @@ func seqsOf(l rest.LogListJSON) []uint64 {
 		out = append(out, line.Seq)
 	}
 	return out
-}
-
-func sameSeqs(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestLogs: /api/logs serves the buffered lines oldest first, at or above
@@ -68,7 +57,7 @@ func TestLogs(t *testing.T) {
 	} {
 		var got rest.LogListJSON
 		x.get("/api/logs"+c.query, http.StatusOK, &got)
-		if !sameSeqs(seqsOf(got), c.want) || got.LastSeq != c.lastSeq || got.LogID != x.logs.ID() {
+		if !slices.Equal(seqsOf(got), c.want) || got.LastSeq != c.lastSeq || got.LogID != x.logs.ID() {
 			t.Errorf("/api/logs%s: seqs %v last_seq %d; want %v and %d", c.query, seqsOf(got), got.LastSeq, c.want, c.lastSeq)
 		}
 	}
@@ -100,7 +89,7 @@ func TestLogs(t *testing.T) {
 	log.Info("later") // 5
 	poll()
 	poll()
-	if !sameSeqs(polled, []uint64{1, 2, 3, 4, 5}) || after != 5 {
+	if !slices.Equal(polled, []uint64{1, 2, 3, 4, 5}) || after != 5 {
 		t.Errorf("polled %v up to %d; want each line once, up to 5", polled, after)
 	}
 }

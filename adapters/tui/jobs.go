@@ -18,49 +18,24 @@ import (
 const jobListLimit = 500
 
 type jobsView struct {
-	c      *Console
-	root   *tview.Pages
-	info   *tview.TextView
-	input  *tview.InputField
-	table  *tview.Table
+	*listPane
 	detail *tview.TextView
 
-	mu       sync.Mutex // guards the query: status, typ, detailID
-	status   int        // index in JobStatuses
-	typ      int        // index in JobTypes
-	detailID string
+	mu     sync.Mutex // guards the query: status, typ
+	status int        // index in JobStatuses
+	typ    int        // index in JobTypes
 
 	// UI goroutine only.
-	text   string
 	rows   []Job
 	total  int
 	loaded bool
 }
 
 func newJobsView(c *Console) *jobsView {
-	v := &jobsView{c: c}
-	v.info = tview.NewTextView().SetDynamicColors(true).SetWrap(false)
-	v.input = tview.NewInputField().SetLabel("/ ").SetFieldBackgroundColor(tcell.ColorDarkSlateGray)
-	v.input.SetChangedFunc(func(text string) { v.text = text; v.render() })
-	v.input.SetDoneFunc(func(key tcell.Key) {
-		if key == tcell.KeyEsc {
-			v.input.SetText("")
-		}
-		c.app.SetFocus(v.table)
+	v := &jobsView{detail: tview.NewTextView().SetDynamicColors(true).SetWrap(false)}
+	v.listPane = newListPane(c, " JOBS ", v.detail, " JOB ", v.render, func(id string) {
+		v.detail.SetText("loading " + id + "…").ScrollToBeginning()
 	})
-	v.table = tview.NewTable().SetFixed(1, 0).SetSelectable(true, false)
-	v.table.SetSelectedFunc(func(row, _ int) {
-		if ref := v.table.GetCell(row, 0).GetReference(); ref != nil {
-			v.open(ref.(string))
-		}
-	})
-	list := tview.NewFlex().SetDirection(tview.FlexRow).
-		AddItem(v.info, 1, 0, false).AddItem(v.input, 1, 0, false).AddItem(v.table, 0, 1, true)
-	list.SetBorder(true).SetTitle(" JOBS ").SetTitleAlign(tview.AlignLeft)
-	v.detail = tview.NewTextView().SetDynamicColors(true).SetWrap(false)
-	v.detail.SetBorder(true).SetTitle(" JOB ").SetTitleAlign(tview.AlignLeft)
-	v.root = tview.NewPages().AddPage("list", list, true, true).AddPage("detail", v.detail, true, false)
-	v.info.SetText("loading…")
 	return v
 }
 
@@ -68,45 +43,7 @@ func (v *jobsView) title() string              { return "Jobs" }
 func (v *jobsView) primitive() tview.Primitive { return v.root }
 func (v *jobsView) keys() string               { return "[/] Filter  [s] Status  [t] Type" }
 
-func (v *jobsView) focus() tview.Primitive {
-	if v.detailOpen() {
-		return v.detail
-	}
-	return v.table
-}
-
-func (v *jobsView) detailOpen() bool {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.detailID != ""
-}
-
-// open shows the details of job id (UI goroutine).
-func (v *jobsView) open(id string) {
-	v.mu.Lock()
-	v.detailID = id
-	v.mu.Unlock()
-	v.detail.SetText("loading " + id + "…").ScrollToBeginning()
-	v.root.SwitchToPage("detail")
-	v.c.app.SetFocus(v.detail)
-	v.c.Refresh()
-}
-
-func (v *jobsView) back() bool {
-	if v.detailOpen() {
-		v.mu.Lock()
-		v.detailID = ""
-		v.mu.Unlock()
-		v.root.SwitchToPage("list")
-		v.c.app.SetFocus(v.table)
-		return true
-	}
-	if v.text != "" {
-		v.input.SetText("") // calls render
-		return true
-	}
-	return false
-}
+func (v *jobsView) detailOpen() bool { return v.openID() != "" }
 
 func (v *jobsView) filter() bool {
 	if v.detailOpen() {
@@ -139,8 +76,9 @@ func (v *jobsView) key(ev *tcell.EventKey) *tcell.EventKey {
 
 func (v *jobsView) query() (JobQuery, string) {
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	return JobQuery{Status: JobStatuses[v.status], Type: JobTypes[v.typ], Limit: jobListLimit}, v.detailID
+	q := JobQuery{Status: JobStatuses[v.status], Type: JobTypes[v.typ], Limit: jobListLimit}
+	v.mu.Unlock()
+	return q, v.openID()
 }
 
 func (v *jobsView) fetch(ctx context.Context, now time.Time) func() {
@@ -153,7 +91,7 @@ func (v *jobsView) fetch(ctx context.Context, now time.Time) func() {
 				return
 			}
 			if err != nil {
-				v.detail.SetText("[red]" + tview.Escape(err.Error()) + "[-]")
+				showError(v.detail, err)
 				return
 			}
 			v.showDetail(job, events, now)
@@ -175,32 +113,14 @@ func (v *jobsView) fetch(ctx context.Context, now time.Time) func() {
 
 // matches reports whether job j contains the text filter.
 func (j *Job) matches(text string) bool {
-	if text == "" {
-		return true
-	}
-	text = strings.ToLower(text)
-	for _, s := range []string{j.ID, j.Owner, j.Type, j.Status, j.NodeID, j.Model, j.Priority} {
-		if strings.Contains(strings.ToLower(s), text) {
-			return true
-		}
-	}
-	return false
+	return matchesAny(text, j.ID, j.Owner, j.Type, j.Status, j.NodeID, j.Model, j.Priority)
 }
 
 // render fills the table from the rows and the text filter (UI goroutine).
 func (v *jobsView) render() {
 	q, _ := v.query()
 	t := v.table
-	selected := ""
-	if r, _ := t.GetSelection(); r > 0 {
-		if ref := t.GetCell(r, 0).GetReference(); ref != nil {
-			selected = ref.(string)
-		}
-	}
-	t.Clear()
-	for i, h := range []string{"ID", "STATUS", "TYPE", "PRIORITY", "NODE", "PROGRESS", "OWNER", "SUBMITTED"} {
-		t.SetCell(0, i, tview.NewTableCell(h).SetSelectable(false).SetAttributes(tcell.AttrBold))
-	}
+	selected := v.clearTable("ID", "STATUS", "TYPE", "PRIORITY", "NODE", "PROGRESS", "OWNER", "SUBMITTED")
 	shown := 0
 	for _, j := range v.rows {
 		if !j.matches(v.text) {
@@ -246,18 +166,12 @@ func (v *jobsView) render() {
 		info += fmt.Sprintf("  text %q", v.text)
 	}
 	v.info.SetText(info)
-	if r, _ := t.GetSelection(); r < 1 && shown > 0 {
-		t.Select(1, 0)
-	}
+	v.selectFirst(shown)
 }
 
 func (v *jobsView) showDetail(j Job, events []Event, now time.Time) {
-	var b strings.Builder
-	field := func(k, val string) {
-		if val != "" {
-			fmt.Fprintf(&b, "[gray]%-12s[-] %s\n", k, val)
-		}
-	}
+	var b detailFields
+	field := b.field
 	field("Job", tview.Escape(j.ID))
 	field("Status", colored(j.Status))
 	field("Type", j.Type+" · "+j.Priority+" priority")

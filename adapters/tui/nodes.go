@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gdamore/tcell/v2"
@@ -18,46 +17,20 @@ const nodeListLimit = 500
 const metricWindow = time.Hour
 
 type nodesView struct {
-	c      *Console
-	root   *tview.Pages
-	info   *tview.TextView
-	input  *tview.InputField
-	table  *tview.Table
+	*listPane
 	detail *nodeDetail
 
-	mu       sync.Mutex
-	detailID string
-
 	// UI goroutine only.
-	text   string
 	page   NodePage
 	loaded bool
 }
 
 func newNodesView(c *Console) *nodesView {
-	v := &nodesView{c: c}
-	v.info = tview.NewTextView().SetDynamicColors(true).SetWrap(false)
-	v.input = tview.NewInputField().SetLabel("/ ").SetFieldBackgroundColor(tcell.ColorDarkSlateGray)
-	v.input.SetChangedFunc(func(text string) { v.text = text; v.render() })
-	v.input.SetDoneFunc(func(key tcell.Key) {
-		if key == tcell.KeyEsc {
-			v.input.SetText("")
-		}
-		c.app.SetFocus(v.table)
+	v := &nodesView{detail: &nodeDetail{TextView: tview.NewTextView().SetDynamicColors(true).SetWrap(false)}}
+	v.listPane = newListPane(c, " NODES ", v.detail, " NODE ", v.render, func(id string) {
+		v.detail.SetText("loading " + id + "…")
+		v.detail.metrics = nil
 	})
-	v.table = tview.NewTable().SetFixed(1, 0).SetSelectable(true, false)
-	v.table.SetSelectedFunc(func(row, _ int) {
-		if ref := v.table.GetCell(row, 0).GetReference(); ref != nil {
-			v.open(ref.(string))
-		}
-	})
-	list := tview.NewFlex().SetDirection(tview.FlexRow).
-		AddItem(v.info, 1, 0, false).AddItem(v.input, 1, 0, false).AddItem(v.table, 0, 1, true)
-	list.SetBorder(true).SetTitle(" NODES ").SetTitleAlign(tview.AlignLeft)
-	v.detail = &nodeDetail{TextView: tview.NewTextView().SetDynamicColors(true).SetWrap(false)}
-	v.detail.SetBorder(true).SetTitle(" NODE ").SetTitleAlign(tview.AlignLeft)
-	v.root = tview.NewPages().AddPage("list", list, true, true).AddPage("detail", v.detail, true, false)
-	v.info.SetText("loading…")
 	return v
 }
 
@@ -65,47 +38,6 @@ func (v *nodesView) title() string                          { return "Nodes" }
 func (v *nodesView) primitive() tview.Primitive             { return v.root }
 func (v *nodesView) keys() string                           { return "[/] Filter" }
 func (v *nodesView) key(ev *tcell.EventKey) *tcell.EventKey { return ev }
-
-func (v *nodesView) focus() tview.Primitive {
-	if v.openID() != "" {
-		return v.detail
-	}
-	return v.table
-}
-
-func (v *nodesView) openID() string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.detailID
-}
-
-// open shows the details of node id (UI goroutine).
-func (v *nodesView) open(id string) {
-	v.mu.Lock()
-	v.detailID = id
-	v.mu.Unlock()
-	v.detail.SetText("loading " + id + "…")
-	v.detail.metrics = nil
-	v.root.SwitchToPage("detail")
-	v.c.app.SetFocus(v.detail)
-	v.c.Refresh()
-}
-
-func (v *nodesView) back() bool {
-	if v.openID() != "" {
-		v.mu.Lock()
-		v.detailID = ""
-		v.mu.Unlock()
-		v.root.SwitchToPage("list")
-		v.c.app.SetFocus(v.table)
-		return true
-	}
-	if v.text != "" {
-		v.input.SetText("")
-		return true
-	}
-	return false
-}
 
 func (v *nodesView) filter() bool {
 	v.back()
@@ -122,7 +54,7 @@ func (v *nodesView) fetch(ctx context.Context, now time.Time) func() {
 				return
 			}
 			if err != nil {
-				v.detail.SetText("[red]" + tview.Escape(err.Error()) + "[-]")
+				showError(v.detail.TextView, err)
 				return
 			}
 			v.showDetail(n, points, now)
@@ -139,16 +71,7 @@ func (v *nodesView) fetch(ctx context.Context, now time.Time) func() {
 }
 
 func (n *Node) matches(text string) bool {
-	if text == "" {
-		return true
-	}
-	text = strings.ToLower(text)
-	for _, s := range append([]string{n.ID, n.Name, n.Owner, n.Region, nodeState(*n)}, n.Devices...) {
-		if strings.Contains(strings.ToLower(s), text) {
-			return true
-		}
-	}
-	return false
+	return matchesAny(text, append([]string{n.ID, n.Name, n.Owner, n.Region, nodeState(*n)}, n.Devices...)...)
 }
 
 // load renders a node's latest sample, "" before the first.
@@ -161,16 +84,7 @@ func load(p *MetricPoint) string {
 
 func (v *nodesView) render() {
 	t := v.table
-	selected := ""
-	if r, _ := t.GetSelection(); r > 0 {
-		if ref := t.GetCell(r, 0).GetReference(); ref != nil {
-			selected = ref.(string)
-		}
-	}
-	t.Clear()
-	for i, h := range []string{"NAME", "ID", "STATUS", "DEVICES", "LOAD", "JOBS", "DONE", "REP."} {
-		t.SetCell(0, i, tview.NewTableCell(h).SetSelectable(false).SetAttributes(tcell.AttrBold))
-	}
+	selected := v.clearTable("NAME", "ID", "STATUS", "DEVICES", "LOAD", "JOBS", "DONE", "REP.")
 	shown := 0
 	for _, n := range v.page.Nodes {
 		if !n.matches(v.text) {
@@ -205,18 +119,12 @@ func (v *nodesView) render() {
 		info += fmt.Sprintf("  %d shown  text %q", shown, v.text)
 	}
 	v.info.SetText(info)
-	if r, _ := t.GetSelection(); r < 1 && shown > 0 {
-		t.Select(1, 0)
-	}
+	v.selectFirst(shown)
 }
 
 func (v *nodesView) showDetail(n Node, points []MetricPoint, now time.Time) {
-	var b strings.Builder
-	field := func(k, val string) {
-		if val != "" {
-			fmt.Fprintf(&b, "[gray]%-12s[-] %s\n", k, val)
-		}
-	}
+	var b detailFields
+	field := b.field
 	field("Node", tview.Escape(n.Name)+"  "+tview.Escape(n.ID))
 	field("Status", colored(nodeState(n)))
 	field("Owner", tview.Escape(n.Owner))

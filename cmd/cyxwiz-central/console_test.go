@@ -71,6 +71,39 @@ func waitScreen(t *testing.T, con *tui.Console, screen tcell.SimulationScreen, t
 	}
 }
 
+// inProcessConsole starts the server with cfg and set, its console (the
+// `tui` mode, logs included) running on a w×h simulation screen until the
+// test ends.
+func inProcessConsole(t *testing.T, cfg config.Config, set Settings, w, h int) (*testServer, *tui.Console, tcell.SimulationScreen) {
+	t.Helper()
+	logs := logbuf.New(0)
+	screen := tcell.NewSimulationScreen("UTF-8")
+	con, app, err := startWithConsole(context.Background(), cfg, set, slog.New(logs.Handler(slog.LevelInfo)), logs, screen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{t: t, app: app, dir: cfg.EventStore.DataDir, iss: testIssuer()}
+	if s.conn, err = grpcClient(app.GRPCAddr()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.stop)
+	simConsole(t, con, screen, w, h)
+	return s, con, screen
+}
+
+// attachConsole runs a console attached to the REST API at restAddr with
+// token on a w×h simulation screen until the test ends.
+func attachConsole(t *testing.T, restAddr, token string, w, h int) (*tui.Console, tcell.SimulationScreen) {
+	t.Helper()
+	screen := tcell.NewSimulationScreen("UTF-8")
+	con, err := attachedConsole(t.Context(), "http://"+restAddr, token, screen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	simConsole(t, con, screen, w, h)
+	return con, screen
+}
+
 func (s *testServer) operatorToken() string {
 	tok, _, err := s.iss.MintUser("ops", "", "operator", time.Hour)
 	if err != nil {
@@ -86,14 +119,7 @@ func TestConsoleAttached(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, Settings{})
 	restAddr := s.app.RESTAddr()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	screen := tcell.NewSimulationScreen("UTF-8")
-	con, err := attachedConsole(ctx, "http://"+restAddr, s.operatorToken(), screen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	simConsole(t, con, screen, 120, 30)
+	con, screen := attachConsole(t, restAddr, s.operatorToken(), 120, 30)
 	waitScreen(t, con, screen, 5*time.Second, "attached to http://"+restAddr, "● live", "Active Nodes:    0 of 0")
 	screen.InjectKey(tcell.KeyRune, '2', tcell.ModNone)
 	waitScreen(t, con, screen, 5*time.Second, "no jobs yet")
@@ -147,36 +173,14 @@ func TestConsoleAttached(t *testing.T) {
 // header says so.
 func TestConsoleRefusesABadToken(t *testing.T) {
 	s := startServer(t, t.TempDir(), Settings{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	screen := tcell.NewSimulationScreen("UTF-8")
-	con, err := attachedConsole(ctx, "http://"+s.app.RESTAddr(), s.userToken("mallory"), screen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	simConsole(t, con, screen, 200, 30)
+	con, screen := attachConsole(t, s.app.RESTAddr(), s.userToken("mallory"), 200, 30)
 	waitScreen(t, con, screen, 5*time.Second, "403", "--role operator")
 }
 
 // TestConsoleInProcess: `tui` mode: the console over the server's own read
 // model, with the server's logs in the Logs view.
 func TestConsoleInProcess(t *testing.T) {
-	logs := logbuf.New(0)
-	cfg := testConfig(t.TempDir())
-	screen := tcell.NewSimulationScreen("UTF-8")
-	con, app, err := startWithConsole(context.Background(), cfg, Settings{SchedulerInterval: 50 * time.Millisecond}, slog.New(logs.Handler(slog.LevelInfo)), logs, screen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &testServer{t: t, app: app, dir: cfg.EventStore.DataDir}
-	conn, err := grpcClient(app.GRPCAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.conn = conn
-	s.iss = testIssuer()
-	t.Cleanup(s.stop)
-	simConsole(t, con, screen, 100, 30)
+	s, con, screen := inProcessConsole(t, testConfig(t.TempDir()), Settings{SchedulerInterval: 50 * time.Millisecond}, 100, 30)
 	waitScreen(t, con, screen, 5*time.Second, "in-process", "● live", "Pending Jobs:    0", "Event store: OK", "Database:    MEMORY")
 
 	node := startNode(t, s, "ops", "alpha", pb.DeviceType_DEVICE_CUDA, 24<<30)
@@ -200,19 +204,7 @@ func TestConsoleCapture(t *testing.T) {
 	if *captureTo == "" {
 		t.Skip("run with -capture FILE to write the dashboard capture")
 	}
-	logs := logbuf.New(0)
-	cfg := testConfig(t.TempDir())
-	screen := tcell.NewSimulationScreen("UTF-8")
-	con, app, err := startWithConsole(context.Background(), cfg, Settings{SchedulerInterval: 50 * time.Millisecond}, slog.New(logs.Handler(slog.LevelInfo)), logs, screen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &testServer{t: t, app: app, dir: cfg.EventStore.DataDir, iss: testIssuer()}
-	if s.conn, err = grpcClient(app.GRPCAddr()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.stop)
-	simConsole(t, con, screen, 100, 30)
+	s, con, screen := inProcessConsole(t, testConfig(t.TempDir()), Settings{SchedulerInterval: 50 * time.Millisecond}, 100, 30)
 	var nodes []*testNode
 	for _, name := range []string{"node-alpha", "node-beta", "node-gamma"} {
 		n := startNode(t, s, "ops", name, pb.DeviceType_DEVICE_CUDA, 24<<30)
@@ -295,25 +287,14 @@ func TestConsoleCommandErrors(t *testing.T) {
 // /api/payments, /api/health and /api/config.
 func TestConsoleSettlement(t *testing.T) {
 	pc := newPaidChain(t) // skips loudly without the test chain; fails then under CI=true
-	logs := logbuf.New(0)
 	cfg := testConfig(t.TempDir())
 	cfg.Blockchain.Network = config.NetworkLocalnet
 	cfg.Blockchain.SolanaRPCURL = pc.tc.URL()
 	cfg.Blockchain.PayerKeypairPath = pc.escrowPath
 	cfg.Blockchain.TreasuryAddress = pc.treasury
 	cfg.Blockchain.PlatformFeePercent = feePercent
-	screen := tcell.NewSimulationScreen("UTF-8")
 	set := Settings{SchedulerInterval: 50 * time.Millisecond, CheckInterval: 50 * time.Millisecond, SettleInterval: 50 * time.Millisecond}
-	con, app, err := startWithConsole(context.Background(), cfg, set, slog.New(logs.Handler(slog.LevelInfo)), logs, screen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &testServer{t: t, app: app, dir: cfg.EventStore.DataDir, iss: testIssuer()}
-	if s.conn, err = grpcClient(app.GRPCAddr()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.stop)
-	simConsole(t, con, screen, 200, 40)
+	s, con, screen := inProcessConsole(t, cfg, set, 200, 40)
 	alice := s.userToken("alice")
 	p := newPayer(t, pc)
 
@@ -373,14 +354,7 @@ func TestConsoleSettlement(t *testing.T) {
 
 	// Attached: the same payments from /api/payments, Solana's state from
 	// /api/health.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ascreen := tcell.NewSimulationScreen("UTF-8")
-	acon, err := attachedConsole(ctx, "http://"+app.RESTAddr(), s.operatorToken(), ascreen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	simConsole(t, acon, ascreen, 200, 40)
+	acon, ascreen := attachConsole(t, s.app.RESTAddr(), s.operatorToken(), 200, 40)
 	ascreen.InjectKey(tcell.KeyRune, '4', tcell.ModNone)
 	waitScreen(t, acon, ascreen, 10*time.Second, "● live",
 		"Network   localnet", "settles at confirmed", "Escrow    "+pc.escrow, "Treasury  "+pc.treasury, "platform fee 10%",
