@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,15 +25,22 @@ type SubmitJob struct {
 
 // SubmitJob opens a job stream. created is false for an idempotent retry.
 func (h *Handler) SubmitJob(ctx context.Context, c SubmitJob) (job *domain.Job, created bool, pos uint64, err error) {
-	if c.JobID == "" {
-		c.JobID = uuid.NewString()
-	}
 	lamports, err := domain.SOLToLamports(c.Spec.PaymentAmount)
 	if err != nil {
 		return nil, false, 0, err
 	}
 	if lamports == 0 && !h.policy.AllowUnpaidJobs {
 		return nil, false, 0, fmt.Errorf("%w: payment_amount must be > 0: this server does not run unpaid jobs", domain.ErrInvalidArgument)
+	}
+	claimed := ""
+	if c.JobID == "" && lamports > 0 {
+		if claimed, err = h.claimedJob(ctx, c.Spec); err != nil {
+			return nil, false, 0, err
+		}
+		c.JobID = claimed
+	}
+	if c.JobID == "" {
+		c.JobID = uuid.NewString()
 	}
 	stream := domain.JobStream(c.JobID)
 	for range h.policy.ConflictRetries {
@@ -43,6 +51,9 @@ func (h *Handler) SubmitJob(ctx context.Context, c SubmitJob) (job *domain.Job, 
 		if existing.Exists() {
 			if existing.Owner() == c.Owner && reflect.DeepEqual(normalize(existing.Spec()), normalize(c.Spec)) {
 				return existing, false, 0, nil
+			}
+			if claimed != "" {
+				return nil, false, 0, depositUsed(strings.TrimSpace(c.Spec.EscrowTxHash), claimed)
 			}
 			return nil, false, 0, fmt.Errorf("%w: job_id %s is already used by another job; omit job_id to get a fresh one", domain.ErrAlreadyExists, c.JobID)
 		}

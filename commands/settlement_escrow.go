@@ -99,21 +99,57 @@ func (h *Handler) claimDeposit(ctx context.Context, jobID string, dep Deposit, n
 	if !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
 		return err
 	}
-	recs, err := h.store.ReadStream(ctx, stream, 0, 1)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", stream, err)
-	}
-	if len(recs) == 0 {
+	c, found, err := h.depositClaim(ctx, dep.Signature)
+	switch {
+	case err != nil:
+		return err
+	case !found:
 		return fmt.Errorf("read %s: the claim vanished", stream)
+	case c.JobID == jobID:
+		return nil
+	}
+	return depositUsed(dep.Signature, c.JobID)
+}
+
+func depositUsed(signature, jobID string) error {
+	return &DepositError{Problem: DepositAlreadyUsed, Detail: fmt.Sprintf("deposit %s already funds job %s; make a new deposit for this job", signature, jobID)}
+}
+
+// depositClaim reads which job a deposit was claimed for, if any.
+func (h *Handler) depositClaim(ctx context.Context, signature string) (domain.DepositClaimed, bool, error) {
+	stream := domain.DepositStream(signature)
+	recs, err := h.store.ReadStream(ctx, stream, 0, 1)
+	if errors.Is(err, eventstore.ErrStreamNotFound) || err == nil && len(recs) == 0 {
+		return domain.DepositClaimed{}, false, nil
+	}
+	if err != nil {
+		return domain.DepositClaimed{}, false, fmt.Errorf("read %s: %w", stream, err)
 	}
 	v, err := h.codec.Decode(recs[0].Type, recs[0].Data)
 	if err != nil {
-		return fmt.Errorf("decode %s: %w", stream, err)
+		return domain.DepositClaimed{}, false, fmt.Errorf("decode %s: %w", stream, err)
 	}
-	if c, ok := v.(domain.DepositClaimed); ok && c.JobID == jobID {
-		return nil
-	} else if ok {
-		return &DepositError{Problem: DepositAlreadyUsed, Detail: fmt.Sprintf("deposit %s already funds job %s; make a new deposit for this job", dep.Signature, c.JobID)}
+	c, ok := v.(domain.DepositClaimed)
+	if !ok {
+		return domain.DepositClaimed{}, false, fmt.Errorf("%s holds %T, not a deposit claim", stream, v)
 	}
-	return fmt.Errorf("%s holds %T, not a deposit claim", stream, v)
+	return c, true, nil
+}
+
+// claimedJob is the job an already claimed deposit was claimed for, when a
+// submission that names no job_id brings that deposit again: the deposit
+// then identifies the submission. A retry after a lost answer gets its job
+// back, and a submission cut short by a crash between the claim and the
+// job's record is completed under the claimed id instead of stranding the
+// escrow. "" when the deposit is unclaimed or the chain is off.
+func (h *Handler) claimedJob(ctx context.Context, spec domain.JobSpec) (string, error) {
+	sig := strings.TrimSpace(spec.EscrowTxHash)
+	if h.chain == nil || sig == "" {
+		return "", nil
+	}
+	c, found, err := h.depositClaim(ctx, sig)
+	if err != nil || !found || c.Payer != strings.TrimSpace(spec.PaymentAddress) {
+		return "", err
+	}
+	return c.JobID, nil
 }

@@ -14,8 +14,10 @@ import (
 	"github.com/cyxwiz/central-server/adapters/solana/solanatest"
 	"github.com/cyxwiz/central-server/commands"
 	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/eventstore"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	solanago "github.com/gagliardetto/solana-go"
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -381,7 +383,11 @@ func TestDepositRefusals(t *testing.T) {
 		name, problem string
 		cfg           *pb.JobConfig
 	}{
-		{"a deposit reused for a second job", "already_used", paidJob(p, good)},
+		{"a deposit reused for a second job", "already_used", func() *pb.JobConfig {
+			c := paidJob(p, good)
+			c.Epochs++ // another job (the same one again is a retry: TestDepositIdentifiesTheSubmission)
+			return c
+		}()},
 		{"another payer's deposit", "wrong_payer", paidJob(other, small)},
 		{"too little", "too_little", paidJob(p, small)},
 		{"to the wrong account", "wrong_destination", paidJob(p, elsewhere)},
@@ -413,12 +419,14 @@ func TestDepositRaceOneWinner(t *testing.T) {
 		errs []error
 	)
 	start := make(chan struct{})
-	for range n {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			<-start
-			resp, err := s.jobs().SubmitJob(as(alice), &pb.SubmitJobRequest{Config: paidJob(p, dep)})
+			cfg := paidJob(p, dep)
+			cfg.Epochs = int32(i + 1) // different jobs, one deposit
+			resp, err := s.jobs().SubmitJob(as(alice), &pb.SubmitJobRequest{Config: cfg})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -437,6 +445,67 @@ func TestDepositRaceOneWinner(t *testing.T) {
 		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "already_used") {
 			t.Errorf("a losing submission got %v, want FAILED_PRECONDITION already_used", err)
 		}
+	}
+}
+
+// TestDepositIdentifiesTheSubmission: a submission without job_id that
+// brings an already claimed deposit is the claimed job's: a retry after a
+// lost answer gets its job back, and a submission cut short by a crash
+// between the deposit's claim (and EscrowFunded) and the job's record is
+// completed under the claimed id — the escrow is not stranded — and pays
+// out once.
+func TestDepositIdentifiesTheSubmission(t *testing.T) {
+	pc := newPaidChain(t)
+	s := startPaidServer(t, t.TempDir(), pc)
+	alice := s.userToken("alice")
+	p := newPayer(t, pc)
+
+	paid := pc.deposit(p, jobLamports)
+	first := s.submit(alice, paidJob(p, paid))
+	again, err := s.jobs().SubmitJob(as(alice), &pb.SubmitJobRequest{Config: paidJob(p, paid)})
+	if err != nil || again.GetJobId() != first {
+		t.Fatalf("retry with the same deposit: %v, %v; want job %s", again.GetJobId(), err, first)
+	}
+	if _, err := s.jobs().CancelJob(as(alice), &pb.CancelJobRequest{JobId: first}); err != nil { // out of the node's way
+		t.Fatal(err)
+	}
+
+	// The state a crash leaves after fundJob and before JobSubmitted.
+	sig := pc.deposit(p, jobLamports)
+	cut := uuid.NewString()
+	codec := commands.NewCodec()
+	appendRaw := func(stream string, ev any) {
+		t.Helper()
+		data, err := codec.NewEvent(uuid.NewString(), ev, eventstore.Metadata{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.app.store.Append(context.Background(), stream, eventstore.NoStream(), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now().UTC()
+	appendRaw(domain.DepositStream(sig), domain.DepositClaimed{Signature: sig, JobID: cut, Payer: p.address, Lamports: jobLamports, At: now})
+	appendRaw(domain.PaymentStream(cut), domain.EscrowFunded{JobID: cut, Payer: p.address, EscrowAddress: pc.escrow, Lamports: jobLamports,
+		DepositLamports: jobLamports, DepositSignature: sig, At: now})
+
+	resp, err := s.jobs().SubmitJob(as(alice), &pb.SubmitJobRequest{Config: paidJob(p, sig)})
+	if err != nil || resp.GetJobId() != cut {
+		t.Fatalf("the retry of the cut-short submission: %v, %v; want job %s", resp.GetJobId(), err, cut)
+	}
+	node, _ := startWalletNode(t, s, "finisher")
+	runJob(t, s, node, cut)
+	complete(t, s, node, cut)
+	waitPayment(t, s, cut, domain.PaymentReleasedStatus)
+	types, _ := paymentEvents(t, s, cut)
+	if n := strings.Count(strings.Join(types, " "), "PaymentReleaseSubmitted"); n != 1 {
+		t.Fatalf("payment events %v: want one payout", types)
+	}
+	// And a different job with that deposit is still refused.
+	other := paidJob(p, sig)
+	other.Epochs = 99
+	if _, err := s.jobs().SubmitJob(as(alice), &pb.SubmitJobRequest{Config: other}); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "already_used") {
+		t.Fatalf("another job with the deposit: %v", err)
 	}
 }
 
