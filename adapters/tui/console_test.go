@@ -162,6 +162,9 @@ func TestNavigation(t *testing.T) {
 	f.waitText("LOAD, LAST HOUR", "(2 samples)", f.alpha, "CPU", "GPU", "Memory", "▄█", "1 completed")
 	f.key(tcell.KeyEsc, 0)
 	f.waitText("2 online of 3 nodes")
+	f.key(tcell.KeyRune, '/') // back to the filter: it keeps its text, as in Jobs
+	f.waitText("/ alpha")
+	f.key(tcell.KeyEnter, 0)
 
 	// Enter on the dashboard's top nodes opens the node's details.
 	f.key(tcell.KeyRune, '1')

@@ -45,14 +45,6 @@ func (v *jobsView) keys() string               { return "[/] Filter  [s] Status 
 
 func (v *jobsView) detailOpen() bool { return v.openID() != "" }
 
-func (v *jobsView) filter() bool {
-	if v.detailOpen() {
-		v.back()
-	}
-	v.c.app.SetFocus(v.input)
-	return true
-}
-
 func (v *jobsView) key(ev *tcell.EventKey) *tcell.EventKey {
 	if ev.Key() != tcell.KeyRune || v.detailOpen() {
 		return ev

@@ -95,6 +95,16 @@ func (p *listPane) open(id string) {
 	p.c.Refresh()
 }
 
+// filter leaves the details, if open, and puts the cursor in the text
+// filter, keeping what it holds (UI goroutine).
+func (p *listPane) filter() bool {
+	if p.openID() != "" {
+		p.back()
+	}
+	p.c.app.SetFocus(p.input)
+	return true
+}
+
 // back closes the details, else clears the text filter; false when there
 // is neither (UI goroutine).
 func (p *listPane) back() bool {

@@ -39,12 +39,6 @@ func (v *nodesView) primitive() tview.Primitive             { return v.root }
 func (v *nodesView) keys() string                           { return "[/] Filter" }
 func (v *nodesView) key(ev *tcell.EventKey) *tcell.EventKey { return ev }
 
-func (v *nodesView) filter() bool {
-	v.back()
-	v.c.app.SetFocus(v.input)
-	return true
-}
-
 func (v *nodesView) fetch(ctx context.Context, now time.Time) func() {
 	if id := v.openID(); id != "" {
 		n, points, err := v.c.src.Node(ctx, id, now.Add(-metricWindow))
