@@ -119,7 +119,9 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 func rebuild(ctx context.Context, store eventstore.Store, model *postgres.Model, out io.Writer) error {
 	head, err := logHead(ctx, store)
 	if err != nil {
-		return err
+		// Only the progress needs it: go on without an ETA.
+		fmt.Fprintf(out, "  (the log's end is unknown, so no ETA: %v)\n", err)
+		head = 0
 	}
 	runner := projections.NewRunner(store, commands.NewCodec(), model, slog.New(slog.DiscardHandler), projections.WithBatchSize(2048))
 	runCtx, cancel := context.WithCancel(ctx)
@@ -147,12 +149,19 @@ func rebuild(ctx context.Context, store eventstore.Store, model *postgres.Model,
 			if rate > 0 && head >= pos {
 				eta = (time.Duration(float64(head-pos)/rate) * time.Second).Round(time.Second).String()
 			}
+			if head == 0 {
+				fmt.Fprintf(out, "  %d events, %.0f events/s\n", pos, rate)
+				continue
+			}
 			fmt.Fprintf(out, "  %d / %d events, %.0f events/s, ETA %s\n", pos, head, rate, eta)
 		}
 	}
 }
 
-// logHead finds the last global position; positions are dense from 1.
+// logHead finds the last global position by bisection on ReadAll (exact
+// for the embedded store, whose positions are dense from 1; with
+// EventStoreDB's sparse positions it finds the last event at or below a
+// probed position, and a server may refuse a probe between events).
 func logHead(ctx context.Context, store eventstore.Store) (uint64, error) {
 	lo, hi := uint64(0), uint64(1)
 	for {
