@@ -158,10 +158,9 @@ func rebuild(ctx context.Context, store eventstore.Store, model *postgres.Model,
 	}
 }
 
-// logHead finds the last global position by bisection on ReadAll (exact
-// for the embedded store, whose positions are dense from 1; with
-// EventStoreDB's sparse positions it finds the last event at or below a
-// probed position, and a server may refuse a probe between events).
+// logHead finds the last global position by bisection on ReadAll (the
+// events after a position), which holds for sparse positions too; an
+// EventStoreDB server may refuse a probe that falls between events.
 func logHead(ctx context.Context, store eventstore.Store) (uint64, error) {
 	lo, hi := uint64(0), uint64(1)
 	for {
