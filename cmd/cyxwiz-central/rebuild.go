@@ -153,7 +153,7 @@ func (r *onlineRebuild) run(schema string, done chan struct{}) {
 func (r *onlineRebuild) rebuild(ctx context.Context, schema string) (retired string, at uint64, err error) {
 	opts := r.opts
 	opts.Schema, opts.AsyncCommit, opts.SkipMigrate = schema, true, false
-	opts.Logger = r.log.With("schema", schema)
+	opts.Logger = r.log
 	fresh, err := postgres.Open(ctx, r.url, opts)
 	if err != nil {
 		return "", 0, fmt.Errorf("create %s: %w", schema, err)
