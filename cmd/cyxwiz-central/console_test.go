@@ -247,9 +247,9 @@ func TestConsoleCapture(t *testing.T) {
 	for range 2 {
 		s.submit(alice, &pb.JobConfig{JobType: pb.JobType_JOB_TYPE_INFERENCE, RequiredDevice: pb.DeviceType_DEVICE_METAL, EstimatedMemory: 1 << 30, ModelDefinition: "llama"})
 	}
-	got := waitScreen(t, con, screen, 5*time.Second, "Completed (24h): 5", "Failed (24h):    1", "Pending Jobs:    2", "Running Jobs:    1")
-	time.Sleep(500 * time.Millisecond)
-	got = con.Text(screen)
+	waitScreen(t, con, screen, 5*time.Second, "Completed (24h): 5", "Failed (24h):    1", "Pending Jobs:    2", "Running Jobs:    1")
+	time.Sleep(500 * time.Millisecond) // let the last redraw land
+	got := con.Text(screen)
 	if err := os.WriteFile(*captureTo, []byte(got), 0o644); err != nil {
 		t.Fatal(err)
 	}
