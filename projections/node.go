@@ -136,7 +136,7 @@ func ApplyNode(v *NodeView, e Envelope) {
 		if !slices.ContainsFunc(v.Reservations, func(r domain.Reservation) bool { return r.JobID == ev.JobID }) {
 			rs := make([]domain.Reservation, len(v.Reservations), len(v.Reservations)+1)
 			copy(rs, v.Reservations)
-			v.Reservations = append(rs, domain.Reservation{NodeID: ev.NodeID, JobID: ev.JobID, At: ev.At})
+			v.Reservations = append(rs, domain.Reservation(ev))
 		}
 	case domain.NodeJobReleased:
 		if i := slices.IndexFunc(v.Reservations, func(r domain.Reservation) bool { return r.JobID == ev.JobID }); i >= 0 {
