@@ -138,7 +138,7 @@ func (m *Model) Apply(ctx context.Context, batch []projections.Envelope, checkpo
 	m.mu.Lock()
 	if reloaded {
 		m.mir = base
-		m.queue.reset()
+		m.queue.Reset()
 	}
 	m.publishMirror(w)
 	m.checkpoint = next
@@ -411,11 +411,11 @@ func (m *Model) publishMirror(w *batchWork) {
 		if v.Pending() {
 			mr.pending[id] = v.QueuedJob() // fixed at submission: a job in the queue keeps its place
 			if !wasPending {
-				m.queue.touch(id, false, len(mr.pending))
+				m.queue.Touch(id, false, len(mr.pending))
 			}
 		} else if wasPending {
 			delete(mr.pending, id)
-			m.queue.touch(id, true, len(mr.pending))
+			m.queue.Touch(id, true, len(mr.pending))
 		}
 		if v.Active() {
 			mr.active[id] = v.Assignment()

@@ -107,7 +107,7 @@ type Model struct {
 	ready      bool
 	checkpoint uint64
 	mir        *mirror
-	queue      queueCache
+	queue      projections.QueueCache
 }
 
 var (
@@ -157,7 +157,7 @@ func Open(ctx context.Context, url string, opts Options) (*Model, error) {
 	}
 	m := &Model{pool: pool, opts: opts, log: log, hub: projections.NewHub(opts.WatchBuffer), schema: opts.Schema,
 		mir: newMirror(), specs: newSpecCache(specCacheSize)}
-	m.queue.reset()
+	m.queue.Reset()
 	if err := m.open(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -298,7 +298,7 @@ func (m *Model) load(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	m.ready, m.checkpoint, m.mir = true, cp, mir
-	m.queue.reset()
+	m.queue.Reset()
 	m.mu.Unlock()
 	return nil
 }

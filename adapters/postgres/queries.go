@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -173,132 +171,26 @@ func (m *Model) GetNode(_ context.Context, id string) (projections.NodeView, boo
 	return v.Clone(), true, nil
 }
 
-type keyed struct {
-	v *projections.NodeView
-	k projections.NodeCursor
-	p int // preference (FindNodes)
-}
-
-func checkSort(s projections.NodeSort) error {
-	if !s.Valid() {
-		return fmt.Errorf("%w: unknown node sort order %d", domain.ErrInvalidArgument, s)
-	}
-	return nil
-}
-
-func orNow(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Now()
-	}
-	return t
-}
-
-// ListNodes implements projections.NodeQueries over the mirror, with
-// projections' filter, order and page tokens, as the memory model does.
+// ListNodes implements projections.NodeQueries over the mirror, as the
+// memory model does (projections.PageNodes).
 func (m *Model) ListNodes(_ context.Context, f projections.NodeListFilter) (projections.NodePage, error) {
-	if err := checkSort(f.Sort); err != nil {
-		return projections.NodePage{}, err
-	}
-	cursor, resume, err := projections.DecodeNodeToken(f)
-	if err != nil {
-		return projections.NodePage{}, err
-	}
-	order := projections.NodeOrder{Sort: f.Sort, Descending: f.Descending, Now: orNow(f.Now), MaxJobs: m.opts.MaxJobsPerNode}
-	size := projections.PageSize(f.PageSize)
-
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if !m.ready {
 		return projections.NodePage{}, ErrNotMigrated
 	}
-	var page projections.NodePage
-	var matches []keyed
-	var networkNodes int
-	var networkPrice float64
-	for _, v := range m.mir.order {
-		if v.Online && !v.Banned {
-			networkNodes++
-			networkPrice += v.Spec.Pricing.PricePerHour
-			page.NetworkTotalCompute += v.Spec.ComputeScore
-		}
-		if !f.Matches(v) {
-			continue
-		}
-		if v.Online {
-			page.Online++
-		}
-		matches = append(matches, keyed{v: v, k: order.Key(v)})
-	}
-	if networkNodes > 0 {
-		page.NetworkAvgPrice = networkPrice / float64(networkNodes)
-	}
-	page.Total = len(matches)
-	slices.SortFunc(matches, func(a, b keyed) int { return order.Compare(a.k, b.k) })
-	start := 0
-	if resume {
-		start = sort.Search(len(matches), func(i int) bool { return order.Compare(matches[i].k, cursor) > 0 })
-	}
-	end := min(start+size, len(matches))
-	page.Nodes = make([]projections.NodeView, 0, end-start)
-	for _, k := range matches[start:end] {
-		page.Nodes = append(page.Nodes, k.v.Clone())
-	}
-	if end < len(matches) {
-		page.Next = projections.EncodeNodeToken(f, matches[end-1].k)
-	}
-	return page, nil
+	return projections.PageNodes(m.mir.order, f, m.opts.MaxJobsPerNode)
 }
 
 // FindNodes implements projections.NodeQueries over the mirror, as the
-// memory model does.
+// memory model does (projections.MatchNodes).
 func (m *Model) FindNodes(_ context.Context, f projections.NodeFindFilter) (projections.NodeMatches, error) {
-	if err := checkSort(f.Sort); err != nil {
-		return projections.NodeMatches{}, err
-	}
-	limit := f.MaxResults
-	switch {
-	case limit <= 0:
-		limit = projections.DefaultFindResults
-	case limit > projections.MaxFindResults:
-		limit = projections.MaxFindResults
-	}
-	order := projections.FindOrder(f.Sort, orNow(f.Now), m.opts.MaxJobsPerNode)
-
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if !m.ready {
 		return projections.NodeMatches{}, ErrNotMigrated
 	}
-	var res projections.NodeMatches
-	var matches []keyed
-	var sum float64
-	for _, v := range m.mir.order {
-		if !f.Matches(v) {
-			continue
-		}
-		p := v.Spec.Pricing.PricePerHour
-		if len(matches) == 0 || p < res.MinPrice {
-			res.MinPrice = p
-		}
-		res.MaxPrice = max(res.MaxPrice, p)
-		sum += p
-		matches = append(matches, keyed{v: v, k: order.Key(v), p: f.Preference(v)})
-	}
-	res.TotalMatching = len(matches)
-	if len(matches) > 0 {
-		res.AvgPrice = sum / float64(len(matches))
-	}
-	slices.SortFunc(matches, func(a, b keyed) int {
-		if a.p != b.p {
-			return b.p - a.p
-		}
-		return order.Compare(a.k, b.k)
-	})
-	res.Nodes = make([]projections.NodeView, 0, min(limit, len(matches)))
-	for _, k := range matches[:min(limit, len(matches))] {
-		res.Nodes = append(res.Nodes, k.v.Clone())
-	}
-	return res, nil
+	return projections.MatchNodes(m.mir.order, f, m.opts.MaxJobsPerNode)
 }
 
 // NodeMetrics implements projections.NodeQueries: every sample is kept.
@@ -355,7 +247,7 @@ func ceilMicro(t time.Time) time.Time {
 // mirror, job counts from job_counts, the window from hourly_stats. A
 // zero now is the time of the call.
 func (m *Model) NetworkStats(ctx context.Context, now time.Time) (projections.NetworkStats, error) {
-	from, to := projections.StatsWindow(orNow(now))
+	from, to := projections.StatsWindow(projections.OrNow(now))
 	hours, err := projections.StatsHours(from, to)
 	if err != nil {
 		return projections.NetworkStats{}, err

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -149,118 +148,20 @@ func loadReservations(ctx context.Context, q pgx.Tx, nodes map[string]*projectio
 	return rows.Err()
 }
 
-// queueCache is PendingJobs' ordered queue, kept up to date as the memory
-// model keeps its own: the jobs that entered or left the queue since it
-// was sorted are patched in, and past a share of the queue it is sorted
-// again. Apply records changes under Model.mu's write lock; PendingJobs
-// consumes them under the read lock and the cache's own lock.
-type queueCache struct {
-	sync.Mutex
-	jobs  []domain.QueuedJob
-	delta map[string]struct{}
-	full  bool // rebuild from scratch
-	left  bool // a job left the queue
-}
-
-func (q *queueCache) reset() {
-	q.full, q.left = true, false
-	q.delta = make(map[string]struct{})
-}
-
-// touch notes, under Model.mu's write lock, that id entered or left the
-// queue of size n.
-func (q *queueCache) touch(id string, left bool, n int) {
-	if left {
-		q.left = true
-	}
-	if q.full {
-		return
-	}
-	if len(q.delta) >= max(1024, n/8) {
-		q.full = true
-		clear(q.delta)
-		return
-	}
-	q.delta[id] = struct{}{}
-}
-
-// PendingJobs implements projections.SchedulerSnapshot.
+// PendingJobs implements projections.SchedulerSnapshot: the ordered queue
+// is cached (projections.QueueCache), patched from the jobs each batch
+// moved in or out of the mirror's pending set.
 func (m *Model) PendingJobs() []domain.QueuedJob {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	q := &m.queue
-	q.Lock()
-	defer q.Unlock()
-	pending := m.mir.pending
-	switch {
-	case q.full:
-		q.jobs = q.jobs[:0]
-		for _, j := range pending {
-			q.jobs = append(q.jobs, j)
-		}
-		slices.SortFunc(q.jobs, queueCompare)
-		q.full = false
-		clear(q.delta)
-	case len(q.delta) > 0:
-		kept := q.jobs
-		if q.left {
-			kept = slices.DeleteFunc(q.jobs, func(j domain.QueuedJob) bool {
-				_, changed := q.delta[j.JobID]
-				return changed
-			})
-		}
-		var added []domain.QueuedJob
-		for id := range q.delta {
-			if j, ok := pending[id]; ok {
-				added = append(added, j)
-			}
-		}
-		slices.SortFunc(added, queueCompare)
-		q.jobs = mergeQueue(kept, added)
-		clear(q.delta)
-	}
-	q.left = false
-	return slices.Clone(q.jobs)
-}
-
-// queueCompare is domain.QueueLess as a comparison: higher priority, then
-// older, then smaller id first.
-func queueCompare(a, b domain.QueuedJob) int {
-	if a.Priority != b.Priority {
-		return int(b.Priority) - int(a.Priority)
-	}
-	if c := a.SubmittedAt.Compare(b.SubmittedAt); c != 0 {
-		return c
-	}
-	return strings.Compare(a.JobID, b.JobID)
-}
-
-// mergeQueue merges the ordered added into the ordered kept, from the back.
-func mergeQueue(kept, added []domain.QueuedJob) []domain.QueuedJob {
-	k, a := len(kept), len(added)
-	out := slices.Grow(kept, a)[:k+a]
-	i, j := k-1, a-1
-	for w := k + a - 1; j >= 0; w-- {
-		if i >= 0 && queueCompare(out[i], added[j]) > 0 {
-			out[w] = out[i]
-			i--
-		} else {
-			out[w] = added[j]
-			j--
-		}
-	}
-	return out
+	return m.queue.Jobs(m.mir.pending)
 }
 
 // Candidates implements projections.SchedulerSnapshot.
 func (m *Model) Candidates() []domain.Candidate {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make([]domain.Candidate, len(m.mir.order))
-	for i, v := range m.mir.order {
-		out[i] = v.Candidate()
-	}
-	return out
+	return projections.Candidates(m.mir.order)
 }
 
 // Assignments implements projections.SchedulerSnapshot.
@@ -271,12 +172,7 @@ func (m *Model) Assignments() []domain.Assignment {
 		out = append(out, a)
 	}
 	m.mu.RUnlock()
-	slices.SortFunc(out, func(a, b domain.Assignment) int {
-		if c := a.AssignedAt.Compare(b.AssignedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.JobID, b.JobID)
-	})
+	projections.SortAssignments(out)
 	return out
 }
 
@@ -284,24 +180,14 @@ func (m *Model) Assignments() []domain.Assignment {
 func (m *Model) Reservations() []domain.Reservation {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	var out []domain.Reservation
-	for _, v := range m.mir.order {
-		out = append(out, v.Reservations...)
-	}
-	return out
+	return projections.Reservations(m.mir.order)
 }
 
 // OnlineNodes implements projections.SchedulerSnapshot.
 func (m *Model) OnlineNodes() []string {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	var out []string
-	for _, v := range m.mir.order {
-		if v.Online {
-			out = append(out, v.ID)
-		}
-	}
-	return out
+	return projections.OnlineNodes(m.mir.order)
 }
 
 // NodeOwner implements projections.SchedulerSnapshot.

@@ -50,13 +50,6 @@ type Model struct {
 	allCounts counts
 	pending   map[string]domain.QueuedJob // pending, not deleted
 	active    map[string]*projections.JobView
-	// pendDelta holds the jobs that entered or left pending since queue
-	// was built; pendFull says it overflowed (or queue was never built).
-	// Apply writes them under mu; PendingJobs consumes them under mu's read
-	// lock and queue's lock, which no other reader takes.
-	pendDelta map[string]struct{}
-	pendFull  bool
-	pendLeft  bool // a job left the queue since it was built
 
 	nodes       map[string]*projections.NodeView
 	nodeOrder   []*projections.NodeView // by id
@@ -67,10 +60,7 @@ type Model struct {
 	activity ring                             // the newest Config.MaxActivity lines
 	payments payments
 
-	queue struct { // PendingJobs in order, brought up to date by PendingJobs
-		sync.Mutex
-		jobs []domain.QueuedJob
-	}
+	queue projections.QueueCache // PendingJobs in order; touched by Apply under mu
 }
 
 var (
@@ -108,21 +98,21 @@ func New(cfg Config) *Model {
 	if cfg.MaxActivity <= 0 {
 		cfg.MaxActivity = DefaultMaxActivity
 	}
-	return &Model{
-		cfg:       cfg,
-		hub:       projections.NewHub(cfg.WatchBuffer),
-		jobs:      make(map[string]*projections.JobView),
-		byOwner:   make(map[string][]*projections.JobView),
-		counts:    make(map[string]*counts),
-		pending:   make(map[string]domain.QueuedJob),
-		pendDelta: make(map[string]struct{}),
-		pendFull:  true,
-		active:    make(map[string]*projections.JobView),
-		nodes:     make(map[string]*projections.NodeView),
-		metrics:   make(map[string][]projections.MetricPoint),
-		hours:     make(map[int64]projections.HourCounts),
-		payments:  newPayments(),
+	m := &Model{
+		cfg:      cfg,
+		hub:      projections.NewHub(cfg.WatchBuffer),
+		jobs:     make(map[string]*projections.JobView),
+		byOwner:  make(map[string][]*projections.JobView),
+		counts:   make(map[string]*counts),
+		pending:  make(map[string]domain.QueuedJob),
+		active:   make(map[string]*projections.JobView),
+		nodes:    make(map[string]*projections.NodeView),
+		metrics:  make(map[string][]projections.MetricPoint),
+		hours:    make(map[int64]projections.HourCounts),
+		payments: newPayments(),
 	}
+	m.queue.Reset()
+	return m
 }
 
 // Checkpoint implements projections.ReadModel.
@@ -247,11 +237,10 @@ func (m *Model) count(owner string, typ domain.JobType, status domain.JobStatus,
 func (m *Model) reindex(v *projections.JobView, wasPending, wasActive bool) {
 	if v.Pending() {
 		m.pending[v.ID] = v.QueuedJob()
-		m.touchPending(v.ID)
+		m.queue.Touch(v.ID, false, len(m.pending))
 	} else if wasPending {
 		delete(m.pending, v.ID)
-		m.touchPending(v.ID)
-		m.pendLeft = true
+		m.queue.Touch(v.ID, true, len(m.pending))
 	}
 	if v.Active() {
 		m.active[v.ID] = v
@@ -317,18 +306,4 @@ func (m *Model) addMetric(nodeID string, p projections.MetricPoint) {
 		pts = pts[len(pts)-m.cfg.MaxMetricPoints:]
 	}
 	m.metrics[nodeID] = pts
-}
-
-// touchPending notes that id entered or left the queue. Past a small
-// share of the queue, a rebuild is cheaper than the delta.
-func (m *Model) touchPending(id string) {
-	if m.pendFull {
-		return
-	}
-	if len(m.pendDelta) >= max(1024, len(m.pending)/8) {
-		m.pendFull = true
-		clear(m.pendDelta)
-		return
-	}
-	m.pendDelta[id] = struct{}{}
 }

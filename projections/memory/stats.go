@@ -13,7 +13,7 @@ import (
 // model keeps as it applies events: its cost does not grow with the jobs
 // or the nodes. A zero now is the time of the call.
 func (m *Model) NetworkStats(_ context.Context, now time.Time) (projections.NetworkStats, error) {
-	hours, err := projections.StatsHours(projections.StatsWindow(orNow(now)))
+	hours, err := projections.StatsHours(projections.StatsWindow(projections.OrNow(now)))
 	if err != nil {
 		return projections.NetworkStats{}, err
 	}
