@@ -337,17 +337,16 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 		}
 	}
 	if len(w.nodeIDs) > 0 {
-		var nc nodeCols
-		var sc nodeStateCols
+		var nc, sc nodeCols // new or whole rows; state changes only
 		var rc reservationCols
 		var resNodes []string
 		for _, id := range w.nodeIDs {
 			nw := w.nodes[id]
+			c := &sc
 			if nw.full {
-				if err := nc.add(&nw.v); err != nil {
-					return fmt.Errorf("postgres read model: %w", err)
-				}
-			} else if err := sc.add(&nw.v); err != nil {
+				c = &nc
+			}
+			if err := c.add(&nw.v, nw.full); err != nil {
 				return fmt.Errorf("postgres read model: %w", err)
 			}
 			if nw.base == nil || !slices.Equal(nw.base.Reservations, nw.v.Reservations) {
@@ -359,7 +358,7 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 			b.Queue(upsertNodes, nc.args()...)
 		}
 		if len(sc.id) > 0 {
-			b.Queue(updateNodeStates, sc.args()...)
+			b.Queue(updateNodeStates, sc.stateArgs()...)
 		}
 		if len(resNodes) > 0 {
 			b.Queue(`DELETE FROM node_reservations WHERE node_id = ANY($1)`, resNodes)

@@ -283,10 +283,15 @@ func (c *nodeCols) args() []any {
 		c.lastMetrics, c.lastMetricsAt, c.revision, c.position}
 }
 
-func (c *nodeCols) add(v *projections.NodeView) error {
-	spec, err := json.Marshal(v.Spec)
-	if err != nil {
-		return fmt.Errorf("node %s: encode spec: %w", v.ID, err)
+// add appends v's row; withSpec false leaves the spec out (for
+// updateNodeStates).
+func (c *nodeCols) add(v *projections.NodeView, withSpec bool) error {
+	var spec []byte
+	var err error
+	if withSpec {
+		if spec, err = json.Marshal(v.Spec); err != nil {
+			return fmt.Errorf("node %s: encode spec: %w", v.ID, err)
+		}
 	}
 	var last []byte
 	if v.LastMetrics != nil {
@@ -330,46 +335,11 @@ FROM unnest($1::text[], $2::bool[], $3::bool[], $4::float8[], $5::timestamptz[],
 	jobs_completed, compute_ms, last_metrics, last_metrics_at, revision, position)
 WHERE nodes.id = u.id`
 
-// nodeStateCols are the columns of updateNodeStates.
-type nodeStateCols struct {
-	id                                 []string
-	online, banned                     []bool
-	reputation                         []float64
-	wentOnline, wentOffline, lastSeen  []*time.Time
-	lastMetricsAt                      []*time.Time
-	onlineNs, jobsCompleted, computeMs []int64
-	revision, position                 []int64
-	lastMetrics                        [][]byte
-}
-
-func (c *nodeStateCols) args() []any {
+// stateArgs returns the arguments of updateNodeStates: the columns of
+// nodeCols it writes.
+func (c *nodeCols) stateArgs() []any {
 	return []any{c.id, c.online, c.banned, c.reputation, c.wentOnline, c.wentOffline, c.onlineNs, c.lastSeen,
 		c.jobsCompleted, c.computeMs, c.lastMetrics, c.lastMetricsAt, c.revision, c.position}
-}
-
-func (c *nodeStateCols) add(v *projections.NodeView) error {
-	var last []byte
-	if v.LastMetrics != nil {
-		var err error
-		if last, err = json.Marshal(v.LastMetrics); err != nil {
-			return fmt.Errorf("node %s: encode metrics: %w", v.ID, err)
-		}
-	}
-	c.id = append(c.id, text(v.ID))
-	c.online = append(c.online, v.Online)
-	c.banned = append(c.banned, v.Banned)
-	c.reputation = append(c.reputation, v.Reputation)
-	c.wentOnline = append(c.wentOnline, ts(v.WentOnlineAt))
-	c.wentOffline = append(c.wentOffline, ts(v.WentOfflineAt))
-	c.onlineNs = append(c.onlineNs, int64(v.OnlineDuration))
-	c.lastSeen = append(c.lastSeen, ts(v.LastSeen))
-	c.jobsCompleted = append(c.jobsCompleted, v.JobsCompleted)
-	c.computeMs = append(c.computeMs, v.ComputeMs)
-	c.lastMetrics = append(c.lastMetrics, jsonText(last))
-	c.lastMetricsAt = append(c.lastMetricsAt, ts(v.LastMetricsAt))
-	c.revision = append(c.revision, int64(v.Revision))
-	c.position = append(c.position, int64(v.Position))
-	return nil
 }
 
 // scanNode reads a row of nodeColumns; reservations are read apart.
