@@ -124,7 +124,7 @@ func (s *jobService) CancelJob(ctx context.Context, req *pb.CancelJobRequest) (*
 	if err := checkID("job_id", req.GetJobId()); err != nil {
 		return nil, err
 	}
-	if err := checkString("reason", req.GetReason(), 1024); err != nil {
+	if err := checkString("reason", req.GetReason(), domain.MaxReasonBytes); err != nil {
 		return nil, err
 	}
 	if _, err := s.ownJob(ctx, req.GetJobId()); err != nil {
@@ -209,10 +209,13 @@ func (s *jobService) ListJobs(ctx context.Context, req *pb.ListJobsRequest) (*pb
 	if err != nil {
 		return nil, toStatus(s.log, "ListJobs", err)
 	}
-	out := &pb.ListJobsResponse{NextPageToken: next, TotalCount: int32(total)}
+	out := &pb.ListJobsResponse{TotalCount: int32(total)}
 	for i := range jobs {
 		out.Jobs = append(out.Jobs, jobStatusToProto(&jobs[i]))
 	}
+	n := fitReply(s.Server, out.Jobs)
+	out.Jobs = out.Jobs[:n]
+	_, out.NextPageToken = projections.TrimJobs(f, jobs, next, n)
 	return out, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/commands"
 	"github.com/cyxwiz/central-server/eventstore"
+	"github.com/cyxwiz/central-server/projections"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
@@ -30,6 +31,7 @@ type Options struct {
 	P2PTokenTTL     time.Duration
 	NodeSessionTTL  time.Duration
 	PortOffset      int           // node control port = advertised port + offset
+	MaxJobsPerNode  int           // scheduler.max_jobs_per_node, for list page tokens
 	ReadYourWrites  time.Duration // how long a call waits for the read model to see its own write
 	// Unary and Stream interceptors run outermost, before recovery,
 	// logging and authentication (metrics: they time everything).
@@ -50,6 +52,9 @@ type Server struct {
 func New(deps Deps, opts Options, log *slog.Logger) *Server {
 	if opts.MaxMessageBytes <= 0 {
 		opts.MaxMessageBytes = 4 << 20
+	}
+	if opts.MaxJobsPerNode <= 0 {
+		opts.MaxJobsPerNode = projections.DefaultMaxJobsPerNode
 	}
 	if opts.ReadYourWrites <= 0 {
 		opts.ReadYourWrites = 2 * time.Second

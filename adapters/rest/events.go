@@ -54,7 +54,10 @@ func (s *Server) history(c echo.Context, kind, id, stream string) error {
 	for i := range recs[:min(limit, len(recs))] {
 		out.Events = append(out.Events, s.eventJSON(&recs[i]))
 	}
-	if len(recs) > limit {
+	if n := fitJSON(s, out.Events); n < len(out.Events) {
+		out.Events = out.Events[:n]
+		out.NextCursor = encodeCursor(cursorHistory, recs[n-1].Revision+1)
+	} else if len(recs) > limit {
 		out.NextCursor = encodeCursor(cursorHistory, recs[limit-1].Revision+1)
 	}
 	return c.JSON(http.StatusOK, out)

@@ -97,6 +97,9 @@ type Options struct {
 	// WriteTimeout bounds writing one answer, and each write of a
 	// stream (default 30 s).
 	WriteTimeout time.Duration
+	// MaxReplyBytes bounds the records of one list answer (default 4
+	// MiB): a page stops before it and hands out the cursor of the next.
+	MaxReplyBytes int
 	// HealthTimeout bounds the health checks (default 3 s).
 	HealthTimeout time.Duration
 	// Version is reported by /api/health.
@@ -163,6 +166,9 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 30 * time.Second
+	}
+	if opts.MaxReplyBytes <= 0 {
+		opts.MaxReplyBytes = 4 << 20
 	}
 	if opts.HealthTimeout <= 0 {
 		opts.HealthTimeout = 3 * time.Second

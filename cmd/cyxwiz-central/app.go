@@ -246,7 +246,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Projection: a.runner, Auth: issuer, Tokens: issuer, Now: a.set.Now, Wallet: a.walletDeps(),
 	}, grpcadapter.Options{
 		MaxMessageBytes: cfg.Server.MaxMessageBytes, P2PTokenTTL: cfg.JWT.P2PTokenExpiration(),
-		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset,
+		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset, MaxJobsPerNode: sc.MaxJobsPerNode,
 		Unary:  []grpc.UnaryServerInterceptor{a.metrics.UnaryServerInterceptor()},
 		Stream: []grpc.StreamServerInterceptor{a.metrics.StreamServerInterceptor()},
 	}, a.log.With("component", "grpc"))
