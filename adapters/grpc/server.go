@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/ratelimit"
 	"github.com/cyxwiz/central-server/commands"
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/projections"
@@ -20,9 +21,16 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+)
+
+// Transport limits of every connection.
+const (
+	MaxHeaderListBytes      = 64 << 10 // request metadata, tokens included
+	MaxStreamsPerConnection = 256      // concurrent calls on one connection
 )
 
 // Options configures the server.
@@ -33,6 +41,13 @@ type Options struct {
 	PortOffset      int           // node control port = advertised port + offset
 	MaxJobsPerNode  int           // scheduler.max_jobs_per_node, for list page tokens
 	ReadYourWrites  time.Duration // how long a call waits for the read model to see its own write
+	// Limits rates each principal's calls (nil: no limit); QueuedJobsPerUser
+	// and NodesPerOwner are quotas (0: none); Streams caps each
+	// principal's open StreamJobUpdates (nil: no cap).
+	Limits            *ratelimit.Principals
+	QueuedJobsPerUser int
+	NodesPerOwner     int
+	Streams           *ratelimit.Slots
 	// Unary and Stream interceptors run outermost, before recovery,
 	// logging and authentication (metrics: they time everything).
 	Unary  []grpc.UnaryServerInterceptor
@@ -63,14 +78,23 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
 		grpc.MaxSendMsgSize(opts.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(append(opts.Unary, s.recoverUnary, s.logUnary, s.authUnary, s.nulUnary)...),
-		grpc.ChainStreamInterceptor(append(opts.Stream, s.recoverStream, s.authStream, s.nulStreamInterceptor)...),
+		// Transport limits for a server open to the internet: headers
+		// (a bearer token is ~300 bytes), streams per connection, client
+		// pings, and connection age (a client reconnects, and is counted
+		// again, at least hourly).
+		grpc.MaxHeaderListSize(MaxHeaderListBytes),
+		grpc.MaxConcurrentStreams(MaxStreamsPerConnection),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: time.Hour, MaxConnectionAgeGrace: 5 * time.Minute,
+			Time: 2 * time.Hour, Timeout: 20 * time.Second}),
+		grpc.ChainUnaryInterceptor(append(opts.Unary, s.recoverUnary, s.logUnary, s.authUnary, s.limitUnary, s.nulUnary)...),
+		grpc.ChainStreamInterceptor(append(opts.Stream, s.recoverStream, s.authStream, s.limitStream, s.nulStreamInterceptor)...),
 	)
-	pb.RegisterJobServiceServer(s.grpc, &jobService{Server: s})
-	pb.RegisterNodeServiceServer(s.grpc, &nodeService{Server: s})
-	pb.RegisterJobStatusServiceServer(s.grpc, &jobStatusService{Server: s})
-	pb.RegisterNodeDiscoveryServiceServer(s.grpc, &discoveryService{Server: s})
-	pb.RegisterWalletServiceServer(s.grpc, newWalletService(s))
+	s.register(&pb.JobService_ServiceDesc, &jobService{Server: s})
+	s.register(&pb.NodeService_ServiceDesc, &nodeService{Server: s})
+	s.register(&pb.JobStatusService_ServiceDesc, &jobStatusService{Server: s})
+	s.register(&pb.NodeDiscoveryService_ServiceDesc, &discoveryService{Server: s})
+	s.register(&pb.WalletService_ServiceDesc, newWalletService(s))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	for _, name := range []string{"", "cyxwiz.protocol.JobService", "cyxwiz.protocol.NodeService",

@@ -19,6 +19,7 @@ const (
 	CodeNotFound         = "not_found"          // 404
 	CodeMethodNotAllowed = "method_not_allowed" // 405
 	CodeConflict         = "conflict"           // 409
+	CodeTooManyRequests  = "resource_exhausted" // 429
 	CodeUnavailable      = "unavailable"        // 503
 	CodeInternal         = "internal"           // 500
 )

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/domain"
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/labstack/echo/v4"
@@ -105,6 +106,13 @@ func (s *Server) streamEvents(c echo.Context) error {
 		return unavailable("too many event streams are open (at most %d); retry later", s.opts.MaxStreams)
 	}
 	defer s.streams.Add(-1)
+	p, _ := auth.PrincipalFrom(c.Request().Context())
+	release, ok := s.perStreams.Acquire(p.Subject)
+	if !ok {
+		return tooManyRequests(c, time.Duration(retryMillis)*time.Millisecond,
+			"%q already has %d event streams open, the most one token subject may (limits.streams_per_principal); close one", p.Subject, s.perStreams.Max())
+	}
+	defer release()
 
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel()
@@ -141,11 +149,22 @@ func (s *Server) streamEvents(c echo.Context) error {
 	}
 	heartbeat := time.NewTicker(s.opts.Heartbeat)
 	defer heartbeat.Stop()
+	// The stream ends when its token does: an `error` event says so, and
+	// the client reconnects with a fresh token (and Last-Event-ID).
+	var expired <-chan time.Time
+	if !p.ExpiresAt.IsZero() {
+		t := time.NewTimer(time.Until(p.ExpiresAt))
+		defer t.Stop()
+		expired = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-s.closing:
+			return nil
+		case <-expired:
+			_ = write([]byte("event: error\ndata: {\"code\":\"" + CodeUnauthenticated + "\",\"message\":\"the stream's token expired; reconnect with a fresh token and Last-Event-ID\"}\n\n"))
 			return nil
 		case <-heartbeat.C:
 			if write([]byte(": heartbeat\n\n")) != nil {

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/ratelimit"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 )
@@ -171,4 +174,36 @@ func (s *Server) requireOperator(queryToken bool) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// rateLimit counts the request against its principal (the token's
+// subject, else the client IP) and answers 429 with Retry-After past the
+// principal's rate.
+func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		kind, key := ratelimit.IP, remoteIP(c.Request())
+		if p, ok := auth.PrincipalFrom(c.Request().Context()); ok {
+			kind, key = ratelimit.User, p.Subject
+		}
+		if ok, wait := s.opts.Limits.Allow(kind, key, time.Now()); !ok {
+			return tooManyRequests(c, wait, "rate limit: this %s makes requests faster than the server allows (see [limits] in config.toml); retry in %s", kind, wait.Round(time.Millisecond))
+		}
+		return next(c)
+	}
+}
+
+// tooManyRequests is a 429 that says, in Retry-After, when to retry.
+func tooManyRequests(c echo.Context, wait time.Duration, format string, args ...any) *Error {
+	c.Response().Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(wait)))
+	return &Error{Status: http.StatusTooManyRequests, Code: CodeTooManyRequests, Message: fmt.Sprintf(format, args...)}
+}
+
+// remoteIP is the address the request came from (not X-Forwarded-For,
+// which a client may forge to dodge its limit).
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

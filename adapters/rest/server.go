@@ -31,6 +31,7 @@ import (
 	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/adapters/config"
 	"github.com/cyxwiz/central-server/adapters/logbuf"
+	"github.com/cyxwiz/central-server/adapters/ratelimit"
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/projections"
 	"github.com/labstack/echo/v4"
@@ -92,8 +93,14 @@ type Options struct {
 	// Heartbeat is the interval of keep-alive comments on the event
 	// stream (default 15 s).
 	Heartbeat time.Duration
-	// MaxStreams bounds the concurrent event streams (default 64).
-	MaxStreams int
+	// MaxStreams bounds the concurrent event streams (default 64);
+	// StreamsPerPrincipal bounds those of one token subject (0: only
+	// MaxStreams).
+	MaxStreams          int
+	StreamsPerPrincipal int
+	// Limits rates each principal's requests: the token's subject, else
+	// the client's IP (nil: no limit).
+	Limits *ratelimit.Principals
 	// WriteTimeout bounds writing one answer, and each write of a
 	// stream (default 30 s).
 	WriteTimeout time.Duration
@@ -125,8 +132,9 @@ type Server struct {
 	started time.Time
 	doc     []byte // the OpenAPI document as served
 
-	params  map[string][]string // "GET /api/jobs" → accepted query parameters
-	streams atomic.Int64
+	params     map[string][]string // "GET /api/jobs" → accepted query parameters
+	streams    atomic.Int64
+	perStreams *ratelimit.Slots
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -176,7 +184,8 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 	if opts.Started.IsZero() {
 		opts.Started = deps.Now()
 	}
-	s := &Server{deps: deps, opts: opts, log: log, started: opts.Started, params: map[string][]string{}, closing: make(chan struct{})}
+	s := &Server{deps: deps, opts: opts, log: log, started: opts.Started, params: map[string][]string{}, closing: make(chan struct{}),
+		perStreams: ratelimit.NewSlots(opts.StreamsPerPrincipal)}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -226,6 +235,7 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 		if !ep.open {
 			mw = append(mw, s.requireOperator(slices.Contains(ep.params, "access_token")))
 		}
+		mw = append(mw, s.rateLimit)
 		if ep.admin {
 			mw = append(mw, requireAdmin)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/adapters/config"
+	"github.com/cyxwiz/central-server/adapters/ratelimit"
 	grpcadapter "github.com/cyxwiz/central-server/adapters/grpc"
 	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/adapters/metrics"
@@ -134,6 +135,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err := os.MkdirAll(cfg.EventStore.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	warnLoose(a.log, "the data directory", cfg.EventStore.DataDir)
 	secret, err := jwtSecret(cfg, a.log)
 	if err != nil {
 		return err
@@ -179,6 +181,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	policy.PenaltyFailure = sc.ReputationPenaltyFailure
 	policy.RewardSuccess = sc.ReputationRewardSuccess
 	policy.AllowUnpaidJobs = cfg.Blockchain.AllowUnpaidJobs()
+	policy.Limits.MaxSpecBytes = cfg.Limits.MaxJobSpecBytes
 	a.handler = commands.NewHandler(a.metrics.Store(store), codec, a.set.Now, policy, a.log.With("component", "commands"))
 	if err := a.startChain(); err != nil {
 		return err
@@ -247,6 +250,8 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}, grpcadapter.Options{
 		MaxMessageBytes: cfg.Server.MaxMessageBytes, P2PTokenTTL: cfg.JWT.P2PTokenExpiration(),
 		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset, MaxJobsPerNode: sc.MaxJobsPerNode,
+		Limits: ratelimit.NewPrincipals(rateRules(cfg.Limits)), Streams: ratelimit.NewSlots(cfg.Limits.StreamsPerPrincipal),
+		QueuedJobsPerUser: cfg.Limits.QueuedJobsPerUser, NodesPerOwner: cfg.Limits.NodesPerOwner,
 		Unary:  []grpc.UnaryServerInterceptor{a.metrics.UnaryServerInterceptor()},
 		Stream: []grpc.StreamServerInterceptor{a.metrics.StreamServerInterceptor()},
 	}, a.log.With("component", "grpc"))
@@ -265,6 +270,8 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}, rest.Options{
 		CORSOrigins: cfg.Server.CORSOrigins.Items(), MaxJobsPerNode: sc.MaxJobsPerNode,
 		Middleware: []echo.MiddlewareFunc{a.metrics.Echo()}, Metrics: a.metrics.Handler(), Version: version,
+		Limits: ratelimit.NewPrincipals(rateRules(cfg.Limits)), StreamsPerPrincipal: cfg.Limits.StreamsPerPrincipal,
+		MaxReplyBytes: cfg.Limits.MaxReplyBytes,
 	}, a.log.With("component", "rest"))
 	if err := a.rest.Start(cfg.Server.RESTAddress); err != nil {
 		return fmt.Errorf("REST on %s: %w", cfg.Server.RESTAddress, err)
@@ -376,6 +383,7 @@ func (a *App) startChain() error {
 	if err != nil {
 		return err
 	}
+	warnLoose(a.log, "the payer keypair", path)
 	c, err := solana.New(solana.Config{
 		RPCURL: b.RPCEndpoint(), KeypairPath: path, Commitment: b.Confirmation,
 		Logger: a.log.With("component", "solana"),
