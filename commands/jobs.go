@@ -130,7 +130,7 @@ func (h *Handler) AssignJobs(ctx context.Context, nodeID string, jobs []Placemen
 			out[i].Err = err
 		case !job.Exists():
 			out[i].Err = fmt.Errorf("%w: job %s does not exist", domain.ErrNotFound, p.JobID)
-		case job.Status() != domain.JobPending || job.Deleted():
+		case job.Status() != domain.JobStatusPending || job.Deleted():
 			out[i].Err = fmt.Errorf("%w: job %s is %s, not pending", domain.ErrFailedPrecondition, p.JobID, job.Status())
 		}
 	}
@@ -209,7 +209,7 @@ func (h *Handler) assignReserved(ctx context.Context, jobID, nodeID string, scor
 // reconciler, which releases orphaned slots after a grace period.
 func (h *Handler) compensateReservation(ctx context.Context, jobID, nodeID string) {
 	job, err := h.LoadJob(ctx, jobID)
-	if err != nil || job.Status() == domain.JobPending {
+	if err != nil || job.Status() == domain.JobStatusPending {
 		return
 	}
 	if job.Node() == nodeID && !job.Status().Terminal() {
@@ -382,9 +382,9 @@ func (h *Handler) outcome(ctx context.Context, jobID, reason string, delta float
 // outcomeDelta is the reputation change a terminal job brings its node.
 func (h *Handler) outcomeDelta(job *domain.Job) (float64, string) {
 	switch job.Status() {
-	case domain.JobCompletedStatus:
+	case domain.JobStatusCompleted:
 		return h.policy.RewardSuccess, "job completed"
-	case domain.JobFailedStatus:
+	case domain.JobStatusFailed:
 		if job.Node() != "" {
 			return -h.policy.PenaltyFailure, "job failed"
 		}

@@ -330,15 +330,15 @@ func (s *Settlement) Settle(ctx context.Context, jobID string) (done bool, err e
 		return false, err
 	}
 	switch p.Status() {
-	case domain.PaymentFundedStatus:
+	case domain.PaymentStatusFunded:
 		job, err := s.h.LoadJob(ctx, jobID)
 		if err != nil {
 			return false, err
 		}
 		switch job.Status() {
-		case domain.JobCompletedStatus:
+		case domain.JobStatusCompleted:
 			err = s.submitRelease(ctx, p, job, domain.PendingTx{})
-		case domain.JobFailedStatus, domain.JobCancelledStatus:
+		case domain.JobStatusFailed, domain.JobStatusCancelled:
 			err = s.submitRefund(ctx, p, job.Status().String()+": "+job.Reason(), domain.PendingTx{})
 		default:
 			return true, nil // not ended: its terminal event puts it back
@@ -355,7 +355,7 @@ func (s *Settlement) Settle(ctx context.Context, jobID string) (done bool, err e
 			return s.advance(ctx, p, pt)
 		}
 		return p.Status().Terminal(), nil
-	case domain.PaymentReleasingStatus, domain.PaymentRefundingStatus:
+	case domain.PaymentStatusReleasing, domain.PaymentStatusRefunding:
 		pt, _ := p.Pending()
 		return s.advance(ctx, p, pt)
 	}
@@ -525,7 +525,7 @@ func (h *Handler) PaymentOutcome(ctx context.Context, jobID string) (PaymentOutc
 	if err != nil {
 		return PaymentOutcome{}, err
 	}
-	out := PaymentOutcome{Released: p.Status() == domain.PaymentReleasedStatus, Status: p.Status()}
+	out := PaymentOutcome{Released: p.Status() == domain.PaymentStatusReleased, Status: p.Status()}
 	if pt, ok := p.Pending(); ok && pt.Kind == domain.SettleRelease || out.Released {
 		out.PayoutSignature = p.Signature()
 	}

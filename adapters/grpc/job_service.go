@@ -77,7 +77,7 @@ func (s *jobService) GetJobStatus(ctx context.Context, req *pb.GetJobStatusReque
 // assignmentOf tells the job's owner where its job runs and gives the P2P
 // token the node expects; nil while the job has no node.
 func (s *Server) assignmentOf(ctx context.Context, v *projections.JobView) *pb.NodeAssignment {
-	if v.NodeID == "" || v.Status.Terminal() || v.Status == domain.JobPending {
+	if v.NodeID == "" || v.Status.Terminal() || v.Status == domain.JobStatusPending {
 		return nil
 	}
 	node, found, err := s.deps.Nodes.GetNode(ctx, v.NodeID)
@@ -102,7 +102,7 @@ func jobStatusToProto(v *projections.JobView) *pb.JobStatus {
 		JobId: v.ID, Status: statusToProto(v.Status), Progress: v.Progress, CurrentNodeId: v.NodeID,
 		Metrics: v.Metrics, CurrentEpoch: v.Epoch,
 	}
-	if !v.Status.Terminal() && v.Status != domain.JobAssignedStatus && v.Status != domain.JobRunning {
+	if !v.Status.Terminal() && v.Status != domain.JobStatusAssigned && v.Status != domain.JobStatusRunning {
 		out.CurrentNodeId = ""
 	}
 	if !v.StartedAt.IsZero() {
@@ -111,7 +111,7 @@ func jobStatusToProto(v *projections.JobView) *pb.JobStatus {
 	if !v.EndedAt.IsZero() {
 		out.EndTime = v.EndedAt.Unix()
 	}
-	if v.Status == domain.JobFailedStatus || v.Status == domain.JobCancelledStatus {
+	if v.Status == domain.JobStatusFailed || v.Status == domain.JobStatusCancelled {
 		out.Error = &pb.Error{Code: int32(statusToProto(v.Status)), Message: v.Reason}
 	}
 	if v.Result != nil && len(v.Result.FinalMetrics) > 0 {
@@ -143,7 +143,7 @@ func (s *jobService) CancelJob(ctx context.Context, req *pb.CancelJobRequest) (*
 		s.log.Warn("CancelJob: read the payment", "job", req.GetJobId(), "err", err)
 	} else {
 		switch pay.Status {
-		case domain.PaymentFundedStatus, domain.PaymentRefundingStatus, domain.PaymentRefundedStatus:
+		case domain.PaymentStatusFunded, domain.PaymentStatusRefunding, domain.PaymentStatusRefunded:
 			refund = true
 		}
 	}

@@ -139,7 +139,7 @@ func (s *nodeService) Heartbeat(ctx context.Context, req *pb.HeartbeatRequest) (
 		}
 		// A job the node should not be running: unknown, finished, or
 		// taken back and given to another node.
-		if !found || v.Status.Terminal() || v.NodeID != req.GetNodeId() || v.Status == domain.JobPending {
+		if !found || v.Status.Terminal() || v.NodeID != req.GetNodeId() || v.Status == domain.JobStatusPending {
 			resp.JobsToCancel = append(resp.JobsToCancel, jobID)
 		}
 	}
