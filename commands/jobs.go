@@ -352,21 +352,21 @@ func (h *Handler) ReportProgress(ctx context.Context, jobID, nodeID string, p do
 // reputation rises by the policy's RewardSuccess as its slot is freed.
 func (h *Handler) CompleteJob(ctx context.Context, jobID, nodeID string, r domain.JobResult) (*domain.Job, uint64, error) {
 	now := h.now()
-	return h.outcome(ctx, jobID, "completed", h.policy.RewardSuccess, func(j *domain.Job) ([]domain.Event, error) { return j.Complete(nodeID, r, now) })
+	return h.finishOnNode(ctx, jobID, "completed", h.policy.RewardSuccess, func(j *domain.Job) ([]domain.Event, error) { return j.Complete(nodeID, r, now) })
 }
 
 // FailJob records a failure reported by the assigned node; the node's
 // reputation falls by the policy's PenaltyFailure as its slot is freed.
 func (h *Handler) FailJob(ctx context.Context, jobID, nodeID, reason string) (*domain.Job, uint64, error) {
 	now := h.now()
-	return h.outcome(ctx, jobID, "failed", -h.policy.PenaltyFailure, func(j *domain.Job) ([]domain.Event, error) { return j.Fail(nodeID, reason, now) })
+	return h.finishOnNode(ctx, jobID, "failed", -h.policy.PenaltyFailure, func(j *domain.Job) ([]domain.Event, error) { return j.Fail(nodeID, reason, now) })
 }
 
-// outcome runs a decision that ends a job on its node and frees the slot,
+// finishOnNode runs a decision that ends a job on its node and frees the slot,
 // moving the node's reputation by delta in the same append; the move is
 // tied to the slot, so it happens once (see ReleaseOrphanSlot for a crash
 // in between).
-func (h *Handler) outcome(ctx context.Context, jobID, reason string, delta float64, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, uint64, error) {
+func (h *Handler) finishOnNode(ctx context.Context, jobID, reason string, delta float64, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, uint64, error) {
 	job, res, before, err := h.updateJobOnNode(ctx, jobID, decide)
 	if err != nil {
 		return nil, 0, err
@@ -379,8 +379,8 @@ func (h *Handler) outcome(ctx context.Context, jobID, reason string, delta float
 	return job, res.Position, nil
 }
 
-// outcomeDelta is the reputation change a terminal job brings its node.
-func (h *Handler) outcomeDelta(job *domain.Job) (float64, string) {
+// endReputation is the reputation change a terminal job brings its node.
+func (h *Handler) endReputation(job *domain.Job) (float64, string) {
 	switch job.Status() {
 	case domain.JobStatusCompleted:
 		return h.policy.RewardSuccess, "job completed"

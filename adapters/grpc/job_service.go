@@ -41,7 +41,7 @@ func (s *jobService) SubmitJob(ctx context.Context, req *pb.SubmitJobRequest) (*
 	if err != nil {
 		return nil, toStatus(s.log, "SubmitJob", err)
 	}
-	s.settle(ctx, pos) // the read model's update wakes the scheduler
+	s.awaitReadModel(ctx, pos) // the read model's update wakes the scheduler
 	return &pb.SubmitJobResponse{
 		JobId: job.ID(), Status: statusToProto(job.Status()), AssignedNodeId: job.Node(),
 		EstimatedStartTime: s.deps.Now().Unix(),
@@ -135,11 +135,11 @@ func (s *jobService) CancelJob(ctx context.Context, req *pb.CancelJobRequest) (*
 	if err != nil {
 		return nil, toStatus(s.log, "CancelJob", err)
 	}
-	s.settle(ctx, pos)
+	s.awaitReadModel(ctx, pos)
 	// Escrow held for the job goes back to the payer: the settlement saga
 	// refunds it (or has begun to).
 	refund := false
-	if pay, err := s.deps.Commands.PaymentOutcome(ctx, req.GetJobId()); err != nil {
+	if pay, err := s.deps.Commands.PaymentState(ctx, req.GetJobId()); err != nil {
 		s.log.Warn("CancelJob: read the payment", "job", req.GetJobId(), "err", err)
 	} else {
 		switch pay.Status {
@@ -159,7 +159,7 @@ func (s *jobService) DeleteJob(ctx context.Context, req *pb.DeleteJobRequest) (*
 	if err != nil {
 		return nil, toStatus(s.log, "DeleteJob", err)
 	}
-	s.settle(ctx, pos)
+	s.awaitReadModel(ctx, pos)
 	return &pb.DeleteJobResponse{Status: okStatus}, nil
 }
 
