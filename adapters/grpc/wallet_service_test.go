@@ -15,6 +15,7 @@ import (
 
 	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/commands"
+	"github.com/cyxwiz/central-server/pricing"
 	"github.com/cyxwiz/central-server/projections"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc"
@@ -296,12 +297,12 @@ func TestGetBalance(t *testing.T) {
 
 func TestEstimateJobCost(t *testing.T) {
 	env := newWalletEnv(t, WalletDeps{})
-	custom := DefaultPricing()
+	custom := pricing.Default()
 	custom.PlatformFeePercent = 25
 	custom.MinimumCharge = 1
 	customEnv := newWalletEnv(t, WalletDeps{Pricing: custom})
-	feeOnly := newWalletEnv(t, WalletDeps{Pricing: Pricing{PlatformFeePercent: 5, MinimumMinutes: 1}}) // the rest from the defaults
-	invalid := newWalletEnv(t, WalletDeps{Pricing: Pricing{PlatformFeePercent: 150}})                  // refused: the defaults
+	feeOnly := newWalletEnv(t, WalletDeps{Pricing: pricing.Model{PlatformFeePercent: 5, MinimumMinutes: 1}}) // the rest from the defaults
+	invalid := newWalletEnv(t, WalletDeps{Pricing: pricing.Model{PlatformFeePercent: 150}})                  // refused: the defaults
 	tests := []struct {
 		name          string
 		env           *walletEnv
@@ -346,34 +347,6 @@ func TestEstimateJobCost(t *testing.T) {
 					resp.GetEstimatedCost(), resp.GetEstimatedTimeMinutes(), resp.GetBreakdown(), tc.cost, tc.minutes, tc.mention)
 			}
 		})
-	}
-}
-
-func TestPricingValidate(t *testing.T) {
-	if err := (&Pricing{}).Validate(); err == nil {
-		t.Fatal("an empty pricing model validates")
-	}
-	p := DefaultPricing()
-	if err := p.Validate(); err != nil {
-		t.Fatalf("the default model: %v", err)
-	}
-	tests := []struct {
-		name    string
-		change  func(*Pricing)
-		mention string
-	}{
-		{"default tier", func(p *Pricing) { p.DefaultTier = "nope" }, "default_tier"},
-		{"speed", func(p *Pricing) { p.Tiers = map[string]Tier{"gpu": {PricePerHour: 1}} }, "tiers.gpu.speed"},
-		{"price", func(p *Pricing) { p.Tiers = map[string]Tier{"gpu": {PricePerHour: math.NaN(), Speed: 1}} }, "tiers.gpu.price_per_hour_sol"},
-		{"fee", func(p *Pricing) { p.PlatformFeePercent = 101 }, "platform_fee_percent"},
-		{"seconds", func(p *Pricing) { p.SecondsPerSample = map[string]float64{"cnn": -1} }, "seconds_per_sample.cnn"},
-	}
-	for _, tc := range tests {
-		p := DefaultPricing()
-		tc.change(&p)
-		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), tc.mention) {
-			t.Errorf("%s: %v; want an error naming %s", tc.name, err, tc.mention)
-		}
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/eventstore/bolt"
 	"github.com/cyxwiz/central-server/eventstore/esdb"
+	"github.com/cyxwiz/central-server/pricing"
 	"github.com/cyxwiz/central-server/projections"
 	"github.com/cyxwiz/central-server/projections/memory"
 	"github.com/labstack/echo/v4"
@@ -397,7 +398,7 @@ func (a *App) startChain() error {
 // walletDeps hands WalletService the chain (when enabled) and the read
 // model's wallet history.
 func (a *App) walletDeps() grpcadapter.WalletDeps {
-	w := grpcadapter.WalletDeps{Pricing: grpcadapter.DefaultPricing()}
+	w := grpcadapter.WalletDeps{Pricing: pricing.Default()}
 	w.Pricing.PlatformFeePercent = float64(a.cfg.Blockchain.PlatformFeePercent)
 	if a.chain != nil {
 		w.Addresses, w.Balances = a.chain, a.chain
