@@ -32,8 +32,10 @@ func (s *jobService) SubmitJob(ctx context.Context, req *pb.SubmitJobRequest) (*
 	if err := checkFinite("config.payment_amount", cfg.GetPaymentAmount()); err != nil {
 		return nil, err
 	}
-	if a := cfg.GetPaymentAddress(); a != "" && !isBase58Address(a) {
-		return nil, invalidf("config.payment_address %q is not a base58 Solana address", clip(a))
+	if a := cfg.GetPaymentAddress(); a != "" {
+		if err := domain.CheckAddress(a); err != nil {
+			return nil, invalidf("config.payment_address %q is not a base58 Solana address: %v", clip(a), err)
+		}
 	}
 	job, _, pos, err := s.deps.Commands.SubmitJob(ctx, commands.SubmitJob{
 		JobID: cfg.GetJobId(), Owner: p.Subject, Spec: specFromProto(cfg, req.GetInitialData()),
@@ -216,26 +218,3 @@ func (s *jobService) ListJobs(ctx context.Context, req *pb.ListJobsRequest) (*pb
 	return out, nil
 }
 
-// isBase58Address reports whether a looks like a Solana address: 32..44
-// characters of the base58 alphabet.
-func isBase58Address(a string) bool {
-	if len(a) < 32 || len(a) > 44 {
-		return false
-	}
-	const alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-	for _, r := range a {
-		if r > 127 || !containsByte(alphabet, byte(r)) {
-			return false
-		}
-	}
-	return true
-}
-
-func containsByte(s string, b byte) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == b {
-			return true
-		}
-	}
-	return false
-}

@@ -2,14 +2,13 @@ package grpc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cyxwiz/central-server/commands"
+	"github.com/cyxwiz/central-server/domain"
 	"github.com/cyxwiz/central-server/pricing"
 	"github.com/cyxwiz/central-server/projections"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
@@ -86,10 +85,6 @@ func newWalletService(s *Server) *walletService {
 	return &walletService{Server: s, w: w, price: p}
 }
 
-// maxAddressBytes bounds an address before it is decoded: a 32-byte key
-// is at most 44 base58 characters.
-const maxAddressBytes = 64
-
 // walletOf returns the wallet a request names, or the caller token's
 // wallet_address claim when it names none; INVALID_ARGUMENT naming field
 // when there is neither, or when it is not a valid address.
@@ -101,7 +96,7 @@ func (s *walletService) walletOf(ctx context.Context, field, address string) (st
 			return "", invalidf("%s is required (or a token with a wallet_address claim)", field)
 		}
 	}
-	if len(address) > maxAddressBytes {
+	if len(address) > domain.MaxAddressBytes {
 		return "", invalidf("%s is %d bytes: not a Solana address (at most 44 base58 characters)", field, len(address))
 	}
 	if err := s.w.Addresses.ValidAddress(address); err != nil {
@@ -119,7 +114,7 @@ func (s *walletService) ConnectWallet(ctx context.Context, req *pb.ConnectWallet
 	if a == "" {
 		return nil, invalidf("wallet_address is required")
 	}
-	if len(a) > maxAddressBytes {
+	if len(a) > domain.MaxAddressBytes {
 		return nil, invalidf("wallet_address is %d bytes: not a Solana address (at most 44 base58 characters)", len(a))
 	}
 	if err := s.w.Addresses.ValidAddress(a); err != nil {
@@ -274,55 +269,9 @@ func (s *walletService) EstimateJobCost(_ context.Context, req *pb.EstimateJobCo
 
 // ---- addresses ----
 
-// LocalAddresses checks addresses without a chain: base58 that decodes
-// to exactly 32 bytes, the length of an ed25519 public key. It does not
-// check that the key is on the curve: a program-derived address (off the
-// curve) can receive payments too.
+// LocalAddresses checks addresses without a chain, with
+// domain.CheckAddress.
 type LocalAddresses struct{}
 
-const base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
 // ValidAddress implements AddressValidator.
-func (LocalAddresses) ValidAddress(address string) error {
-	if address == "" {
-		return errors.New("empty")
-	}
-	if len(address) > maxAddressBytes {
-		return fmt.Errorf("%d characters; a Solana address has 32 to 44", len(address))
-	}
-	b, err := decodeBase58(address)
-	if err != nil {
-		return err
-	}
-	if len(b) != 32 {
-		return fmt.Errorf("decodes to %d bytes; a Solana address (an ed25519 public key) is 32", len(b))
-	}
-	return nil
-}
-
-// decodeBase58 decodes Bitcoin-alphabet base58 (Solana's); inputs are
-// short (the caller bounds them), so the quadratic loop is fine.
-func decodeBase58(s string) ([]byte, error) {
-	var out []byte // big-endian, without the leading zeros
-	for i := 0; i < len(s); i++ {
-		d := strings.IndexByte(base58Alphabet, s[i])
-		if d < 0 {
-			return nil, fmt.Errorf("character %q at %d is not base58 (0, O, I and l are not in the alphabet)", s[i], i)
-		}
-		carry := d
-		for j := len(out) - 1; j >= 0; j-- {
-			carry += int(out[j]) * 58
-			out[j] = byte(carry)
-			carry >>= 8
-		}
-		for carry > 0 {
-			out = append([]byte{byte(carry)}, out...)
-			carry >>= 8
-		}
-	}
-	zeros := 0
-	for zeros < len(s) && s[zeros] == '1' {
-		zeros++
-	}
-	return append(make([]byte, zeros), out...), nil
-}
+func (LocalAddresses) ValidAddress(address string) error { return domain.CheckAddress(address) }
