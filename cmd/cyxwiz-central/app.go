@@ -20,7 +20,6 @@ import (
 	"github.com/cyxwiz/central-server/adapters/rest"
 	"github.com/cyxwiz/central-server/adapters/solana"
 	"github.com/cyxwiz/central-server/commands"
-	"github.com/cyxwiz/central-server/domain"
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/eventstore/bolt"
 	"github.com/cyxwiz/central-server/eventstore/esdb"
@@ -516,12 +515,11 @@ func (m *observedModel) Apply(ctx context.Context, batch []projections.Envelope,
 	return nil
 }
 
-// wakeSchedulers runs a pass after a batch that may let a job be placed: a
-// new or requeued job, a node coming online or freeing a slot.
+// wakeSchedulers runs a pass after a batch that may let a job be placed
+// (commands.Placeable).
 func (a *App) wakeSchedulers(batch []projections.Envelope) {
 	for _, e := range batch {
-		switch e.Event.(type) {
-		case domain.JobSubmitted, domain.JobRequeued, domain.NodeWentOnline, domain.NodeJobReleased, domain.NodeRegistered, domain.NodeUnbanned:
+		if commands.Placeable(e.Event) {
 			a.kick()
 			return
 		}
