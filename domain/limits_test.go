@@ -9,7 +9,9 @@ import (
 	"github.com/cyxwiz/central-server/domain"
 )
 
-func minimalNode() domain.NodeSpec { return domain.NodeSpec{Name: "n", IPAddress: "127.0.0.1", Port: 1} }
+func minimalNode() domain.NodeSpec {
+	return domain.NodeSpec{Name: "n", IPAddress: "127.0.0.1", Port: 1}
+}
 
 // TestNodeSpecLimits: every bounded field of a registration is refused
 // one past its limit and accepted at it.

@@ -96,7 +96,7 @@ func (s *Server) checkQueueQuota(ctx context.Context, owner string) error {
 	if s.opts.QueuedJobsPerUser <= 0 {
 		return nil
 	}
-	_, _, queued, err := s.deps.Jobs.ListJobs(ctx, projections.JobFilter{Owner: owner, Statuses: []domain.JobStatus{domain.JobPending}, PageSize: 1})
+	_, _, queued, err := s.deps.Jobs.ListJobs(ctx, projections.JobFilter{Owner: owner, Statuses: []domain.JobStatus{domain.JobStatusPending}, PageSize: 1})
 	if err != nil {
 		return toStatus(s.log, "SubmitJob", err)
 	}

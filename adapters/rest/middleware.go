@@ -195,7 +195,7 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 // tooManyRequests is a 429 that says, in Retry-After, when to retry.
 func tooManyRequests(c echo.Context, wait time.Duration, format string, args ...any) *Error {
 	c.Response().Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(wait)))
-	return &Error{Status: http.StatusTooManyRequests, Code: CodeTooManyRequests, Message: fmt.Sprintf(format, args...)}
+	return &Error{Status: http.StatusTooManyRequests, Code: CodeResourceExhausted, Message: fmt.Sprintf(format, args...)}
 }
 
 // remoteIP is the address the request came from (not X-Forwarded-For,
