@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/auth"
@@ -71,14 +72,24 @@ func (s *Server) admit(ctx context.Context) error {
 	return exhausted(ctx, wait, "rate limit: this %s makes calls faster than the server allows (see [limits] in config.toml); retry in %s", kind, wait.Round(time.Millisecond))
 }
 
-func (s *Server) limitUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+// exempt are the methods no rate applies to: health checks, which load
+// balancers make from one address and which cost nothing.
+func exempt(fullMethod string) bool { return strings.HasPrefix(fullMethod, "/grpc.health.v1.Health/") }
+
+func (s *Server) limitUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
+	if exempt(info.FullMethod) {
+		return next(ctx, req)
+	}
 	if err := s.admit(ctx); err != nil {
 		return nil, err
 	}
 	return next(ctx, req)
 }
 
-func (s *Server) limitStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+func (s *Server) limitStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
+	if exempt(info.FullMethod) {
+		return next(srv, ss)
+	}
 	if err := s.admit(ss.Context()); err != nil {
 		return err
 	}

@@ -82,19 +82,20 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 		// (a bearer token is ~300 bytes), streams per connection, client
 		// pings, and connection age (a client reconnects, and is counted
 		// again, at least hourly).
+		grpc.ForceServerCodecV2(newLenientCodec()),
 		grpc.MaxHeaderListSize(MaxHeaderListBytes),
 		grpc.MaxConcurrentStreams(MaxStreamsPerConnection),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: time.Hour, MaxConnectionAgeGrace: 5 * time.Minute,
 			Time: 2 * time.Hour, Timeout: 20 * time.Second}),
-		grpc.ChainUnaryInterceptor(append(opts.Unary, s.recoverUnary, s.logUnary, s.authUnary, s.limitUnary, s.nulUnary)...),
-		grpc.ChainStreamInterceptor(append(opts.Stream, s.recoverStream, s.authStream, s.limitStream, s.nulStreamInterceptor)...),
+		grpc.ChainUnaryInterceptor(append(opts.Unary, s.malformedUnary, s.recoverUnary, s.logUnary, s.authUnary, s.limitUnary, s.nulUnary)...),
+		grpc.ChainStreamInterceptor(append(opts.Stream, s.malformedStreamInterceptor, s.recoverStream, s.authStream, s.limitStream, s.nulStreamInterceptor)...),
 	)
-	s.register(&pb.JobService_ServiceDesc, &jobService{Server: s})
-	s.register(&pb.NodeService_ServiceDesc, &nodeService{Server: s})
-	s.register(&pb.JobStatusService_ServiceDesc, &jobStatusService{Server: s})
-	s.register(&pb.NodeDiscoveryService_ServiceDesc, &discoveryService{Server: s})
-	s.register(&pb.WalletService_ServiceDesc, newWalletService(s))
+	pb.RegisterJobServiceServer(s.grpc, &jobService{Server: s})
+	pb.RegisterNodeServiceServer(s.grpc, &nodeService{Server: s})
+	pb.RegisterJobStatusServiceServer(s.grpc, &jobStatusService{Server: s})
+	pb.RegisterNodeDiscoveryServiceServer(s.grpc, &discoveryService{Server: s})
+	pb.RegisterWalletServiceServer(s.grpc, newWalletService(s))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	for _, name := range []string{"", "cyxwiz.protocol.JobService", "cyxwiz.protocol.NodeService",
