@@ -67,6 +67,10 @@ func (s *Server) history(c echo.Context, kind, id, stream string) error {
 // retryMillis is the reconnection delay the stream suggests to clients.
 const retryMillis = 2000
 
+// replayPage is how many events a stream's replay reads from the log at a
+// time: its memory is one page.
+const replayPage = 32
+
 // streamStart returns the position a stream starts after: the
 // Last-Event-ID header of a reconnecting client, else ?after=; set is
 // false when neither is given.
@@ -124,11 +128,17 @@ func (s *Server) streamEvents(c echo.Context) error {
 			skipReplay = true
 		}
 	}
-	sub, err := s.deps.Store.SubscribeAll(ctx, after)
-	if err != nil {
-		return fromQuery(err)
+	// A replay is read from the log a page at a time and written out
+	// before the next page is read, so a stream holds one page however
+	// far back it starts; the subscription then starts where the replay
+	// ended, near the head.
+	var page []eventstore.RecordedEvent
+	if !skipReplay {
+		var err error
+		if page, err = s.deps.Store.ReadAll(ctx, after, replayPage); err != nil {
+			return fromQuery(err)
+		}
 	}
-	defer sub.Close()
 
 	w := c.Response()
 	h := w.Header()
@@ -157,6 +167,39 @@ func (s *Server) streamEvents(c echo.Context) error {
 		defer t.Stop()
 		expired = t.C
 	}
+	expiredFrame := []byte("event: error\ndata: {\"code\":\"" + CodeUnauthenticated + "\",\"message\":\"the stream's token expired; reconnect with a fresh token and Last-Event-ID\"}\n\n")
+	for len(page) > 0 {
+		for i := range page {
+			if write(s.frame(&page[i])) != nil {
+				return nil
+			}
+		}
+		after = page[len(page)-1].Position
+		if len(page) < replayPage {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.closing:
+			return nil
+		case <-expired:
+			_ = write(expiredFrame)
+			return nil
+		default:
+		}
+		var err error
+		if page, err = s.deps.Store.ReadAll(ctx, after, replayPage); err != nil {
+			s.log.Warn("rest: event stream replay", "request_id", requestIDOf(c), "err", err)
+			return nil
+		}
+	}
+	sub, err := s.deps.Store.SubscribeAll(ctx, after)
+	if err != nil {
+		s.log.Warn("rest: event stream subscription", "request_id", requestIDOf(c), "err", err)
+		return nil
+	}
+	defer sub.Close()
 	for {
 		select {
 		case <-ctx.Done():
@@ -164,7 +207,7 @@ func (s *Server) streamEvents(c echo.Context) error {
 		case <-s.closing:
 			return nil
 		case <-expired:
-			_ = write([]byte("event: error\ndata: {\"code\":\"" + CodeUnauthenticated + "\",\"message\":\"the stream's token expired; reconnect with a fresh token and Last-Event-ID\"}\n\n"))
+			_ = write(expiredFrame)
 			return nil
 		case <-heartbeat.C:
 			if write([]byte(": heartbeat\n\n")) != nil {
