@@ -168,38 +168,41 @@ func (s *Server) streamEvents(c echo.Context) error {
 		expired = t.C
 	}
 	expiredFrame := []byte("event: error\ndata: {\"code\":\"" + CodeUnauthenticated + "\",\"message\":\"the stream's token expired; reconnect with a fresh token and Last-Event-ID\"}\n\n")
-	for len(page) > 0 {
+	// While replaying, the closed channel keeps the next page ready; the
+	// subscription starts once a page comes back short.
+	replaying, subC := make(chan struct{}), (<-chan eventstore.Message)(nil)
+	close(replaying)
+	var sub eventstore.Subscription
+	defer func() {
+		if sub != nil {
+			sub.Close()
+		}
+	}()
+	// replay writes a page; false: the stream is over.
+	replay := func(page []eventstore.RecordedEvent) bool {
 		for i := range page {
 			if write(s.frame(&page[i])) != nil {
-				return nil
+				return false
 			}
 		}
-		after = page[len(page)-1].Position
-		if len(page) < replayPage {
-			break
+		if len(page) > 0 {
+			after = page[len(page)-1].Position
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.closing:
-			return nil
-		case <-expired:
-			_ = write(expiredFrame)
-			return nil
-		default:
+		if !skipReplay && len(page) == replayPage {
+			return true
 		}
+		replaying = nil
 		var err error
-		if page, err = s.deps.Store.ReadAll(ctx, after, replayPage); err != nil {
-			s.log.Warn("rest: event stream replay", "request_id", requestIDOf(c), "err", err)
-			return nil
+		if sub, err = s.deps.Store.SubscribeAll(ctx, after); err != nil {
+			s.log.Warn("rest: event stream subscription", "request_id", requestIDOf(c), "err", err)
+			return false
 		}
+		subC = sub.C()
+		return true
 	}
-	sub, err := s.deps.Store.SubscribeAll(ctx, after)
-	if err != nil {
-		s.log.Warn("rest: event stream subscription", "request_id", requestIDOf(c), "err", err)
+	if !replay(page) {
 		return nil
 	}
-	defer sub.Close()
 	for {
 		select {
 		case <-ctx.Done():
@@ -209,11 +212,20 @@ func (s *Server) streamEvents(c echo.Context) error {
 		case <-expired:
 			_ = write(expiredFrame)
 			return nil
+		case <-replaying:
+			page, err := s.deps.Store.ReadAll(ctx, after, replayPage)
+			if err != nil {
+				s.log.Warn("rest: event stream replay", "request_id", requestIDOf(c), "err", err)
+				return nil
+			}
+			if !replay(page) {
+				return nil
+			}
 		case <-heartbeat.C:
 			if write([]byte(": heartbeat\n\n")) != nil {
 				return nil
 			}
-		case m, ok := <-sub.C():
+		case m, ok := <-subC:
 			if !ok {
 				if err := sub.Err(); err != nil && ctx.Err() == nil {
 					s.log.Warn("rest: event stream subscription ended", "request_id", requestIDOf(c), "err", err)

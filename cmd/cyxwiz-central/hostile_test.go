@@ -36,11 +36,11 @@ import (
 // hostileRSSBound, and an honest user's job lifecycle, run at the same
 // time, must complete with its p99 call latency within 2× of an idle run
 // measured in the same test (or of hostileLatencyFloor, whichever is
-// larger: on a busy 2-core CI machine under -race a single call takes 50
-// to 100 ms whenever any goroutine of the test process is busy — and the
-// attackers run in that process, on the server's cores — so a ratio of
-// two tiny numbers would fail at random. The floor still catches what the
-// limits are for: a flood making others wait seconds.)
+// larger, doubled under -race: on a busy 2-core CI machine a single call
+// takes 50 to 150 ms whenever any goroutine of the test process is busy —
+// and the attackers run in that process, on the server's cores — so a
+// ratio of two tiny numbers would fail at random. The floor still catches
+// what the limits are for: a flood making others wait seconds.)
 //
 // Cases of other files follow the same shape: append to a []hostileCase
 // and call runHostile.
@@ -58,11 +58,12 @@ type hostileCase struct {
 }
 
 const (
-	hostileRSSBound     = 1536 << 20 // the whole test process under -race: server, attackers, honest user
-	hostileLatencyFloor = 150 * time.Millisecond
-	hostileLifecycles   = 12 // honest lifecycles per case, at least
-	idleLifecycles      = 30
-	honestPace          = 50 * time.Millisecond
+	hostileRSSBound       = 1536 << 20 // the whole test process under -race: server, attackers, honest user
+	hostileLatencyFloor   = 150 * time.Millisecond
+	hostileLifecycles     = 25 // honest lifecycles per case, at least: 100 calls, so p99 is not the maximum
+	idleLifecycles        = 30
+	idleLifecyclesPerCase = 5
+	honestPace            = 50 * time.Millisecond
 )
 
 // hostile is the server under attack and its honest user.
@@ -98,12 +99,17 @@ func runHostile(t *testing.T, cases []hostileCase) {
 	h.node.heartbeat()
 	h.node.keepAlive(500 * time.Millisecond)
 
+	// The idle baseline pools a run before the first case and a short run
+	// before each one, so that it sees the machine as the cases do.
 	idle := h.runHonest(t, idleLifecycles, nil)
-	idleP99 := p99(idle)
-	bound := 2 * max(idleP99, hostileLatencyFloor)
-	t.Logf("idle honest p99 %s over %d calls; bound under attack %s", idleP99, len(idle), bound)
-
+	floor := hostileLatencyFloor
+	if raceDetector {
+		floor *= 2
+	}
 	for _, c := range cases {
+		idle = append(idle, h.runHonest(t, idleLifecyclesPerCase, nil)...)
+		idleP99 := p99(idle)
+		bound := 2 * max(idleP99, floor)
 		t.Run(c.name, func(t *testing.T) {
 			attacked := make(chan struct{})
 			defer func() { <-attacked }() // even when the honest user fails
@@ -122,7 +128,8 @@ func runHostile(t *testing.T, cases []hostileCase) {
 			}
 			h.checkUp(t)
 			if q := p99(lat); q > bound {
-				t.Errorf("honest p99 under attack %s, over %s (2× the idle p99 %s or the floor %s)", q, bound, idleP99, hostileLatencyFloor)
+				t.Errorf("honest p99 under attack %s over %d calls, over %s (2× the idle p99 %s over %d calls, or the floor %s)",
+					q, len(lat), bound, idleP99, len(idle), floor)
 			}
 			if rss := vmRSS(t); rss > hostileRSSBound {
 				t.Errorf("RSS %d MiB, over the bound %d MiB", rss>>20, hostileRSSBound>>20)
