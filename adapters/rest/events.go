@@ -203,6 +203,7 @@ func (s *Server) streamEvents(c echo.Context) error {
 	if !replay(page) {
 		return nil
 	}
+	page = nil // one page held at a time
 	for {
 		select {
 		case <-ctx.Done():
