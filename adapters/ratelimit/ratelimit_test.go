@@ -111,3 +111,22 @@ func TestSlotsConcurrent(t *testing.T) {
 		t.Fatalf("%d slots held at once, over the cap 3", maxHeld)
 	}
 }
+
+// BenchmarkAllow: the limiter's cost per call, one principal per
+// goroutine-visible key set of 10,000 (as many users calling at once).
+//
+//	go test ./adapters/ratelimit -run '^$' -bench Allow
+func BenchmarkAllow(b *testing.B) {
+	l := ratelimit.New(ratelimit.Rule{PerSecond: 1e9, Burst: 1 << 30}, 0)
+	keys := make([]string, 10000)
+	for i := range keys {
+		keys[i] = fmt.Sprint("user-", i)
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			l.Allow(keys[i%len(keys)], time.Now())
+			i++
+		}
+	})
+}
