@@ -229,31 +229,40 @@ func (w *batchWork) touched(batch []projections.Envelope, from uint64) (jobs, pa
 	return jobs, payments
 }
 
-// readJobs fills the work entries of the jobs with their stored rows.
-func readJobs(ctx context.Context, tx pgx.Tx, w *batchWork, jobs storedIDs) error {
-	if len(jobs.ids) == 0 {
+// read runs query (which takes the stored ids as $1) and hands each row
+// to each; what names the rows in errors.
+func (s *storedIDs) read(ctx context.Context, tx pgx.Tx, what, query string, each func(pgx.Row) error) error {
+	if len(s.ids) == 0 {
 		return nil
 	}
-	rows, err := tx.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ANY($1)`, jobs.ids)
+	rows, err := tx.Query(ctx, query, s.ids)
 	if err != nil {
-		return fmt.Errorf("read jobs: %w", err)
+		return fmt.Errorf("read %s: %w", what, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		v, spec, err := scanJobState(rows)
+		if err := each(rows); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", what, err)
+	}
+	return nil
+}
+
+// readJobs fills the work entries of the jobs with their stored rows.
+func readJobs(ctx context.Context, tx pgx.Tx, w *batchWork, jobs storedIDs) error {
+	return jobs.read(ctx, tx, "jobs", `SELECT `+jobColumns+` FROM jobs WHERE id = ANY($1)`, func(row pgx.Row) error {
+		v, spec, err := scanJobState(row)
 		if err != nil {
 			return err
 		}
-		jw := w.jobs[jobs.byStored[v.ID]]
-		if jw == nil {
-			continue // two ids stored alike (see text): the first wins
+		if jw := w.jobs[jobs.byStored[v.ID]]; jw != nil { // else two ids stored alike (see text): the first wins
+			jw.v, jw.known, jw.spec = v, true, spec
 		}
-		jw.v, jw.known, jw.spec = v, true, spec
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read jobs: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // foldJob folds e, an event of job id, into the batch's work: the hourly
