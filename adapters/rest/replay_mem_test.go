@@ -33,7 +33,7 @@ func TestEventStreamReplayMemory(t *testing.T) {
 		runtime.ReadMemStats(&m)
 		return m.HeapAlloc
 	}
-	x.settle() // the read model has applied the log: its batches are garbage
+	x.awaitReadModel() // the read model has applied the log: its batches are garbage
 	before := heap()
 
 	req, _ := http.NewRequestWithContext(x.ctx, http.MethodGet, x.url+"/api/events/stream?after=0", nil)
