@@ -106,6 +106,7 @@ func runHostile(t *testing.T, cases []hostileCase) {
 	if raceDetector {
 		floor *= 2
 	}
+	var peakRSS int64
 	for _, c := range cases {
 		idle = append(idle, h.runHonest(t, idleLifecyclesPerCase, nil)...)
 		idleP99 := p99(idle)
@@ -131,11 +132,14 @@ func runHostile(t *testing.T, cases []hostileCase) {
 				t.Errorf("honest p99 under attack %s over %d calls, over %s (2× the idle p99 %s over %d calls, or the floor %s)",
 					q, len(lat), bound, idleP99, len(idle), floor)
 			}
-			if rss := vmRSS(t); rss > hostileRSSBound {
+			rss := vmRSS(t)
+			peakRSS = max(peakRSS, rss)
+			if rss > hostileRSSBound {
 				t.Errorf("RSS %d MiB, over the bound %d MiB", rss>>20, hostileRSSBound>>20)
 			}
 		})
 	}
+	t.Logf("peak RSS %d MiB (bound %d MiB); idle honest p99 %s over %d calls", peakRSS>>20, hostileRSSBound>>20, p99(idle), len(idle))
 }
 
 // runHonest runs the honest user's job lifecycles — submit, the node is
