@@ -298,6 +298,25 @@ func attackerNode(name string) *pb.NodeInfo {
 		Devices: []*pb.DeviceCaps{{DeviceType: pb.DeviceType_DEVICE_METAL, DeviceName: "m"}}}
 }
 
+// unplaceableJob asks for a device no node has: it stays pending.
+func unplaceableJob() *pb.JobConfig {
+	c := trainingJob()
+	c.RequiredDevice = pb.DeviceType_DEVICE_VULKAN
+	return c
+}
+
+// registerMany registers n nodes for user, stopping at the first refusal,
+// whose code it returns.
+func (h *hostile) registerMany(user string, n int, info func(name string) *pb.NodeInfo) codes.Code {
+	tok := h.srv.userToken(user)
+	for i := range n {
+		if _, err := h.srv.nodes().RegisterNode(as(tok), &pb.RegisterNodeRequest{Info: info(fmt.Sprint(user, "-", i))}); err != nil {
+			return status.Code(err)
+		}
+	}
+	return codes.OK
+}
+
 // fatNode fills every bounded field of a registration to its limit.
 func fatNode(name string) *pb.NodeInfo {
 	n := attackerNode(name)
@@ -367,13 +386,7 @@ var partAAttacks = []hostileCase{
 	{
 		name: "register many nodes at every field's limit to break discovery",
 		attack: func(t *testing.T, h *hostile) codes.Code {
-			tok := h.srv.userToken("mallory-lists")
-			for i := range 60 {
-				if _, err := h.srv.nodes().RegisterNode(as(tok), &pb.RegisterNodeRequest{Info: fatNode(fmt.Sprint("fat-", i))}); err != nil {
-					return status.Code(err)
-				}
-			}
-			return codes.OK
+			return h.registerMany("mallory-lists", 60, fatNode)
 		},
 		want: codes.OK,
 		contain: func(t *testing.T, h *hostile) {
@@ -407,8 +420,7 @@ var partAAttacks = []hostileCase{
 		name: "one user floods SubmitJob",
 		attack: func(t *testing.T, h *hostile) codes.Code {
 			tok := h.srv.userToken("mallory-flood")
-			cfg := trainingJob()
-			cfg.RequiredDevice = pb.DeviceType_DEVICE_VULKAN // no node: the queue quota also bites
+			cfg := unplaceableJob() // the queue quota also bites
 			var mu sync.Mutex
 			var trailer metadata.MD
 			err := flood(2*time.Second, func() error {
@@ -447,8 +459,7 @@ var partAAttacks = []hostileCase{
 		name: "queue more pending jobs than the quota",
 		attack: func(t *testing.T, h *hostile) codes.Code {
 			tok := h.srv.userToken("mallory-queue")
-			cfg := trainingJob()
-			cfg.RequiredDevice = pb.DeviceType_DEVICE_VULKAN
+			cfg := unplaceableJob()
 			for range 25 {
 				if _, err := h.srv.jobs().SubmitJob(as(tok), &pb.SubmitJobRequest{Config: cfg}); err != nil {
 					return status.Code(err)
@@ -463,13 +474,7 @@ var partAAttacks = []hostileCase{
 	{
 		name: "register more nodes than the quota",
 		attack: func(t *testing.T, h *hostile) codes.Code {
-			tok := h.srv.userToken("mallory-nodes")
-			for i := range 81 {
-				if _, err := h.srv.nodes().RegisterNode(as(tok), &pb.RegisterNodeRequest{Info: attackerNode(fmt.Sprint("n-", i))}); err != nil {
-					return status.Code(err)
-				}
-			}
-			return codes.OK
+			return h.registerMany("mallory-nodes", 81, attackerNode)
 		},
 		want: codes.ResourceExhausted,
 	},
@@ -587,8 +592,7 @@ var partAAttacks = []hostileCase{
 		attack: func(t *testing.T, h *hostile) codes.Code {
 			tok := h.srv.userToken("mallory-case")
 			id := uuid.NewString()
-			cfg := trainingJob()
-			cfg.RequiredDevice = pb.DeviceType_DEVICE_VULKAN
+			cfg := unplaceableJob()
 			worst := codes.OK
 			for _, v := range []string{strings.ToUpper(id), id} {
 				cfg.JobId = v
@@ -618,8 +622,7 @@ var partAAttacks = []hostileCase{
 		name: "keep a job stream open past the token's expiry",
 		attack: func(t *testing.T, h *hostile) codes.Code {
 			tok := h.mint("mallory-stream", "", 2*time.Second)
-			cfg := trainingJob()
-			cfg.RequiredDevice = pb.DeviceType_DEVICE_VULKAN
+			cfg := unplaceableJob()
 			r, err := h.srv.jobs().SubmitJob(as(tok), &pb.SubmitJobRequest{Config: cfg})
 			if err != nil {
 				return status.Code(err)
@@ -645,8 +648,7 @@ var partAAttacks = []hostileCase{
 		name: "open more job streams than one user may",
 		attack: func(t *testing.T, h *hostile) codes.Code {
 			tok := h.srv.userToken("mallory-streams")
-			cfg := trainingJob()
-			cfg.RequiredDevice = pb.DeviceType_DEVICE_VULKAN
+			cfg := unplaceableJob()
 			r, err := h.srv.jobs().SubmitJob(as(tok), &pb.SubmitJobRequest{Config: cfg})
 			if err != nil {
 				return status.Code(err)
