@@ -85,7 +85,7 @@ type Store struct {
 	closed   bool
 	inflight sync.WaitGroup // appends enqueued and not yet answered
 
-	queue    chan *appendReq
+	queue   chan *appendReq
 	horizon *horizon
 	notify  chan struct{} // a commit to announce to other processes
 
