@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/eventstore/internal/live"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -51,7 +52,8 @@ func parseSnapshot(text string) (snapshot, error) {
 }
 
 // ended reports whether transaction x had ended (committed or aborted)
-// when the snapshot was taken.
+// when the snapshot was taken. Ids at or above xmax may be running: xmax
+// is one past the latest completed transaction, not the next id.
 func (sn snapshot) ended(x uint64) bool {
 	if x < sn.xmin {
 		return true
@@ -63,12 +65,31 @@ func (sn snapshot) ended(x uint64) bool {
 	return !running
 }
 
+// allEnded reports whether every id in [lo, hi) had ended.
+func (sn snapshot) allEnded(lo, hi uint64) bool {
+	lo = max(lo, sn.xmin)
+	if lo >= hi {
+		return true
+	}
+	if hi > sn.xmax {
+		return false
+	}
+	i, _ := slices.BinarySearch(sn.xip, lo)
+	return i == len(sn.xip) || sn.xip[i] >= hi
+}
+
 // candidate is a horizon in waiting: every position up to issued is final
-// once every transaction in running has ended.
+// once the transactions that could hold one of them have ended: those in
+// running, and every id in [lo, hi).
 type candidate struct {
 	issued  uint64
 	running []uint64
+	lo, hi  uint64
 	since   time.Time
+}
+
+func (c candidate) resolvedBy(sn snapshot) bool {
+	return sn.allEnded(c.lo, c.hi) && !slices.ContainsFunc(c.running, func(x uint64) bool { return !sn.ended(x) })
 }
 
 // maxCandidates bounds the candidates kept while a transaction stays
@@ -116,54 +137,91 @@ func lastIssued(ctx context.Context, pool *pgxpool.Pool) (uint64, error) {
 	return uint64(last), err
 }
 
-// tick reads the last issued position, then (in a later statement, so a
-// later snapshot) the running transactions, and advances the horizon.
+// observation is what one tick reads, in this order: the last position
+// handed out, then (in a later statement, so a later snapshot) the
+// running transactions and an id of its own, assigned after both.
+type observation struct {
+	issued uint64
+	sn     snapshot
+	own    uint64
+}
+
+// tick observes the log in a transaction of its own (which takes a
+// transaction id, so it commits without waiting for a flush) and
+// advances the horizon.
 func (h *horizon) tick(ctx context.Context) error {
-	issued, err := lastIssued(ctx, h.pool)
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL synchronous_commit = off")
+	b.Queue(`SELECT coalesce(pg_sequence_last_value('positions'), 0)`)
+	b.Queue(`SELECT pg_current_xact_id()::text, pg_current_snapshot()::text`)
+	b.Queue("COMMIT")
+	br := h.pool.SendBatch(ctx, b)
+	var (
+		obs           observation
+		issued        int64
+		own, snapText string
+	)
+	_, err := br.Exec()
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&issued)
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&own, &snapText)
+	}
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return err
 	}
-	var text string
-	if err := h.pool.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&text); err != nil {
+	obs.issued = uint64(issued)
+	if obs.own, err = strconv.ParseUint(own, 10, 64); err != nil {
+		return fmt.Errorf("transaction id %q: %w", own, err)
+	}
+	if obs.sn, err = parseSnapshot(snapText); err != nil {
 		return err
 	}
-	sn, err := parseSnapshot(text)
-	if err != nil {
-		return err
-	}
-	h.notifier.Publish(h.advance(issued, sn, time.Now()))
+	h.notifier.Publish(h.advance(obs, time.Now()))
 	return nil
 }
 
-// advance applies one observation: issued was read before sn was taken.
-// It returns the horizon.
-func (h *horizon) advance(issued uint64, sn snapshot, now time.Time) uint64 {
+// advance applies one observation and returns the horizon.
+//
+// Every transaction that took a position <= obs.issued took its id first,
+// so before obs.own: at the snapshot it had ended, or it was running with
+// an id in sn.xip or in [sn.xmax, own). Once all of those have ended,
+// every such position is committed and visible, or never will be.
+func (h *horizon) advance(obs observation, now time.Time) uint64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.issued = max(h.issued, issued)
+	h.issued = max(h.issued, obs.issued)
 	// A later candidate resolving implies the earlier ones did: whatever
-	// of theirs still ran when the later snapshot was taken is in its list.
+	// of theirs still ran at the later snapshot is in its wait set.
 	for i := len(h.pending) - 1; i >= 0; i-- {
-		c := h.pending[i]
-		if !slices.ContainsFunc(c.running, func(x uint64) bool { return !sn.ended(x) }) {
-			h.pos = max(h.pos, c.issued)
+		if h.pending[i].resolvedBy(obs.sn) {
+			h.pos = max(h.pos, h.pending[i].issued)
 			h.pending = slices.Delete(h.pending, 0, i+1)
 			break
 		}
 	}
+	c := candidate{issued: obs.issued, running: obs.sn.xip, lo: obs.sn.xmax, hi: obs.own, since: now}
 	switch {
-	case issued <= h.pos:
-	case len(sn.xip) == 0:
-		h.pos, h.pending = issued, h.pending[:0]
-	case len(h.pending) > 0 && h.pending[len(h.pending)-1].issued == issued:
+	case obs.issued <= h.pos:
+	case len(c.running) == 0 && c.lo >= c.hi:
+		h.pos, h.pending = obs.issued, h.pending[:0]
+	case len(h.pending) > 0 && h.pending[len(h.pending)-1].issued == obs.issued:
 		// Nothing handed out since: the older candidate waits for less.
+	case len(h.pending) == maxCandidates:
+		h.pending[len(h.pending)-1] = c
 	default:
-		c := candidate{issued: issued, running: sn.xip, since: now}
-		if len(h.pending) == maxCandidates {
-			h.pending[len(h.pending)-1] = c
-		} else {
-			h.pending = append(h.pending, c)
-		}
+		h.pending = append(h.pending, c)
 	}
 	return h.pos
 }
