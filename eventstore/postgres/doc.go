@@ -1,0 +1,114 @@
+// Package postgres is the event log in PostgreSQL: several server
+// processes can append to one log and subscribe to it.
+//
+// # Schema
+//
+// The tables live in a schema of their own (Options.Schema, default
+// "eventlog"), created and migrated at Open by the goose migrations
+// embedded here, under an advisory lock so servers starting together
+// migrate once. events holds one row per event: position (global, from the
+// sequence positions), stream, revision, id, type, the payload as json
+// (data; a payload that is not JSON goes to data_raw), the metadata
+// columns correlation_id, causation_id and actor, recorded, and xid, the
+// transaction that wrote it. streams holds each stream's last revision and
+// is the row an append locks. An auditor can read it all with SQL:
+//
+//	SELECT position, stream, revision, type, data->>'job_id', actor, recorded
+//	  FROM eventlog.events WHERE stream = 'job-…' ORDER BY revision;
+//
+// # Appends
+//
+// append_events (a PL/pgSQL function) takes the stream's row lock (FOR
+// UPDATE, creating the row if needed), looks the append's event ids up in
+// the stream (all found in order: a retry, answered with the original
+// result; some: ErrDuplicateEventID), checks the expected revision, takes
+// one position per event from the sequence and inserts the events. The
+// row lock serialises appends to one stream only; appends to different
+// streams run in parallel, and positions come from a sequence rather
+// than a counter row, which would serialise every append in the log.
+//
+// Appends are queued to Options.Writers writer goroutines. A writer takes
+// every queued append (up to MaxBatch) and sends their calls as one
+// pipeline, which PostgreSQL runs as one implicit transaction: one commit,
+// one WAL flush, for all of them (group commit), while each append gets
+// its own result (a wrong expected revision fails that append alone). The
+// batch's streams are locked in name order, so batches of different
+// writers and processes cannot deadlock. Append returns only after the
+// commit; a connection lost during the commit leaves the outcome unknown,
+// and the error says to retry with the same event ids, which is
+// idempotent.
+//
+// # Delivery: no event is ever skipped
+//
+// A position is taken from the sequence before its transaction commits,
+// so transactions commit out of position order: A takes 10, B takes 11
+// and commits, A commits later. A subscriber that delivered 11 and moved
+// its checkpoint past 10 would never see A's event. Subscriptions and
+// ReadAll therefore deliver only positions up to the horizon H: the
+// greatest position such that every event that will ever commit with a
+// position <= H has already committed and is visible. Positions of
+// rolled-back appends are holes; positions are strictly increasing, not
+// dense.
+//
+// The horizon is computed from what PostgreSQL says about transactions,
+// never from timing. Two facts make it sound:
+//
+//  1. An append takes its transaction id (pg_current_xact_id(), recorded
+//     in events.xid) before it takes any position.
+//  2. The sequence has CACHE 1, so pg_sequence_last_value(positions) = L
+//     means every position handed out so far is <= L and every later one
+//     is > L.
+//
+// A tick of the tracker runs, in one transaction: (1) read L; (2) in a
+// later statement, so with a later snapshot S, read S =
+// pg_current_snapshot() and take a transaction id T of its own (assigned
+// during that statement, after S). Any transaction holding a position <=
+// L took it before (1), so took its id before (1) (fact 1), so its id is
+// < T. At S it had either ended, or was running with an id in S's xip
+// list or in [xmax(S), T) — PostgreSQL's xmax is one past the latest
+// completed transaction, and running ids at or above it are not listed
+// (the out-of-order test caught a first version that missed this). The
+// tick records the candidate (L, xip(S), [xmax(S), T)). A later tick's
+// snapshot S' resolves it when every id in that wait set has ended by S'
+// (below xmin(S'), or below xmax(S') and not in xip(S')). Then each
+// transaction that held a position <= L has committed, and a statement
+// that starts after S' sees its events, or it aborted and they will never
+// exist: H := L. H never moves backwards, and a later candidate resolving
+// implies the earlier ones have (whatever of theirs was still running at
+// the later snapshot is in its wait set).
+//
+// Reads for delivery are "position > cursor AND position <= H ORDER BY
+// position", in statements that start after H was established, so each
+// position a subscriber passes is final: nothing can appear below its
+// checkpoint later. SubscribeAll and ReadAll first wait until H covers
+// every position handed out when they were called, so CaughtUp means
+// "everything acknowledged before the call has been delivered" and a
+// ReadAll right after an append sees it.
+//
+// The wait set holds every transaction of the cluster that had an id at
+// S, not only appenders: a long transaction anywhere (an idle-in-
+// transaction session, a long migration) holds the horizon back until it
+// ends. That delays delivery and never drops an event; the delay is
+// visible in Stats().Waiting and, in the server, as the metrics
+// cyxwiz_eventstore_delivery_wait_seconds and
+// cyxwiz_eventstore_undelivered_positions. Each tick takes a transaction id
+// and commits without waiting for a WAL flush (synchronous_commit off in
+// that transaction only; it writes nothing else).
+//
+// # Waking up
+//
+// The tracker ticks when a local append commits, when a NOTIFY arrives on
+// the schema's channel (every process notifies after its commits, outside
+// the appends' transactions: a NOTIFY inside them would serialise their
+// commits on the notification queue's lock), when a reader waits, every
+// 10ms while a candidate waits, and every Options.Poll otherwise. A
+// notification's content and order are never used; a lost one costs at
+// most Poll. The LISTEN connection reconnects after a failure.
+//
+// # Failures
+//
+// Reads of a subscription retry lost connections until PostgreSQL is back
+// and continue from their cursor; appends fail with an error while it is
+// down. Errors at Open say whether the server was unreachable, refused the
+// credentials, or lacked a privilege.
+package postgres
