@@ -198,7 +198,7 @@ func (a *App) openReadModel(ctx context.Context) error {
 	a.metrics = metrics.New(metrics.Options{
 		ProjectionLag:      func() time.Duration { return a.runner.Stats().LastLag },
 		ProjectionPosition: func() uint64 { return a.runner.Position() },
-		LogDelivery:        logDelivery(store),
+		LogDelivery:        logDelivery(a.store),
 		Log:                a.log.With("component", "metrics"),
 	})
 	return nil
