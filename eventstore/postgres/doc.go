@@ -10,22 +10,26 @@
 // sequence positions), stream, revision, id, type, the payload as json
 // (data; a payload that is not JSON goes to data_raw), the metadata
 // columns correlation_id, causation_id and actor, recorded, and xid, the
-// transaction that wrote it. streams holds each stream's last revision and
-// is the row an append locks. An auditor can read it all with SQL:
+// transaction that wrote it. An auditor can read it all with SQL:
 //
 //	SELECT position, stream, revision, type, data->>'job_id', actor, recorded
 //	  FROM eventlog.events WHERE stream = 'job-…' ORDER BY revision;
 //
 // # Appends
 //
-// append_events (a PL/pgSQL function) takes the stream's row lock (FOR
-// UPDATE, creating the row if needed), looks the append's event ids up in
-// the stream (all found in order: a retry, answered with the original
-// result; some: ErrDuplicateEventID), checks the expected revision, takes
-// one position per event from the sequence and inserts the events. The
-// row lock serialises appends to one stream only; appends to different
-// streams run in parallel, and positions come from a sequence rather
-// than a counter row, which would serialise every append in the log.
+// append_events (a PL/pgSQL function) takes the stream's lock (a
+// transaction-level advisory lock keyed by the schema and the stream
+// name's hash), reads the stream's last revision, looks the append's event
+// ids up in the stream (all found in order: a retry, answered with the
+// original result; some: ErrDuplicateEventID), checks the expected
+// revision, takes one position per event from the sequence and inserts
+// the events. The lock serialises appends to one stream only (two names
+// whose hashes collide share one; UNIQUE (stream, revision) backs it up);
+// appends to different streams run in parallel, and positions come from a
+// sequence rather than a counter row, which would serialise every append
+// in the log. A first version locked a row per stream in a streams table:
+// that cost two more row writes per append, for nothing the events table
+// does not already know.
 //
 // Appends are queued to Options.Writers writer goroutines. A writer takes
 // every queued append (up to MaxBatch) and sends their calls as one

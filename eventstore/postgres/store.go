@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cyxwiz/central-server/eventstore"
@@ -78,6 +79,8 @@ type Store struct {
 	pool    *pgxpool.Pool
 	connCfg *pgx.ConnConfig // for the LISTEN connection
 	channel string          // the NOTIFY channel of the schema
+	lockNS  int32           // the first key of the streams' advisory locks
+	self    string          // this Store's NOTIFY payload, ignored by its own listener
 	log     *slog.Logger
 
 	// mu guards closed; appenders hold it for reading while they enqueue.
@@ -88,6 +91,8 @@ type Store struct {
 	queue   chan *appendReq
 	horizon *horizon
 	notify  chan struct{} // a commit to announce to other processes
+	commits atomic.Uint64 // transactions the writers committed
+	appends atomic.Uint64 // appends they carried
 
 	ctx    context.Context // ends at Close, after the appends
 	cancel context.CancelFunc
@@ -129,6 +134,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool:    pool,
 		connCfg: cfg.ConnConfig.Copy(),
 		channel: fmt.Sprintf("cyxwiz_events_%08x", h.Sum32()),
+		lockNS:  int32(h.Sum32()),
+		self:    uuid.NewString(),
 		log:     opts.Logger,
 		queue:   make(chan *appendReq, 4*opts.MaxBatch),
 		notify:  make(chan struct{}, 1),
@@ -207,7 +214,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err := ctx.Err(); err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	r := newAppendReq(ctx, stream, expected, ids, events)
+	r := newAppendReq(ctx, s.lockNS, stream, expected, ids, events)
 	if err := s.enqueue(ctx, r); err != nil {
 		return eventstore.AppendResult{}, err
 	}
