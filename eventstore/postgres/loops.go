@@ -11,6 +11,10 @@ import (
 // running transactions that may not notify when they end.
 const busyTick = 10 * time.Millisecond
 
+// minTickGap spaces ticks under load, when every commit asks for one:
+// each reads pg_locks, which briefly takes every lock-manager partition.
+const minTickGap = 2 * time.Millisecond
+
 // trackLoop advances the horizon when woken (a local commit, a
 // notification, a reader waiting) and on a timer, never trusting that a
 // notification came or came in order.
@@ -25,6 +29,7 @@ func (s *Store) trackLoop() {
 		case <-s.horizon.wakeC:
 		case <-timer.C:
 		}
+		lastTick := time.Now()
 		err := s.horizon.tick(s.ctx)
 		switch {
 		case err != nil && s.ctx.Err() != nil:
@@ -42,6 +47,13 @@ func (s *Store) trackLoop() {
 		}
 		if failing {
 			next = 200 * time.Millisecond
+		}
+		if gap := minTickGap - time.Since(lastTick); gap > 0 {
+			select {
+			case <-time.After(gap):
+			case <-s.ctx.Done():
+				return
+			}
 		}
 		if !timer.Stop() {
 			select {

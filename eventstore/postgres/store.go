@@ -84,9 +84,10 @@ type Store struct {
 	log     *slog.Logger
 
 	// mu guards closed; appenders hold it for reading while they enqueue.
-	mu       sync.RWMutex
-	closed   bool
-	inflight sync.WaitGroup // appends enqueued and not yet answered
+	mu        sync.RWMutex
+	closed    bool
+	closeOnce sync.Once
+	inflight  sync.WaitGroup // appends enqueued and not yet answered
 
 	queue   chan *appendReq
 	horizon *horizon
@@ -97,7 +98,7 @@ type Store struct {
 	ctx    context.Context // ends at Close, after the appends
 	cancel context.CancelFunc
 	bg     sync.WaitGroup // writers, tracker, listener, announcer
-	stop   chan struct{}  // closed by Close to end subscriptions
+	stop   chan struct{}  // closed first by Close: subscriptions and waiting readers end
 	subs   sync.WaitGroup
 }
 
@@ -452,15 +453,18 @@ func (s *Store) retryable(ctx context.Context, err error) error {
 // Close waits for the appends already accepted, ends the subscriptions and
 // releases the pool.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	first := false
+	s.closeOnce.Do(func() {
+		first = true
+		close(s.stop) // before the lock: a reader waiting for PostgreSQL holds it
+	})
+	if !first {
 		return eventstore.ErrClosed
 	}
+	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
 	s.inflight.Wait()
-	close(s.stop)
 	s.subs.Wait()
 	s.cancel()
 	close(s.queue)

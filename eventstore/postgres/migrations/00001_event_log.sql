@@ -1,7 +1,7 @@
 -- The event log. Positions come from the sequence "positions" (CACHE 1:
 -- the horizon argument in doc.go needs last_value to bound every position
 -- handed out so far); each event records the id of the transaction that
--- wrote it. Payloads that are JSON are kept as json (readable in SQL, the
+-- wrote it, for auditors. Payloads that are JSON are kept as json (readable in SQL, the
 -- exact bytes preserved); anything else goes to data_raw.
 
 -- +goose Up
@@ -40,12 +40,13 @@ CREATE FUNCTION append_events(
 RETURNS TABLE (kind smallint, ord bigint, revision bigint, pos bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
-    -- The transaction id is taken before any position (see doc.go).
-    v_xid  xid8 := pg_current_xact_id();
     v_n    int := cardinality(p_ids);
     v_last bigint;
     v_pos  bigint[];
 BEGIN
+    -- Taken before any position and held to the end of the transaction:
+    -- the delivery horizon waits for every holder (see doc.go).
+    LOCK TABLE events IN ROW EXCLUSIVE MODE;
     PERFORM pg_advisory_xact_lock(p_lock_ns, hashtext(p_stream));
     -- A new statement, so a snapshot taken after the lock: it sees every
     -- append to the stream that held the lock before.
@@ -64,7 +65,7 @@ BEGIN
     END IF;
     v_pos := ARRAY(SELECT p FROM (SELECT nextval('positions') AS p FROM generate_series(1, v_n)) s ORDER BY p);
     INSERT INTO events (position, stream, revision, id, type, data, data_raw, correlation_id, causation_id, actor, xid)
-    SELECT v_pos[i], p_stream, v_last + i, p_ids[i], p_types[i], p_data[i], p_raw[i], p_corr[i], p_cause[i], p_actor[i], v_xid
+    SELECT v_pos[i], p_stream, v_last + i, p_ids[i], p_types[i], p_data[i], p_raw[i], p_corr[i], p_cause[i], p_actor[i], pg_current_xact_id()
     FROM generate_series(1, v_n) AS i;
     RETURN QUERY SELECT 0::smallint, v_n::bigint, v_last + v_n, v_pos[v_n];
 END
