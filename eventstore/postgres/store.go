@@ -233,11 +233,12 @@ func (s *Store) enqueue(ctx context.Context, r *appendReq) error {
 	if s.closed {
 		return eventstore.ErrClosed
 	}
+	s.inflight.Add(1) // before the send: a writer may answer at once
 	select {
 	case s.queue <- r:
-		s.inflight.Add(1)
 		return nil
 	case <-ctx.Done():
+		s.inflight.Done()
 		return ctx.Err()
 	}
 }
