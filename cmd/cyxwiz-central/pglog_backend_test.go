@@ -132,13 +132,7 @@ func TestPostgresLogBackendStartErrors(t *testing.T) {
 // node accept and complete it; it returns alice's token and the job.
 func runJobToCompletion(t *testing.T, s *testServer) (alice, jobID string) {
 	t.Helper()
-	node := startNode(t, s, "ops", "alpha", pb.DeviceType_DEVICE_CUDA, 24<<30)
-	alice = s.userToken("alice")
-	jobID = s.submit(alice, trainingJob())
-	node.waitAssignment(5 * time.Second)
-	eventually(t, 5*time.Second, "accepted", func() bool {
-		return s.jobStatus(alice, jobID).GetStatus().GetCurrentNodeId() == node.id
-	})
+	node, alice, jobID := s.jobOnNode(t)
 	if _, err := s.status().ReportJobResult(as(node.session), &pb.ReportJobResultRequest{NodeId: node.id, JobId: jobID,
 		FinalStatus: pb.StatusCode_STATUS_SUCCESS}); err != nil {
 		t.Fatal(err)
