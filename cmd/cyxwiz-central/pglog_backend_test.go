@@ -21,16 +21,18 @@ import (
 )
 
 // TestPostgresLogBackend runs the server with [eventstore] backend =
-// "postgres": a job runs to completion with its events in the log's
+// "postgres", its URL taken from database.url, the read models in the same
+// schema: a job runs to completion with its events in the log's
 // schema, nothing in data_dir, a restart rebuilds the read model from
 // that log, and audit reads it while the server runs.
 func TestPostgresLogBackend(t *testing.T) {
 	url := pgtest.URL(t)
 	schema := pgtest.Schema(t, url)
+	// The log and the read models share one database and one schema.
 	usePG := func(c *config.Config) {
 		c.EventStore.Backend = config.BackendPostgres
-		c.EventStore.PostgresURL = url
 		c.EventStore.PostgresSchema = schema
+		c.Database.URL, c.Database.Schema = url, schema
 	}
 	dir := t.TempDir()
 	s := startServer(t, dir, Settings{}, usePG)
@@ -61,7 +63,7 @@ func TestPostgresLogBackend(t *testing.T) {
 	}
 
 	t.Setenv("CYXWIZ_EVENTSTORE_BACKEND", config.BackendPostgres)
-	t.Setenv("CYXWIZ_EVENTSTORE_POSTGRES_URL", url)
+	t.Setenv("CYXWIZ_DATABASE_URL", url)
 	t.Setenv("CYXWIZ_EVENTSTORE_POSTGRES_SCHEMA", schema)
 	t.Setenv("CYXWIZ_EVENTSTORE_DATA_DIR", dir)
 	checkJobAudit(t, jobID)

@@ -187,7 +187,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	db := stdlib.OpenDBFromPool(s.pool)
 	defer db.Close()
 	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
-		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true),
+		// Its own version table: the log may share a schema with the read models.
+		goose.WithTableName("event_log_migrations"))
 	if err != nil {
 		return fmt.Errorf("postgres event store: migrations: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cyxwiz/central-server/eventstore"
+	"github.com/cyxwiz/central-server/eventstore/internal/batch"
 	"github.com/cyxwiz/central-server/eventstore/internal/rules"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -91,6 +92,8 @@ func validText(events []eventstore.EventData, stream string) error {
 	return nil
 }
 
+func eventsOf(r *appendReq) int { return len(r.ids) }
+
 func (r *appendReq) finish(res eventstore.AppendResult, err error) {
 	r.res, r.err = res, err
 	close(r.done)
@@ -100,28 +103,16 @@ func (r *appendReq) finish(res eventstore.AppendResult, err error) {
 // limits, and commits them in one transaction. It returns once the queue
 // is closed and drained.
 func (s *Store) writeLoop() {
-	var batch []*appendReq
+	var (
+		b  []*appendReq
+		ok bool
+	)
 	for {
-		r, ok := <-s.queue
-		if !ok {
+		if b, ok = batch.Take(s.queue, b, s.opts.MaxBatch, maxBatchEvents, eventsOf); !ok {
 			return
 		}
-		batch = append(batch[:0], r)
-		events := len(r.ids)
-	fill:
-		for len(batch) < s.opts.MaxBatch && events < maxBatchEvents {
-			select {
-			case r, ok := <-s.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-				events += len(r.ids)
-			default:
-				break fill
-			}
-		}
-		s.commit(batch)
+		s.commit(b)
+		clear(b)
 	}
 }
 
