@@ -7,6 +7,7 @@
 //	cyxwiz-central token --sub NAME [--wallet ADDR] [--role ROLE] [--ttl 1h]
 //	cyxwiz-central replay [--verify]
 //	cyxwiz-central audit job|node ID [--json]
+//	cyxwiz-central certs init DIR [--host NAMES] [--node OWNERS]
 //	cyxwiz-central version
 package main
 
@@ -56,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = auditCmd(args, stdout, stderr)
 	case "healthcheck":
 		err = healthcheckCmd(args, stdout, stderr)
+	case "certs":
+		err = certsCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "cyxwiz-central %s\n", version)
 	case "help", "-h", "--help":
@@ -91,6 +94,9 @@ func usage(w io.Writer) {
                                             the rebuild in once it has caught up
   cyxwiz-central audit job|node ID [--json] print a job's or a node's full history from the log
                                             (the server must be stopped: it holds the log file)
+  cyxwiz-central certs init DIR [--host NAMES] [--node OWNERS] [--node-host NAMES] [--days N]
+                                            make a development CA, a server certificate and node certificates
+                                            (CN = the node's owner) for TLS and mutual TLS (README "TLS")
   cyxwiz-central version                    print the version
 
 Every config key can be overridden with CYXWIZ_<SECTION>_<KEY>, e.g. CYXWIZ_SERVER_GRPC_ADDRESS.
