@@ -201,9 +201,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type load struct {
 	o          options
 	controlTLS *tls.Config // the nodes' AssignJob endpoint (nil: plaintext)
-	conns  []*grpc.ClientConn
-	tokens []string // one per client
-	owner  string   // the nodes' owner
+	conns      []*grpc.ClientConn
+	tokens     []string // one per client
+	owner      string   // the nodes' owner
 }
 
 func newLoad(o options) (*load, error) {
