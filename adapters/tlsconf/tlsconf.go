@@ -120,28 +120,34 @@ func (r *Reloader) Leaf() *x509.Certificate { return r.state.Load().leaf }
 func (r *Reloader) MutualTLS() bool { return r.files.ClientCA != "" }
 
 // Watch reloads when the files change (checked every interval) or the
-// process gets SIGHUP, until ctx ends. Errors are logged; the previous
-// certificate stays in use.
-func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
+// process gets SIGHUP, until ctx ends; the returned channel closes then.
+// SIGHUP is caught from the moment Watch returns. Errors are logged; the
+// previous certificate stays in use.
+func (r *Reloader) Watch(ctx context.Context, interval time.Duration) <-chan struct{} {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-		case <-t.C:
-			if r.stamp() == r.state.Load().stamp {
-				continue
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer signal.Stop(hup)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			case <-t.C:
+				if r.stamp() == r.state.Load().stamp {
+					continue
+				}
+			}
+			if err := r.Reload(); err != nil {
+				r.log.Error("TLS reload failed; serving the previous certificate", "err", err)
 			}
 		}
-		if err := r.Reload(); err != nil {
-			r.log.Error("TLS reload failed; serving the previous certificate", "err", err)
-		}
-	}
+	}()
+	return done
 }
 
 // ServerConfig is a TLS 1.2+ server configuration that picks up reloads;

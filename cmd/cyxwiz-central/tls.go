@@ -28,7 +28,8 @@ func (a *App) startTLS() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopTLS = cancel
-	a.goRun(func() error { r.Watch(ctx, interval); return nil })
+	done := r.Watch(ctx, interval)
+	a.goRun(func() error { <-done; return nil })
 	a.log.Info("TLS on", "cert", s.TLSCertFile, "subject", r.Leaf().Subject.String(), "expires", r.Leaf().NotAfter.Format(time.RFC3339),
 		"mutual_tls_for_nodes", r.MutualTLS(), "push_over_tls", s.TLSNodeCAFile != "")
 	return nil
