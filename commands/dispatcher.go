@@ -96,7 +96,7 @@ func (d *Dispatcher) DispatchNow(ctx context.Context, jobID, nodeID string) erro
 	if err != nil {
 		return err
 	}
-	if job.Node() != nodeID || job.Accepted() || job.Status() != domain.JobAssignedStatus {
+	if job.Node() != nodeID || job.Accepted() || job.Status() != domain.JobStatusAssigned {
 		return nil // the assignment moved on before we got to it
 	}
 	node, err := d.h.LoadNode(ctx, nodeID)

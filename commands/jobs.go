@@ -130,7 +130,7 @@ func (h *Handler) AssignJobs(ctx context.Context, nodeID string, jobs []Placemen
 			out[i].Err = err
 		case !job.Exists():
 			out[i].Err = fmt.Errorf("%w: job %s does not exist", domain.ErrNotFound, p.JobID)
-		case job.Status() != domain.JobPending || job.Deleted():
+		case job.Status() != domain.JobStatusPending || job.Deleted():
 			out[i].Err = fmt.Errorf("%w: job %s is %s, not pending", domain.ErrFailedPrecondition, p.JobID, job.Status())
 		}
 	}
@@ -209,7 +209,7 @@ func (h *Handler) assignReserved(ctx context.Context, jobID, nodeID string, scor
 // reconciler, which releases orphaned slots after a grace period.
 func (h *Handler) compensateReservation(ctx context.Context, jobID, nodeID string) {
 	job, err := h.LoadJob(ctx, jobID)
-	if err != nil || job.Status() == domain.JobPending {
+	if err != nil || job.Status() == domain.JobStatusPending {
 		return
 	}
 	if job.Node() == nodeID && !job.Status().Terminal() {
@@ -352,21 +352,21 @@ func (h *Handler) ReportProgress(ctx context.Context, jobID, nodeID string, p do
 // reputation rises by the policy's RewardSuccess as its slot is freed.
 func (h *Handler) CompleteJob(ctx context.Context, jobID, nodeID string, r domain.JobResult) (*domain.Job, uint64, error) {
 	now := h.now()
-	return h.outcome(ctx, jobID, "completed", h.policy.RewardSuccess, func(j *domain.Job) ([]domain.Event, error) { return j.Complete(nodeID, r, now) })
+	return h.finishOnNode(ctx, jobID, "completed", h.policy.RewardSuccess, func(j *domain.Job) ([]domain.Event, error) { return j.Complete(nodeID, r, now) })
 }
 
 // FailJob records a failure reported by the assigned node; the node's
 // reputation falls by the policy's PenaltyFailure as its slot is freed.
 func (h *Handler) FailJob(ctx context.Context, jobID, nodeID, reason string) (*domain.Job, uint64, error) {
 	now := h.now()
-	return h.outcome(ctx, jobID, "failed", -h.policy.PenaltyFailure, func(j *domain.Job) ([]domain.Event, error) { return j.Fail(nodeID, reason, now) })
+	return h.finishOnNode(ctx, jobID, "failed", -h.policy.PenaltyFailure, func(j *domain.Job) ([]domain.Event, error) { return j.Fail(nodeID, reason, now) })
 }
 
-// outcome runs a decision that ends a job on its node and frees the slot,
+// finishOnNode runs a decision that ends a job on its node and frees the slot,
 // moving the node's reputation by delta in the same append; the move is
 // tied to the slot, so it happens once (see ReleaseOrphanSlot for a crash
 // in between).
-func (h *Handler) outcome(ctx context.Context, jobID, reason string, delta float64, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, uint64, error) {
+func (h *Handler) finishOnNode(ctx context.Context, jobID, reason string, delta float64, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, uint64, error) {
 	job, res, before, err := h.updateJobOnNode(ctx, jobID, decide)
 	if err != nil {
 		return nil, 0, err
@@ -379,12 +379,12 @@ func (h *Handler) outcome(ctx context.Context, jobID, reason string, delta float
 	return job, res.Position, nil
 }
 
-// outcomeDelta is the reputation change a terminal job brings its node.
-func (h *Handler) outcomeDelta(job *domain.Job) (float64, string) {
+// endReputation is the reputation change a terminal job brings its node.
+func (h *Handler) endReputation(job *domain.Job) (float64, string) {
 	switch job.Status() {
-	case domain.JobCompletedStatus:
+	case domain.JobStatusCompleted:
 		return h.policy.RewardSuccess, "job completed"
-	case domain.JobFailedStatus:
+	case domain.JobStatusFailed:
 		if job.Node() != "" {
 			return -h.policy.PenaltyFailure, "job failed"
 		}

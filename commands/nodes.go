@@ -135,7 +135,7 @@ func (h *Handler) ReleaseOrphanSlot(ctx context.Context, nodeID, jobID string) (
 	// outcome's reputation change goes with the release, as it would have.
 	delta, why := 0.0, ""
 	if job.Exists() && job.Node() == nodeID && job.Status().Terminal() {
-		delta, why = h.outcomeDelta(job)
+		delta, why = h.endReputation(job)
 	}
 	return true, h.releaseAndAdjust(ctx, nodeID, jobID, "orphaned reservation", delta, why, true)
 }

@@ -85,7 +85,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // Pass places what it can of the queue and returns how many jobs it
 // assigned.
 func (s *Scheduler) Pass(ctx context.Context) int {
-	policy := domain.Policy{MaxJobsPerNode: s.h.policy.MaxJobsPerNode, MinReputation: s.h.policy.MinReputation}
+	policy := domain.NodeLimits{MaxJobsPerNode: s.h.policy.MaxJobsPerNode, MinReputation: s.h.policy.MinReputation}
 	candidates := s.view.Candidates()
 	free := freeSlots(candidates, policy)
 	if free == 0 {
@@ -153,7 +153,7 @@ func (s *Scheduler) Pass(ctx context.Context) int {
 }
 
 // freeSlots counts the job slots of nodes that could take a job at all.
-func freeSlots(nodes []domain.Candidate, p domain.Policy) int {
+func freeSlots(nodes []domain.Candidate, p domain.NodeLimits) int {
 	free := 0
 	for i := range nodes {
 		c := &nodes[i]

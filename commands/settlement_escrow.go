@@ -65,7 +65,7 @@ func (h *Handler) fundJob(ctx context.Context, jobID string, spec domain.JobSpec
 		return err
 	}
 	if p.Exists() {
-		if p.Status() != domain.PaymentSkippedStatus && p.DepositSignature() == sig && p.Payer() == payer && p.Lamports() == lamports {
+		if p.Status() != domain.PaymentStatusSkipped && p.DepositSignature() == sig && p.Payer() == payer && p.Lamports() == lamports {
 			return nil // a retry of this very submission
 		}
 		return fmt.Errorf("%w: job %s already has a payment (%s)", domain.ErrAlreadyExists, jobID, p.Status())

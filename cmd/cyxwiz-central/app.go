@@ -25,6 +25,7 @@ import (
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/eventstore/bolt"
 	"github.com/cyxwiz/central-server/eventstore/esdb"
+	"github.com/cyxwiz/central-server/pricing"
 	"github.com/cyxwiz/central-server/projections"
 	"github.com/cyxwiz/central-server/projections/memory"
 	"github.com/labstack/echo/v4"
@@ -65,25 +66,25 @@ type App struct {
 	set Settings
 	log *slog.Logger
 
-	store    eventstore.Store
-	model    readModel
-	runner   *projections.Runner
-	handler  *commands.Handler
-	monitor  *commands.Monitor
-	disp     *commands.Dispatcher
-	scheds   []*commands.Scheduler
-	server   *grpcadapter.Server
-	rest     *rest.Server
-	metrics  *metrics.Metrics
-	pg       *postgres.Model
-	rebuild  *onlineRebuild
-	nodes    *grpcadapter.NodeClient
-	listener net.Listener
-	chain    commands.Chain
-	solana   *solana.Client // the chain client built here (closed on Stop)
-	settle   *commands.Settlement
-	tls      *tlsconf.Reloader // nil in plaintext
-	stopTLS  context.CancelFunc
+	store      eventstore.Store
+	model      readModel
+	runner     *projections.Runner
+	handler    *commands.Handler
+	monitor    *commands.Monitor
+	disp       *commands.Dispatcher
+	scheds     []*commands.Scheduler
+	server     *grpcadapter.Server
+	rest       *rest.Server
+	metrics    *metrics.Metrics
+	pg         *postgres.Model
+	rebuild    *onlineRebuild
+	nodes      *grpcadapter.NodeClient
+	listener   net.Listener
+	chain      commands.Chain
+	solana     *solana.Client // the chain client built here (closed on Stop)
+	settlement *commands.Settlement
+	tls        *tlsconf.Reloader // nil in plaintext
+	stopTLS    context.CancelFunc
 
 	cancel         context.CancelFunc // stops the process managers
 	wg             sync.WaitGroup
@@ -249,8 +250,8 @@ func (a *App) Start(ctx context.Context) (err error) {
 	}
 	a.goRun(func() error { return a.monitor.Run(runCtx) })
 	a.goRun(func() error { return timeouts.Run(runCtx) })
-	if a.settle != nil {
-		a.goRun(func() error { return a.settle.Run(runCtx) })
+	if a.settlement != nil {
+		a.goRun(func() error { return a.settlement.Run(runCtx) })
 	}
 	a.kick()
 
@@ -367,10 +368,10 @@ func (a *App) health(ctx context.Context) map[string]rest.Component {
 // solanaHealth is "disabled" with blockchain.network = "disabled", else
 // "degraded" while the settlement saga cannot reach the chain, else "ok".
 func (a *App) solanaHealth() rest.Component {
-	if a.settle == nil {
+	if a.settlement == nil {
 		return rest.Component{Status: rest.ComponentDisabled, Detail: "blockchain.network = \"disabled\": payments are recorded as skipped"}
 	}
-	h := a.settle.Health()
+	h := a.settlement.Health()
 	if h.Degraded {
 		return rest.Component{Status: rest.ComponentDegraded, Detail: h.Detail}
 	}
@@ -378,7 +379,7 @@ func (a *App) solanaHealth() rest.Component {
 }
 
 // Settlement is the settlement saga (nil when the blockchain is disabled).
-func (a *App) Settlement() *commands.Settlement { return a.settle }
+func (a *App) Settlement() *commands.Settlement { return a.settlement }
 
 // startChain builds the Solana client from [blockchain], turns on escrow verification at SubmitJob and builds the
 // settlement saga. With the blockchain disabled it logs that payments are
@@ -402,7 +403,7 @@ func (a *App) startChain() error {
 	}
 	a.solana, a.chain = c, c
 	a.handler.UseChain(a.chain)
-	a.settle = commands.NewSettlement(a.handler, a.chain, commands.SettlementConfig{
+	a.settlement = commands.NewSettlement(a.handler, a.chain, commands.SettlementConfig{
 		Treasury: b.TreasuryAddress, FeePercent: b.PlatformFeePercent, Confirmation: b.Confirmation,
 		Interval: a.set.SettleInterval,
 	}, a.log.With("component", "settlement"))
@@ -414,7 +415,7 @@ func (a *App) startChain() error {
 // walletDeps hands WalletService the chain (when enabled) and the read
 // model's wallet history.
 func (a *App) walletDeps() grpcadapter.WalletDeps {
-	w := grpcadapter.WalletDeps{Pricing: grpcadapter.DefaultPricing()}
+	w := grpcadapter.WalletDeps{Pricing: pricing.Default()}
 	w.Pricing.PlatformFeePercent = float64(a.cfg.Blockchain.PlatformFeePercent)
 	if a.chain != nil {
 		w.Addresses, w.Balances = a.chain, a.chain
