@@ -227,8 +227,9 @@ type InitOptions struct {
 }
 
 // Init makes dir (0700) and writes a CA, a server certificate and node
-// certificates into it. It reuses a CA already there, so it can be run
-// again to add nodes; it refuses to overwrite other files.
+// certificates into it, and returns the files it wrote. It keeps what is
+// already there (the CA signs the new certificates), so it can run again
+// to add nodes, or as a one-shot service at every start.
 func Init(dir string, o InitOptions) ([]string, error) {
 	local := []string{"localhost", "127.0.0.1", "::1"}
 	if len(o.Hosts) == 0 {
@@ -271,10 +272,7 @@ func Init(dir string, o InitOptions) ([]string, error) {
 	}
 	for _, l := range leaves {
 		if _, err := os.Stat(at(l.cert)); err == nil {
-			if l.cert == ServerFile {
-				continue // run again to add nodes: keep the server's
-			}
-			return written, fmt.Errorf("%s exists; remove it to make a new one", at(l.cert))
+			continue // kept: remove a file to make it anew
 		}
 		s, err := ca.Sign(l.opts)
 		if err == nil {

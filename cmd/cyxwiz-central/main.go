@@ -99,7 +99,8 @@ func usage(w io.Writer) {
                                             (CN = the node's owner) for TLS and mutual TLS (README "TLS")
   cyxwiz-central version                    print the version
 
-Every config key can be overridden with CYXWIZ_<SECTION>_<KEY>, e.g. CYXWIZ_SERVER_GRPC_ADDRESS.
+Every config key can be overridden with CYXWIZ_<SECTION>_<KEY>, e.g. CYXWIZ_SERVER_GRPC_ADDRESS,
+or read from a file with CYXWIZ_<SECTION>_<KEY>_FILE (systemd credentials, Docker secrets).
 Logging: CYXWIZ_LOG (or RUST_LOG) = debug | info | warn | error.
 `)
 }
