@@ -138,6 +138,17 @@ func serveCmd(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if !cfg.Server.TLS() {
+		// `systemctl reload` must not stop a server with nothing to reload.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for range hup {
+				log.Info("SIGHUP: TLS is off, nothing to reload")
+			}
+		}()
+	}
 	if err := app.Start(ctx); err != nil {
 		return err
 	}
