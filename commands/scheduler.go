@@ -59,6 +59,18 @@ func NewScheduler(h *Handler, view View, disp *Dispatcher, cfg SchedulerConfig, 
 		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), kick: make(chan struct{}, 1)}
 }
 
+// Placeable reports whether an event may let a pending job be placed: a
+// new or requeued job, a node registering, coming online, being unbanned
+// or freeing a slot. Whoever follows the log kicks the schedulers on such
+// an event; the fallback tick covers the rest.
+func Placeable(e domain.Event) bool {
+	switch e.(type) {
+	case domain.JobSubmitted, domain.JobRequeued, domain.NodeWentOnline, domain.NodeJobReleased, domain.NodeRegistered, domain.NodeUnbanned:
+		return true
+	}
+	return false
+}
+
 // Kick asks for a pass soon; it never blocks.
 func (s *Scheduler) Kick() {
 	select {

@@ -508,26 +508,3 @@ func toTransfers(ts []domain.PaymentTransfer) []Transfer {
 	}
 	return out
 }
-
-// PaymentState is what a job's payment has come to, for the answers of
-// ReportCompletion.
-type PaymentState struct {
-	Released bool // the payout is confirmed
-	// PayoutSignature is the payout's latest transaction ("" before one is
-	// signed, and for a refund).
-	PayoutSignature string
-	Status          domain.PaymentStatus
-}
-
-// PaymentState reads a job's payment from the log.
-func (h *Handler) PaymentState(ctx context.Context, jobID string) (PaymentState, error) {
-	p, err := h.LoadPayment(ctx, jobID)
-	if err != nil {
-		return PaymentState{}, err
-	}
-	out := PaymentState{Released: p.Status() == domain.PaymentStatusReleased, Status: p.Status()}
-	if pt, ok := p.Pending(); ok && pt.Kind == domain.SettleRelease || out.Released {
-		out.PayoutSignature = p.Signature()
-	}
-	return out, nil
-}

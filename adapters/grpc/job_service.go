@@ -217,4 +217,3 @@ func (s *jobService) ListJobs(ctx context.Context, req *pb.ListJobsRequest) (*pb
 	}
 	return out, nil
 }
-
