@@ -208,8 +208,9 @@ func (a *App) openReadModel(ctx context.Context) error {
 }
 
 // buildWriteSide builds the command handler with [scheduler]'s policy,
-// the chain (escrow and the settlement saga, when enabled) and the
-// dispatcher that pushes assignments to nodes.
+// the chain (escrow and the settlement saga, when enabled), the TLS files
+// (the listeners' and the push's, when set) and the dispatcher that
+// pushes assignments to nodes.
 func (a *App) buildWriteSide() error {
 	sc := a.cfg.Scheduler
 	policy := commands.DefaultPolicy()
