@@ -7,11 +7,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	"github.com/cyxwiz/central-server/commands"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // NodeClient pushes assignments to nodes' own NodeService.AssignJob over
@@ -30,11 +29,7 @@ var _ commands.NodeClient = (*NodeClient)(nil)
 // Under TLS the node's certificate must verify against tlsConfig.RootCAs
 // for the host it is dialled at.
 func NewNodeClient(tlsConfig *tls.Config) *NodeClient {
-	creds := insecure.NewCredentials()
-	if tlsConfig != nil {
-		creds = credentials.NewTLS(tlsConfig)
-	}
-	return &NodeClient{conns: map[string]*grpc.ClientConn{}, opts: []grpc.DialOption{grpc.WithTransportCredentials(creds)}}
+	return &NodeClient{conns: map[string]*grpc.ClientConn{}, opts: []grpc.DialOption{grpc.WithTransportCredentials(tlsconf.Credentials(tlsConfig))}}
 }
 
 func (c *NodeClient) conn(address string) (*grpc.ClientConn, error) {

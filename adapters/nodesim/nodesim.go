@@ -33,11 +33,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -350,11 +350,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.cfg.Conn != nil {
 		n.conn = n.cfg.Conn
 	} else {
-		creds := insecure.NewCredentials()
-		if n.cfg.TLS != nil {
-			creds = credentials.NewTLS(n.cfg.TLS)
-		}
-		cc, err := grpc.NewClient(n.cfg.ServerAddr, grpc.WithTransportCredentials(creds))
+		cc, err := grpc.NewClient(n.cfg.ServerAddr, grpc.WithTransportCredentials(tlsconf.Credentials(n.cfg.TLS)))
 		if err != nil {
 			return fmt.Errorf("nodesim: dial %s: %w", n.cfg.ServerAddr, err)
 		}

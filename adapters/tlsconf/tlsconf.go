@@ -75,10 +75,12 @@ func (r *Reloader) load() (*loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server.tls_cert_file %s / tls_key_file %s: %w", r.files.Cert, r.files.Key, err)
 	}
-	l := &loaded{cert: &cert, leaf: cert.Leaf, stamp: stamp}
-	if l.leaf != nil {
-		l.expires = l.leaf.NotAfter
+	if cert.Leaf == nil { // GODEBUG=x509keypairleaf=0
+		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("server.tls_cert_file %s: %w", r.files.Cert, err)
+		}
 	}
+	l := &loaded{cert: &cert, leaf: cert.Leaf, stamp: stamp, expires: cert.Leaf.NotAfter}
 	if r.files.ClientCA != "" {
 		if l.pool, err = LoadPool(r.files.ClientCA); err != nil {
 			return nil, fmt.Errorf("server.tls_client_ca_file: %w", err)
@@ -268,8 +270,14 @@ func (f ClientFiles) DialOption() (grpc.DialOption, error) {
 	if err != nil {
 		return nil, err
 	}
+	return grpc.WithTransportCredentials(Credentials(c)), nil
+}
+
+// Credentials are gRPC's transport credentials for c: TLS, or plaintext
+// when c is nil.
+func Credentials(c *tls.Config) credentials.TransportCredentials {
 	if c == nil {
-		return grpc.WithTransportCredentials(insecure.NewCredentials()), nil
+		return insecure.NewCredentials()
 	}
-	return grpc.WithTransportCredentials(credentials.NewTLS(c)), nil
+	return credentials.NewTLS(c)
 }
