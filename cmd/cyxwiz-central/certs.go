@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/certs"
+	"github.com/cyxwiz/central-server/adapters/config"
 )
 
 // certsCmd is `certs init DIR`: a development CA, a server certificate and
@@ -40,22 +41,13 @@ func certsCmd(args []string, stdout, stderr io.Writer) error {
 	if *days < 1 {
 		return fmt.Errorf("certs init: --days must be at least 1, got %d", *days)
 	}
+	list := func(s string) []string { return config.NewList(strings.Split(s, ",")...).Items() }
 	written, err := certs.Init(dir, certs.InitOptions{
-		Hosts: splitComma(*hosts), Nodes: splitComma(*nodes), NodeHosts: splitComma(*nodeHosts),
+		Hosts: list(*hosts), Nodes: list(*nodes), NodeHosts: list(*nodeHosts),
 		Validity: time.Duration(*days) * 24 * time.Hour,
 	})
 	for _, w := range written {
 		fmt.Fprintln(stdout, "wrote", w)
 	}
 	return err
-}
-
-func splitComma(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

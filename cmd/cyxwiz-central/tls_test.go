@@ -90,6 +90,31 @@ func dialTLS(t *testing.T, addr string, f tlsconf.ClientFiles) *grpc.ClientConn 
 	return cc
 }
 
+// startTLSNode starts a simulated node that dials the server with client
+// and serves AssignJob with control's certificate (requiring the caller's
+// from control's CA).
+func startTLSNode(t *testing.T, s *testServer, client, control tlsconf.ClientFiles, ownerToken string) *nodesim.Node {
+	t.Helper()
+	clientTLS, err := client.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	controlTLS, err := control.ServerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := nodesim.New(nodesim.Config{ServerAddr: s.app.GRPCAddr(), TLS: clientTLS, ControlTLS: controlTLS,
+		OwnerToken: ownerToken, HeartbeatInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	return node
+}
+
 // TestTLSClientsVerifyTheServer: the right CA works over gRPC
 // (healthcheck) and REST (the console's client); a wrong CA or a plaintext
 // client fails with an error that says why.
@@ -181,26 +206,10 @@ func TestMutualTLSNodes(t *testing.T) {
 		})
 	}
 
-	clientTLS, err := p.files("alice").Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	controlTLS, err := p.files("alice").ServerConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := nodesim.New(nodesim.Config{ServerAddr: s.app.GRPCAddr(), TLS: clientTLS, ControlTLS: controlTLS,
-		OwnerToken: aliceToken, HeartbeatInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := node.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { node.Close() })
+	node := startTLSNode(t, s, p.files("alice"), p.files("alice"), aliceToken)
 
 	// The node's own session token does not help a connection without the certificate.
-	_, err = pb.NewNodeServiceClient(dialTLS(t, s.app.GRPCAddr(), p.files(""))).Heartbeat(as(node.SessionToken()),
+	_, err := pb.NewNodeServiceClient(dialTLS(t, s.app.GRPCAddr(), p.files(""))).Heartbeat(as(node.SessionToken()),
 		&pb.HeartbeatRequest{NodeId: node.ID()})
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("Heartbeat without a certificate: %v, want Unauthenticated", err)
@@ -229,23 +238,7 @@ func TestMutualTLSNodes(t *testing.T) {
 func TestPushToUnverifiedNodeIsRequeued(t *testing.T) {
 	p, other := newPKI(t), newPKI(t, "alice")
 	s := tlsServer(t, p, false, func(c *config.Config) { c.Scheduler.MaxRetries = 1 })
-	controlTLS, err := other.files("alice").ServerConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientTLS, err := p.files("").Config()
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := nodesim.New(nodesim.Config{ServerAddr: s.app.GRPCAddr(), TLS: clientTLS, ControlTLS: controlTLS,
-		OwnerToken: s.userToken("alice"), HeartbeatInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := node.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { node.Close() })
+	node := startTLSNode(t, s, p.files(""), other.files("alice"), s.userToken("alice"))
 	carol := s.userToken("carol")
 	resp, err := pb.NewJobServiceClient(dialTLS(t, s.app.GRPCAddr(), p.files(""))).SubmitJob(as(carol), &pb.SubmitJobRequest{Config: trainingJob()})
 	if err != nil {
@@ -376,5 +369,27 @@ func TestPlaintextWarning(t *testing.T) {
 				t.Fatalf("%d plaintext warnings, want %d (gRPC and REST)", warned, want)
 			}
 		})
+	}
+}
+
+func TestCertsCommandRefusesBadArguments(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{}, "usage: cyxwiz-central certs init DIR"},
+		{[]string{"make", dir}, "usage"},
+		{[]string{"init"}, "one directory"},
+		{[]string{"init", dir, "other"}, "one directory"},
+		{[]string{"init", dir, "--days", "0"}, "--days"},
+		{[]string{"init", dir, "--node", "../escape"}, "usable in a file name"},
+	} {
+		if err := certsCmd(tt.args, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("certs %v: %v, want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+	if err := certsCmd([]string{"init", "--node", "alice", dir}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("DIR after the flags: %v", err)
 	}
 }
