@@ -71,14 +71,9 @@ func NewReloader(f Files, log *slog.Logger) (*Reloader, error) {
 
 func (r *Reloader) load() (*loaded, error) {
 	stamp := r.stamp()
-	cert, err := tls.LoadX509KeyPair(r.files.Cert, r.files.Key)
+	cert, err := loadPair(r.files.Cert, r.files.Key)
 	if err != nil {
 		return nil, fmt.Errorf("server.tls_cert_file %s / tls_key_file %s: %w", r.files.Cert, r.files.Key, err)
-	}
-	if cert.Leaf == nil { // GODEBUG=x509keypairleaf=0
-		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("server.tls_cert_file %s: %w", r.files.Cert, err)
-		}
 	}
 	l := &loaded{cert: &cert, leaf: cert.Leaf, stamp: stamp, expires: cert.Leaf.NotAfter}
 	if r.files.ClientCA != "" {
@@ -87,6 +82,16 @@ func (r *Reloader) load() (*loaded, error) {
 		}
 	}
 	return l, nil
+}
+
+// loadPair loads a certificate and its key, with the leaf parsed (also
+// under GODEBUG=x509keypairleaf=0).
+func loadPair(certFile, keyFile string) (tls.Certificate, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err == nil && cert.Leaf == nil {
+		cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0])
+	}
+	return cert, err
 }
 
 // stamp identifies the files' current contents cheaply.
@@ -226,7 +231,7 @@ func (f ClientFiles) Config() (*tls.Config, error) {
 		return nil, errors.New("--cert and --key go together")
 	}
 	if f.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+		cert, err := loadPair(f.Cert, f.Key)
 		if err != nil {
 			return nil, fmt.Errorf("--cert/--key: %w", err)
 		}
@@ -242,7 +247,7 @@ func (f ClientFiles) ServerConfig() (*tls.Config, error) {
 	if f.Cert == "" || f.Key == "" {
 		return nil, errors.New("serving TLS needs --cert and --key")
 	}
-	cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
+	cert, err := loadPair(f.Cert, f.Key)
 	if err != nil {
 		return nil, fmt.Errorf("--cert/--key: %w", err)
 	}
