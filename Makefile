@@ -13,9 +13,9 @@ build: ## build the binaries into ./bin
 test: ## all tests with the race detector
 	$(GO) test -race ./...
 
-test-stack: ## the tests of this subsystem: simulator, fleet against the server, compose/Dockerfile/unit checks
+test-stack: ## the tests of this subsystem: simulator, fleet against the server, TLS, compose/Dockerfile/unit checks
 	$(GO) test -race ./adapters/nodesim ./cmd/cyxwiz-node-sim ./deploy
-	$(GO) test -race -run 'TestFleetSimulator|TestHealthcheck' ./cmd/cyxwiz-central
+	$(GO) test -race -run 'TestFleetSimulator|TestHealthcheck|TestTLS|TestMutualTLS|TestPushToUnverified|TestCertificateRotation' ./cmd/cyxwiz-central
 
 up: ## build and start the full stack in the background
 	$(COMPOSE) up --build -d
