@@ -208,11 +208,21 @@ func TestMutualTLSNodes(t *testing.T) {
 
 	node := startTLSNode(t, s, p.files("alice"), p.files("alice"), aliceToken)
 
-	// The node's own session token does not help a connection without the certificate.
-	_, err := pb.NewNodeServiceClient(dialTLS(t, s.app.GRPCAddr(), p.files(""))).Heartbeat(as(node.SessionToken()),
-		&pb.HeartbeatRequest{NodeId: node.ID()})
-	if status.Code(err) != codes.Unauthenticated {
-		t.Fatalf("Heartbeat without a certificate: %v, want Unauthenticated", err)
+	// The node's own session token does not help a connection without its
+	// owner's certificate.
+	for _, tt := range []struct {
+		name  string
+		files tlsconf.ClientFiles
+		code  codes.Code
+	}{
+		{"no certificate", p.files(""), codes.Unauthenticated},
+		{"another owner's certificate", p.files("bob"), codes.PermissionDenied},
+	} {
+		_, err := pb.NewNodeServiceClient(dialTLS(t, s.app.GRPCAddr(), tt.files)).Heartbeat(as(node.SessionToken()),
+			&pb.HeartbeatRequest{NodeId: node.ID()})
+		if status.Code(err) != tt.code {
+			t.Fatalf("Heartbeat with %s: %v, want %s", tt.name, err, tt.code)
+		}
 	}
 
 	// A user needs no client certificate.
