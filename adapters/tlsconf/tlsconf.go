@@ -1,7 +1,7 @@
 // Package tlsconf builds the TLS configurations of the server and its
 // clients from PEM files: a server certificate reloaded without a restart
 // (Reloader), optional client certificates from nodes (mutual TLS), and
-// the --ca/--cert/--key flags of the command-line clients (ClientFlags).
+// the --ca/--cert/--key flags of the command-line clients (ClientFiles).
 //
 // Node identity under mutual TLS: a node's client certificate names its
 // owner, the `sub` of the user token that registered it, as its subject
@@ -48,11 +48,9 @@ type Reloader struct {
 }
 
 type loaded struct {
-	cert    *tls.Certificate
-	leaf    *x509.Certificate
-	pool    *x509.CertPool
-	stamp   string // the files' sizes and modification times
-	expires time.Time
+	cert  *tls.Certificate // Leaf parsed
+	pool  *x509.CertPool
+	stamp string // the files' sizes and modification times
 }
 
 // NewReloader loads the files; an error names the file at fault.
@@ -75,7 +73,7 @@ func (r *Reloader) load() (*loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server.tls_cert_file %s / tls_key_file %s: %w", r.files.Cert, r.files.Key, err)
 	}
-	l := &loaded{cert: &cert, leaf: cert.Leaf, stamp: stamp, expires: cert.Leaf.NotAfter}
+	l := &loaded{cert: &cert, stamp: stamp}
 	if r.files.ClientCA != "" {
 		if l.pool, err = LoadPool(r.files.ClientCA); err != nil {
 			return nil, fmt.Errorf("server.tls_client_ca_file: %w", err)
@@ -116,12 +114,13 @@ func (r *Reloader) Reload() error {
 		return err
 	}
 	r.state.Store(l)
-	r.log.Info("TLS certificate loaded", "cert", r.files.Cert, "subject", l.leaf.Subject.String(), "expires", l.expires.Format(time.RFC3339))
+	r.log.Info("TLS certificate loaded", "cert", r.files.Cert, "subject", l.cert.Leaf.Subject.String(),
+		"expires", l.cert.Leaf.NotAfter.Format(time.RFC3339))
 	return nil
 }
 
 // Leaf is the certificate new handshakes are served.
-func (r *Reloader) Leaf() *x509.Certificate { return r.state.Load().leaf }
+func (r *Reloader) Leaf() *x509.Certificate { return r.state.Load().cert.Leaf }
 
 // MutualTLS reports whether a client CA is configured.
 func (r *Reloader) MutualTLS() bool { return r.files.ClientCA != "" }
@@ -139,17 +138,23 @@ func (r *Reloader) Watch(ctx context.Context, interval time.Duration) <-chan str
 		defer signal.Stop(hup)
 		t := time.NewTicker(interval)
 		defer t.Stop()
+		failed := "" // the stamp of files that did not load: logged once
 		for {
+			st := ""
 			select {
 			case <-ctx.Done():
 				return
 			case <-hup:
+				st = r.stamp()
 			case <-t.C:
-				if r.stamp() == r.state.Load().stamp {
+				if st = r.stamp(); st == r.state.Load().stamp || st == failed {
 					continue
 				}
 			}
+			// Taken before the files are read: a write that lands during
+			// the reload changes the stamp, and the next tick retries.
 			if err := r.Reload(); err != nil {
+				failed = st
 				r.log.Error("TLS reload failed; serving the previous certificate", "err", err)
 			}
 		}

@@ -3,9 +3,11 @@ package tlsconf_test
 import (
 	"context"
 	"crypto/tls"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -146,4 +148,47 @@ func TestNodeOwnerNeedsAVerifiedChain(t *testing.T) {
 	if _, ok := tlsconf.NodeOwner(tls.ConnectionState{}); ok {
 		t.Fatal("a connection without a verified chain has an owner")
 	}
+}
+
+// syncBuffer collects log output from the watcher's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestWatchRecoversFromABrokenFile: a broken certificate is logged and
+// the previous one served; the fixed files are then picked up.
+func TestWatchRecoversFromABrokenFile(t *testing.T) {
+	dir := pki(t)
+	var logs syncBuffer
+	r, err := tlsconf.NewReloader(tlsconf.Files{Cert: filepath.Join(dir, certs.ServerFile), Key: filepath.Join(dir, certs.ServerKey)},
+		slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := r.Watch(ctx, 20*time.Millisecond)
+	defer func() { cancel(); <-done }()
+	before := r.Leaf().SerialNumber
+	if err := os.WriteFile(filepath.Join(dir, certs.ServerFile), []byte("half a certificate"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the failed reload logged", func() bool { return strings.Contains(logs.String(), "TLS reload failed") })
+	if r.Leaf().SerialNumber.Cmp(before) != 0 {
+		t.Fatal("a broken file replaced the certificate")
+	}
+	leaf := rotate(t, dir)
+	waitFor(t, "the fixed files loaded", func() bool { return r.Leaf().SerialNumber.Cmp(leaf.Cert.SerialNumber) == 0 })
 }
