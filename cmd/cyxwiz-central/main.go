@@ -94,6 +94,10 @@ func usage(w io.Writer) {
                                             the rebuild in once it has caught up
   cyxwiz-central audit job|node ID [--json] print a job's or a node's full history from the log
                                             (the server must be stopped: it holds the log file)
+  cyxwiz-central healthcheck [--addr HOST:PORT] [--service NAME] [--timeout 3s]
+                                            [--ca FILE [--cert FILE --key FILE]]
+                                            probe a running server's gRPC health service; exit 0 only
+                                            when it answers SERVING (the container HEALTHCHECK)
   cyxwiz-central certs init DIR [--host NAMES] [--node OWNERS] [--node-host NAMES] [--days N]
                                             make a development CA, a server certificate and node certificates
                                             (CN = the node's owner) for TLS and mutual TLS (README "TLS")
