@@ -7,12 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/certs"
+	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/adapters/tlsconf"
 )
 
@@ -150,31 +150,13 @@ func TestNodeOwnerNeedsAVerifiedChain(t *testing.T) {
 	}
 }
 
-// syncBuffer collects log output from the watcher's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestWatchRecoversFromABrokenFile: a broken certificate is logged and
 // the previous one served; the fixed files are then picked up.
 func TestWatchRecoversFromABrokenFile(t *testing.T) {
 	dir := pki(t)
-	var logs syncBuffer
+	logs := logbuf.New(0)
 	r, err := tlsconf.NewReloader(tlsconf.Files{Cert: filepath.Join(dir, certs.ServerFile), Key: filepath.Join(dir, certs.ServerKey)},
-		slog.New(slog.NewTextHandler(&logs, nil)))
+		slog.New(logs.Handler(slog.LevelInfo)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +167,10 @@ func TestWatchRecoversFromABrokenFile(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, certs.ServerFile), []byte("half a certificate"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the failed reload logged", func() bool { return strings.Contains(logs.String(), "TLS reload failed") })
+	waitFor(t, "the failed reload logged", func() bool {
+		lines := logs.Lines(slog.LevelError, 0)
+		return len(lines) > 0 && strings.Contains(lines[0].Text, "TLS reload failed")
+	})
 	if r.Leaf().SerialNumber.Cmp(before) != 0 {
 		t.Fatal("a broken file replaced the certificate")
 	}
