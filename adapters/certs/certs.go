@@ -62,11 +62,7 @@ func NewCA(name string, validity time.Duration) (*CA, error) {
 	}
 	tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
 	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
+	cert, err := create(tmpl, tmpl, key, key)
 	if err != nil {
 		return nil, err
 	}
@@ -112,15 +108,20 @@ func (ca *CA) Sign(o LeafOptions) (*Leaf, error) {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
+	cert, err := create(tmpl, ca.Cert, key, ca.Key)
 	if err != nil {
 		return nil, err
 	}
 	return &Leaf{Cert: cert, Key: key}, nil
+}
+
+// create signs tmpl for key's public half with parent's signer.
+func create(tmpl, parent *x509.Certificate, key, signer crypto.Signer) (*x509.Certificate, error) {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
 }
 
 func template(cn string, notBefore time.Time, validity time.Duration) (*x509.Certificate, error) {
