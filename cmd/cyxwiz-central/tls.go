@@ -30,6 +30,9 @@ func (a *App) startTLS() error {
 	a.stopTLS = cancel
 	done := r.Watch(ctx, interval)
 	a.goRun(func() error { <-done; return nil })
+	if s.TLSNodeCAFile == "" {
+		a.log.Warn("TLS is on but server.tls_node_ca_file is empty: assignments, with their P2P tokens, are pushed to nodes in plaintext")
+	}
 	a.log.Info("TLS on", "cert", s.TLSCertFile, "subject", r.Leaf().Subject.String(), "expires", r.Leaf().NotAfter.Format(time.RFC3339),
 		"mutual_tls_for_nodes", r.MutualTLS(), "push_over_tls", s.TLSNodeCAFile != "")
 	return nil

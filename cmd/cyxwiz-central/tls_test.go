@@ -348,35 +348,42 @@ func TestCertificateRotation(t *testing.T) {
 }
 
 // TestPlaintextWarning: plaintext on a non-loopback address is logged as a
-// warning; on loopback, and under TLS, it is not.
+// warning, and so is TLS without TLS for the push; on loopback, and with
+// TLS everywhere, nothing is.
 func TestPlaintextWarning(t *testing.T) {
 	p := newPKI(t)
+	noPushTLS := func(c *config.Config) { c.Server.TLSNodeCAFile = "" }
 	for _, tt := range []struct {
-		name  string
-		addr  string
-		tls   bool
-		warns bool
+		name      string
+		addr      string
+		tls       []func(*config.Config) // nil: plaintext
+		listeners int                    // "plaintext on a non-loopback address" warnings
+		push      int                    // "pushed to nodes in plaintext" warnings
 	}{
-		{"plaintext on loopback", "127.0.0.1:0", false, false},
-		{"plaintext on all interfaces", "0.0.0.0:0", false, true},
-		{"TLS on all interfaces", "0.0.0.0:0", true, false},
+		{"plaintext on loopback", "127.0.0.1:0", nil, 0, 0},
+		{"plaintext on all interfaces", "0.0.0.0:0", nil, 2, 0},
+		{"TLS on all interfaces", "0.0.0.0:0", []func(*config.Config){}, 0, 0},
+		{"TLS, plaintext push", "127.0.0.1:0", []func(*config.Config){noPushTLS}, 0, 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			tweak := func(c *config.Config) { c.Server.GRPCAddress, c.Server.RESTAddress = tt.addr, tt.addr }
+			tweaks := append([]func(*config.Config){func(c *config.Config) { c.Server.GRPCAddress, c.Server.RESTAddress = tt.addr, tt.addr }}, tt.tls...)
 			var s *testServer
-			if tt.tls {
-				s = tlsServer(t, p, false, tweak)
+			if tt.tls != nil {
+				s = tlsServer(t, p, false, tweaks...)
 			} else {
-				s = startServer(t, t.TempDir(), Settings{}, tweak)
+				s = startServer(t, t.TempDir(), Settings{}, tweaks...)
 			}
-			warned := 0
+			listeners, push := 0, 0
 			for _, l := range s.app.Logs().Lines(slog.LevelWarn, 0) {
 				if strings.Contains(l.Text, "plaintext on a non-loopback address") {
-					warned++
+					listeners++
+				}
+				if strings.Contains(l.Text, "pushed to nodes in plaintext") {
+					push++
 				}
 			}
-			if want := map[bool]int{true: 2, false: 0}[tt.warns]; warned != want {
-				t.Fatalf("%d plaintext warnings, want %d (gRPC and REST)", warned, want)
+			if listeners != tt.listeners || push != tt.push {
+				t.Fatalf("%d listener and %d push warnings, want %d and %d", listeners, push, tt.listeners, tt.push)
 			}
 		})
 	}
