@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"strings"
 	"sync"
@@ -25,50 +23,14 @@ import (
 // killed with SIGKILL when the test ends. logs returns its output so far.
 func startServerProcess(t *testing.T, env []string) (s *testServer, logs func() string) {
 	t.Helper()
-	cmd := command(t, env, "serve", "--config", "../../config.toml")
-	stderr, err := cmd.StderrPipe()
+	cmd, addr, logs := serveProcess(t, env, 60*time.Second)
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGKILL); _ = cmd.Wait() })
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGKILL); _ = cmd.Wait() })
-	addr := make(chan string, 1)
-	var (
-		mu  sync.Mutex
-		out bytes.Buffer
-	)
-	logs = func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return out.String()
-	}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			mu.Lock()
-			out.WriteString(line + "\n")
-			mu.Unlock()
-			if i := strings.Index(line, `"address":"`); i >= 0 && strings.Contains(line, "gRPC serving") {
-				rest := line[i+len(`"address":"`):]
-				addr <- rest[:strings.Index(rest, `"`)]
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		conn, err := grpc.NewClient(a, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		return &testServer{t: t, conn: conn, iss: auth.NewIssuer([]byte(testSecret), nil)}, logs
-	case <-time.After(60 * time.Second):
-		t.Fatalf("server process did not start:\n%s", logs())
-		return nil, nil
-	}
+	t.Cleanup(func() { conn.Close() })
+	return &testServer{t: t, conn: conn, iss: auth.NewIssuer([]byte(testSecret), nil)}, logs
 }
 
 // TestTwoServerProcessesShareThePostgresLog: two server processes (OS
