@@ -38,6 +38,7 @@ const (
 const (
 	BackendEmbedded = "embedded"
 	BackendESDB     = "esdb"
+	BackendPostgres = "postgres"
 )
 
 // SecretFileName is the file in eventstore.data_dir that holds the generated
@@ -68,7 +69,21 @@ type Server struct {
 	// allowed to call the REST API from another origin; "*" allows any.
 	// Empty: same-origin only.
 	CORSOrigins List `toml:"cors_origins"`
+	// TLSCertFile and TLSKeyFile (PEM) turn TLS on for gRPC and REST;
+	// they are reloaded when they change or on SIGHUP. Empty: plaintext.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
+	// TLSClientCAFile turns mutual TLS on for nodes: node calls need a
+	// client certificate it signed, naming the node's owner (adapters/tlsconf).
+	TLSClientCAFile string `toml:"tls_client_ca_file"`
+	// TLSNodeCAFile makes the push to nodes (AssignJob) TLS: nodes'
+	// control-port certificates must chain to it, and the server presents
+	// TLSCertFile as its client certificate.
+	TLSNodeCAFile string `toml:"tls_node_ca_file"`
 }
+
+// TLS reports whether the server's listeners speak TLS.
+func (s Server) TLS() bool { return s.TLSCertFile != "" }
 
 // List is a key holding a list of strings: a TOML array of strings, or in
 // its environment variable a comma-separated string. It is kept joined so
@@ -175,6 +190,19 @@ type EventStore struct {
 	Backend string `toml:"backend"`
 	DataDir string `toml:"data_dir"`
 	ESDBURL string `toml:"esdb_url"`
+	// PostgresURL is the PostgreSQL of the "postgres" backend; "" = database.url.
+	PostgresURL string `toml:"postgres_url"`
+	// PostgresSchema holds the log's tables ("" = "eventlog").
+	PostgresSchema string `toml:"postgres_schema"`
+}
+
+// LogPostgresURL returns the PostgreSQL the "postgres" backend uses and the
+// key it comes from: postgres_url, or database.url when that is empty.
+func (c Config) LogPostgresURL() (url, key string) {
+	if c.EventStore.PostgresURL != "" {
+		return c.EventStore.PostgresURL, "eventstore.postgres_url"
+	}
+	return c.Database.URL, "database.url"
 }
 
 // Limits is the [limits] section: per-principal request rates and quotas

@@ -33,6 +33,14 @@ func (c Config) validate(origins map[string]origin) []error {
 	v.intRange("server.max_message_bytes", s.MaxMessageBytes, 1024, math.MaxInt32)
 	v.intMin("server.shutdown_grace_seconds", s.ShutdownGraceSeconds, 0)
 	v.originList("server.cors_origins", s.CORSOrigins)
+	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
+		v.fail("server.tls_key_file", "server.tls_cert_file and server.tls_key_file go together: set both for TLS, or neither for plaintext")
+	}
+	for key, path := range map[string]string{"server.tls_client_ca_file": s.TLSClientCAFile, "server.tls_node_ca_file": s.TLSNodeCAFile} {
+		if path != "" && s.TLSCertFile == "" {
+			v.fail(key, "needs server.tls_cert_file and server.tls_key_file (the server's own certificate)")
+		}
+	}
 
 	if c.Database.URL != "" {
 		v.url("database.url", c.Database.URL, "postgres", "postgresql")
@@ -114,7 +122,7 @@ func (c Config) validate(origins map[string]origin) []error {
 	v.intMin("jwt.node_session_ttl_seconds", j.NodeSessionTTLSeconds, 1)
 
 	e := c.EventStore
-	v.oneOf("eventstore.backend", e.Backend, BackendEmbedded, BackendESDB)
+	v.oneOf("eventstore.backend", e.Backend, BackendEmbedded, BackendESDB, BackendPostgres)
 	if strings.TrimSpace(e.DataDir) == "" {
 		v.fail("eventstore.data_dir", "required: the directory of the embedded event store and the generated JWT secret")
 	}
@@ -123,6 +131,15 @@ func (c Config) validate(origins map[string]origin) []error {
 	} else if e.Backend == BackendESDB {
 		v.failFrom("eventstore.esdb_url", "eventstore.backend",
 			`required when eventstore.backend is "esdb" (e.g. "esdb://localhost:2113?tls=false")`)
+	}
+	if e.PostgresURL != "" {
+		v.url("eventstore.postgres_url", e.PostgresURL, "postgres", "postgresql")
+	} else if e.Backend == BackendPostgres && c.Database.URL == "" {
+		v.failFrom("eventstore.postgres_url", "eventstore.backend",
+			`required when eventstore.backend is "postgres" and database.url is empty (e.g. "postgres://user@localhost:5432/cyxwiz")`)
+	}
+	if len(e.PostgresSchema) > 63 {
+		v.fail("eventstore.postgres_schema", "at most 63 bytes (a PostgreSQL identifier), got %d", len(e.PostgresSchema))
 	}
 	return v.errs
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,10 +21,12 @@ import (
 	"github.com/cyxwiz/central-server/adapters/ratelimit"
 	"github.com/cyxwiz/central-server/adapters/rest"
 	"github.com/cyxwiz/central-server/adapters/solana"
+	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	"github.com/cyxwiz/central-server/commands"
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/eventstore/bolt"
 	"github.com/cyxwiz/central-server/eventstore/esdb"
+	pglog "github.com/cyxwiz/central-server/eventstore/postgres"
 	"github.com/cyxwiz/central-server/pricing"
 	"github.com/cyxwiz/central-server/projections"
 	"github.com/cyxwiz/central-server/projections/memory"
@@ -53,6 +56,9 @@ type Settings struct {
 	// (newLogger's), served at /api/logs. Nil: NewApp makes one and tees
 	// the logger into it, so the server always keeps its recent lines.
 	Logs *logbuf.Buffer
+	// TLSReloadInterval is how often the TLS files are checked for a
+	// change (default 5 s).
+	TLSReloadInterval time.Duration
 }
 
 // App is the wired server: event store, read model, write side, process
@@ -83,6 +89,8 @@ type App struct {
 	chain      commands.Chain
 	solana     *solana.Client // the chain client built here (closed on Stop)
 	settlement *commands.Settlement
+	tls        *tlsconf.Reloader // nil in plaintext
+	stopTLS    context.CancelFunc
 
 	cancel         context.CancelFunc // stops the process managers
 	wg             sync.WaitGroup
@@ -198,14 +206,16 @@ func (a *App) openReadModel(ctx context.Context) error {
 	a.metrics = metrics.New(metrics.Options{
 		ProjectionLag:      func() time.Duration { return a.runner.Stats().LastLag },
 		ProjectionPosition: func() uint64 { return a.runner.Position() },
+		LogDelivery:        logDelivery(a.store),
 		Log:                a.log.With("component", "metrics"),
 	})
 	return nil
 }
 
 // buildWriteSide builds the command handler with [scheduler]'s policy,
-// the chain (escrow and the settlement saga, when enabled) and the
-// dispatcher that pushes assignments to nodes.
+// the chain (escrow and the settlement saga, when enabled), the TLS files
+// (the listeners' and the push's, when set) and the dispatcher that
+// pushes assignments to nodes.
 func (a *App) buildWriteSide() error {
 	sc := a.cfg.Scheduler
 	policy := commands.DefaultPolicy()
@@ -223,7 +233,14 @@ func (a *App) buildWriteSide() error {
 	if err := a.startChain(); err != nil {
 		return err
 	}
-	a.nodes = grpcadapter.NewNodeClient()
+	if err := a.startTLS(); err != nil {
+		return err
+	}
+	nodeTLS, err := a.nodeTLS()
+	if err != nil {
+		return err
+	}
+	a.nodes = grpcadapter.NewNodeClient(nodeTLS)
 	a.disp = commands.NewDispatcher(a.handler, a.nodes, a.issuer, commands.DispatchConfig{
 		PortOffset: sc.NodeControlPortOffset, Attempts: sc.DispatchAttempts, Backoff: a.set.DispatchBackoff,
 	}, a.log.With("component", "dispatcher"))
@@ -313,6 +330,7 @@ func (a *App) serve() error {
 		QueuedJobsPerUser: cfg.Limits.QueuedJobsPerUser, NodesPerOwner: cfg.Limits.NodesPerOwner,
 		Unary:  []grpc.UnaryServerInterceptor{a.metrics.UnaryServerInterceptor()},
 		Stream: []grpc.StreamServerInterceptor{a.metrics.StreamServerInterceptor()},
+		TLS:    a.serverTLS("h2"), MutualTLS: cfg.Server.TLSClientCAFile != "",
 	}, a.log.With("component", "grpc"))
 	lis, err := net.Listen("tcp", cfg.Server.GRPCAddress)
 	if err != nil {
@@ -320,7 +338,8 @@ func (a *App) serve() error {
 	}
 	a.listener = lis
 	go func() { a.serveErr <- a.server.GRPC().Serve(lis) }()
-	a.log.Info("gRPC serving", "address", lis.Addr().String())
+	a.log.Info("gRPC serving", "address", lis.Addr().String(), "tls", a.tls != nil)
+	a.warnPlaintext("gRPC", lis.Addr())
 
 	a.rest = rest.New(rest.Deps{
 		Jobs: a.model, Nodes: a.model, Stats: a.model, Activity: a.model, Payments: a.model,
@@ -330,12 +349,13 @@ func (a *App) serve() error {
 		CORSOrigins: cfg.Server.CORSOrigins.Items(), MaxJobsPerNode: sc.MaxJobsPerNode,
 		Middleware: []echo.MiddlewareFunc{a.metrics.Echo()}, Metrics: a.metrics.Handler(), Version: version,
 		Limits: ratelimit.NewPrincipals(rateRules(cfg.Limits)), StreamsPerPrincipal: cfg.Limits.StreamsPerPrincipal,
-		MaxReplyBytes: cfg.Limits.MaxReplyBytes,
+		MaxReplyBytes: cfg.Limits.MaxReplyBytes, TLS: a.serverTLS("h2", "http/1.1"),
 	}, a.log.With("component", "rest"))
 	if err := a.rest.Start(cfg.Server.RESTAddress); err != nil {
 		return fmt.Errorf("REST on %s: %w", cfg.Server.RESTAddress, err)
 	}
-	a.log.Info("REST serving", "address", a.rest.Addr().String())
+	a.log.Info("REST serving", "address", a.rest.Addr().String(), "tls", a.tls != nil)
+	a.warnPlaintext("REST", a.rest.Addr())
 	return nil
 }
 
@@ -350,11 +370,20 @@ func (a *App) openStore(ctx context.Context) (eventstore.Store, error) {
 }
 
 // openLog opens the configured event store: EventStoreDB at
-// eventstore.esdb_url, or the embedded file in eventstore.data_dir, which
-// one process holds at a time (bolt options such as a lock timeout, for
-// the tools that read it beside a server).
+// eventstore.esdb_url, PostgreSQL at eventstore.postgres_url (or
+// database.url), or the embedded file in eventstore.data_dir, which one
+// process holds at a time (bolt options such as a lock timeout, for the
+// tools that read it beside a server).
 func openLog(ctx context.Context, cfg config.Config, log *slog.Logger, boltOpts ...bolt.Option) (eventstore.Store, error) {
 	ec := cfg.EventStore
+	if ec.Backend == config.BackendPostgres {
+		url, key := cfg.LogPostgresURL()
+		store, err := pglog.Open(ctx, url, pglog.Options{Schema: ec.PostgresSchema, Logger: log.With("component", "eventstore")})
+		if err != nil {
+			return nil, fmt.Errorf("eventstore.backend %q: open the log at %s (schema eventstore.postgres_schema = %q): %w", ec.Backend, key, ec.PostgresSchema, err)
+		}
+		return store, nil
+	}
 	if ec.Backend == config.BackendESDB {
 		store, err := esdb.Open(ctx, ec.ESDBURL, esdb.WithLogger(log))
 		if err != nil {
@@ -370,10 +399,27 @@ func openLog(ctx context.Context, cfg config.Config, log *slog.Logger, boltOpts 
 	return store, nil
 }
 
+// logDelivery returns the PostgreSQL log's delivery lag for /metrics, or
+// nil for the other stores, which deliver what they commit at once.
+func logDelivery(store eventstore.Store) func() (uint64, time.Duration) {
+	pg, ok := store.(*pglog.Store)
+	if !ok {
+		return nil
+	}
+	return func() (uint64, time.Duration) {
+		st := pg.Stats()
+		return st.Issued - st.Horizon, st.Waiting
+	}
+}
+
 // logLocation says where the log is, secrets masked.
 func logLocation(cfg config.Config) string {
-	if cfg.EventStore.Backend == config.BackendESDB {
+	switch cfg.EventStore.Backend {
+	case config.BackendESDB:
 		return cfg.Redacted().EventStore.ESDBURL
+	case config.BackendPostgres:
+		url, _ := cfg.Redacted().LogPostgresURL()
+		return url + " schema " + cmp.Or(cfg.EventStore.PostgresSchema, pglog.DefaultSchema)
 	}
 	return filepath.Join(cfg.EventStore.DataDir, "events.db")
 }
@@ -509,6 +555,9 @@ func (a *App) Stop() error {
 	}
 	if a.cancel != nil {
 		a.cancel()
+	}
+	if a.stopTLS != nil {
+		a.stopTLS()
 	}
 	if a.rebuild != nil {
 		a.rebuild.Close()
