@@ -76,6 +76,16 @@ func (s *Server) admit(ctx context.Context) error {
 // balancers make from one address and which cost nothing.
 func exempt(fullMethod string) bool { return strings.HasPrefix(fullMethod, "/grpc.health.v1.Health/") }
 
+// refused counts a call refused by authentication against its IP: a
+// flood of bad tokens has no principal of its own, and without this it
+// would be free.
+func (s *Server) refused(ctx context.Context, err error) error {
+	if ok, wait := s.opts.Limits.Allow(ratelimit.IP, peerIP(ctx), time.Now()); !ok {
+		return exhausted(ctx, wait, "rate limit: this ip makes calls with bad tokens faster than the server allows calls without one; retry in %s", wait.Round(time.Millisecond))
+	}
+	return err
+}
+
 func (s *Server) limitUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
 	if exempt(info.FullMethod) {
 		return next(ctx, req)

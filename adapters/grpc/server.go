@@ -195,7 +195,7 @@ func (s *Server) authenticate(ctx context.Context, fullMethod string) (context.C
 func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
 	ctx, err := s.authenticate(ctx, info.FullMethod)
 	if err != nil {
-		return nil, err
+		return nil, s.refused(ctx, err)
 	}
 	ctx = commands.WithMetadata(ctx, callMetadata(ctx, info.FullMethod))
 	return next(ctx, req)
@@ -211,7 +211,7 @@ func (w wrappedStream) Context() context.Context { return w.ctx }
 func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
 	ctx, err := s.authenticate(ss.Context(), info.FullMethod)
 	if err != nil {
-		return err
+		return s.refused(ctx, err)
 	}
 	return next(srv, wrappedStream{ss, ctx})
 }

@@ -131,48 +131,66 @@ func requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 // headers.
 func (s *Server) requireOperator(queryToken bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		check := s.checkOperator(queryToken, next)
 		return func(c echo.Context) error {
-			header := c.Request().Header.Get(echo.HeaderAuthorization)
-			var token string
-			switch {
-			case header == "" && queryToken && c.QueryParams().Has("access_token"):
-				token = c.QueryParam("access_token")
-			case header == "":
-				msg := "this endpoint needs a token: send the header `Authorization: Bearer <JWT>` with a token whose role is operator or admin; " + mintRoleHint
-				if queryToken {
-					msg = "this endpoint needs a token: send the header `Authorization: Bearer <JWT>`, or ?access_token=<JWT> where headers cannot be set (EventSource), with a token whose role is operator or admin; " + mintRoleHint
+			err := check(c)
+			_, authed := auth.PrincipalFrom(c.Request().Context())
+			var e *Error
+			if !authed && errors.As(err, &e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden) {
+				// A flood of bad tokens has no principal of its own: its
+				// IP pays.
+				if ok, wait := s.opts.Limits.Allow(ratelimit.IP, remoteIP(c.Request()), time.Now()); !ok {
+					return tooManyRequests(c, wait, "rate limit: this ip sends refused tokens faster than the server allows requests without one; retry in %s", wait.Round(time.Millisecond))
 				}
-				return unauthenticated(c, msg)
-			default:
-				t, err := auth.FromBearer(header)
-				if err != nil {
-					return unauthenticated(c, err.Error())
-				}
-				token = t
 			}
-			p, err := s.deps.Auth.Verify(token)
+			return err
+		}
+	}
+}
+
+// checkOperator is requireOperator without the rate of refusals.
+func (s *Server) checkOperator(queryToken bool, next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		header := c.Request().Header.Get(echo.HeaderAuthorization)
+		var token string
+		switch {
+		case header == "" && queryToken && c.QueryParams().Has("access_token"):
+			token = c.QueryParam("access_token")
+		case header == "":
+			msg := "this endpoint needs a token: send the header `Authorization: Bearer <JWT>` with a token whose role is operator or admin; " + mintRoleHint
+			if queryToken {
+				msg = "this endpoint needs a token: send the header `Authorization: Bearer <JWT>`, or ?access_token=<JWT> where headers cannot be set (EventSource), with a token whose role is operator or admin; " + mintRoleHint
+			}
+			return unauthenticated(c, msg)
+		default:
+			t, err := auth.FromBearer(header)
 			if err != nil {
-				var ae *auth.Error
-				if !errors.As(err, &ae) {
-					s.log.Warn("rest: token check failed", "request_id", requestIDOf(c), "err", err)
-					return unauthenticated(c, "the token could not be checked")
-				}
 				return unauthenticated(c, err.Error())
 			}
-			switch {
-			case p.Kind != auth.KindUser:
-				return forbidden("a node session token cannot read the operator API; send a user token whose role is operator or admin; %s", mintRoleHint)
-			case p.Role != RoleOperator && p.Role != RoleAdmin:
-				role := "no role"
-				if p.Role != "" {
-					role = fmt.Sprintf("role %q", p.Role)
-				}
-				return forbidden("the operator API needs a token whose role is operator or admin; the token of %q has %s; %s", p.Subject, role, mintRoleHint)
-			}
-			r := c.Request()
-			c.SetRequest(r.WithContext(auth.WithPrincipal(r.Context(), p)))
-			return next(c)
+			token = t
 		}
+		p, err := s.deps.Auth.Verify(token)
+		if err != nil {
+			var ae *auth.Error
+			if !errors.As(err, &ae) {
+				s.log.Warn("rest: token check failed", "request_id", requestIDOf(c), "err", err)
+				return unauthenticated(c, "the token could not be checked")
+			}
+			return unauthenticated(c, err.Error())
+		}
+		switch {
+		case p.Kind != auth.KindUser:
+			return forbidden("a node session token cannot read the operator API; send a user token whose role is operator or admin; %s", mintRoleHint)
+		case p.Role != RoleOperator && p.Role != RoleAdmin:
+			role := "no role"
+			if p.Role != "" {
+				role = fmt.Sprintf("role %q", p.Role)
+			}
+			return forbidden("the operator API needs a token whose role is operator or admin; the token of %q has %s; %s", p.Subject, role, mintRoleHint)
+		}
+		r := c.Request()
+		c.SetRequest(r.WithContext(auth.WithPrincipal(r.Context(), p)))
+		return next(c)
 	}
 }
 

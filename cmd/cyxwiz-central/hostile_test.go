@@ -706,6 +706,30 @@ var partAAttacks = []hostileCase{
 		},
 		want: codes.Unauthenticated, // read to the end: the token expires after the replay
 	},
+	{
+		name: "flood gRPC with forged tokens",
+		attack: func(t *testing.T, h *hostile) codes.Code {
+			forged := as(h.srv.userToken("mallory-forger") + "x")
+			return status.Code(flood(1500*time.Millisecond, func() error {
+				_, err := h.srv.jobs().ListJobs(forged, &pb.ListJobsRequest{})
+				return err
+			}))
+		},
+		want: codes.ResourceExhausted,
+	},
+	{
+		name: "flood REST with forged tokens",
+		attack: func(t *testing.T, h *hostile) codes.Code {
+			forged := h.mint("ops-forger", "operator", time.Hour) + "x"
+			return status.Code(flood(1500*time.Millisecond, func() error {
+				if code, _, _ := h.get(t, "/api/stats", forged); code != http.StatusOK {
+					return status.Error(httpCode(code), http.StatusText(code))
+				}
+				return nil
+			}))
+		},
+		want: codes.ResourceExhausted,
+	},
 }
 
 // sseUntilEnd reads an event stream until the server ends it, and
