@@ -338,29 +338,60 @@ func fatNode(name string) *pb.NodeInfo {
 // unpaced client would measure the test machine, not the server.
 const floodRate = 600
 
-// flood calls f at floodRate from 8 goroutines for d and returns the last
-// refusal's error (nil when nothing was refused).
-func flood(d time.Duration, f func() error) error {
+// flood calls f at up to floodRate from 8 goroutines until a call is
+// refused by a rate limit (RESOURCE_EXHAUSTED, "rate limit") or limit has
+// passed, and returns that refusal, else the last error (nil when nothing
+// was refused). Stopping on the condition, not a clock, keeps a slow
+// machine from ending the flood before it outruns the rate.
+func flood(limit time.Duration, f func() error) error {
 	var mu sync.Mutex
 	var last error
+	limited := make(chan struct{})
+	var once sync.Once
 	var wg sync.WaitGroup
-	end := time.Now().Add(d)
+	end := time.Now().Add(limit)
 	for range 8 {
 		wg.Go(func() {
 			tick := time.NewTicker(8 * time.Second / floodRate)
 			defer tick.Stop()
 			for time.Now().Before(end) {
-				<-tick.C
-				if err := f(); err != nil {
-					mu.Lock()
+				select {
+				case <-limited:
+					return
+				case <-tick.C:
+				}
+				err := f()
+				if err == nil {
+					continue
+				}
+				mu.Lock()
+				if !rateLimited(last) {
 					last = err
-					mu.Unlock()
+				}
+				mu.Unlock()
+				if rateLimited(err) {
+					once.Do(func() { close(limited) })
 				}
 			}
 		})
 	}
 	wg.Wait()
 	return last
+}
+
+func rateLimited(err error) bool {
+	return status.Code(err) == codes.ResourceExhausted && strings.Contains(err.Error(), "rate limit")
+}
+
+// restErr is an HTTP answer as a gRPC status, for flood.
+func restErr(code int) error {
+	if code == http.StatusOK {
+		return nil
+	}
+	if code == http.StatusTooManyRequests {
+		return status.Error(codes.ResourceExhausted, "rate limit: HTTP 429")
+	}
+	return status.Error(httpCode(code), http.StatusText(code))
 }
 
 // rawCodec sends bytes as they are, to send what is not a valid message.
@@ -423,7 +454,7 @@ var partAAttacks = []hostileCase{
 			cfg := unplaceableJob() // the queue quota also bites
 			var mu sync.Mutex
 			var trailer metadata.MD
-			err := flood(2*time.Second, func() error {
+			err := flood(15*time.Second, func() error {
 				var tr metadata.MD
 				_, err := h.srv.jobs().SubmitJob(as(tok), &pb.SubmitJobRequest{Config: cfg}, grpc.Trailer(&tr))
 				if status.Code(err) == codes.ResourceExhausted && strings.Contains(err.Error(), "rate limit") {
@@ -533,7 +564,7 @@ var partAAttacks = []hostileCase{
 	{
 		name: "anonymous discovery flood from one IP",
 		attack: func(t *testing.T, h *hostile) codes.Code {
-			return status.Code(flood(1500*time.Millisecond, func() error {
+			return status.Code(flood(15*time.Second, func() error {
 				_, err := h.srv.discovery().FindNodes(context.Background(), &pb.FindNodesRequest{MaxResults: 1})
 				return err
 			}))
@@ -546,17 +577,14 @@ var partAAttacks = []hostileCase{
 			tok := h.mint("ops-flood", "operator", time.Hour)
 			var mu sync.Mutex
 			retry := ""
-			err := flood(2*time.Second, func() error {
+			err := flood(15*time.Second, func() error {
 				code, _, resp := h.get(t, "/api/stats", tok)
-				if code == http.StatusOK {
-					return nil
-				}
 				if resp != nil && code == http.StatusTooManyRequests {
 					mu.Lock()
 					retry = resp.Header.Get("Retry-After")
 					mu.Unlock()
 				}
-				return status.Error(httpCode(code), http.StatusText(code))
+				return restErr(code)
 			})
 			if status.Code(err) == codes.ResourceExhausted && retry == "" {
 				t.Error("a 429 without Retry-After")
@@ -710,7 +738,7 @@ var partAAttacks = []hostileCase{
 		name: "flood gRPC with forged tokens",
 		attack: func(t *testing.T, h *hostile) codes.Code {
 			forged := as(h.srv.userToken("mallory-forger") + "x")
-			return status.Code(flood(1500*time.Millisecond, func() error {
+			return status.Code(flood(15*time.Second, func() error {
 				_, err := h.srv.jobs().ListJobs(forged, &pb.ListJobsRequest{})
 				return err
 			}))
@@ -721,11 +749,9 @@ var partAAttacks = []hostileCase{
 		name: "flood REST with forged tokens",
 		attack: func(t *testing.T, h *hostile) codes.Code {
 			forged := h.mint("ops-forger", "operator", time.Hour) + "x"
-			return status.Code(flood(1500*time.Millisecond, func() error {
-				if code, _, _ := h.get(t, "/api/stats", forged); code != http.StatusOK {
-					return status.Error(httpCode(code), http.StatusText(code))
-				}
-				return nil
+			return status.Code(flood(15*time.Second, func() error {
+				code, _, _ := h.get(t, "/api/stats", forged)
+				return restErr(code)
 			}))
 		},
 		want: codes.ResourceExhausted,
