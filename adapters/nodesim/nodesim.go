@@ -32,10 +32,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cyxwiz/central-server/adapters/grpcclient"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -110,8 +110,9 @@ type Result struct {
 // Config describes one simulated node. Only ServerAddr (or Conn) and
 // OwnerToken are required.
 type Config struct {
-	// ServerAddr is the central server's gRPC address (host:port). Ignored
-	// when Conn is set.
+	// ServerAddr is the central server's gRPC address (host:port), or
+	// several replicas' (comma-separated) or a dns:/// name: see
+	// grpcclient.Dial. Ignored when Conn is set.
 	ServerAddr string
 	// Conn, when set, is a connection to the central server shared with
 	// other nodes (a fleet); the node does not close it.
@@ -342,7 +343,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.cfg.Conn != nil {
 		n.conn = n.cfg.Conn
 	} else {
-		cc, err := grpc.NewClient(n.cfg.ServerAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpcclient.Dial(n.cfg.ServerAddr)
 		if err != nil {
 			return fmt.Errorf("nodesim: dial %s: %w", n.cfg.ServerAddr, err)
 		}

@@ -1,0 +1,491 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/cluster/redistest"
+	"github.com/cyxwiz/central-server/adapters/grpcclient"
+	"github.com/cyxwiz/central-server/adapters/nodesim"
+	"github.com/cyxwiz/central-server/commands"
+	"github.com/cyxwiz/central-server/domain"
+	pglog "github.com/cyxwiz/central-server/eventstore/postgres"
+	"github.com/cyxwiz/central-server/eventstore/postgres/pgtest"
+	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+)
+
+// Cluster test timings: a short leader lease and heartbeat timeout, so a
+// failover takes seconds.
+const (
+	clusterLeaderTTL = 2 * time.Second
+	clusterCapacity  = 2 // jobs per node
+)
+
+// testCluster is three server processes on one PostgreSQL log (a schema
+// of the test's) and one Redis (a key prefix of the test's), each on fixed
+// loopback ports so that a restarted replica is found where it was.
+type testCluster struct {
+	t        *testing.T
+	pgURL    string
+	schema   string
+	redisURL string
+	prefix   string
+	extra    [][]string // per replica: extra environment
+	grpc     []string
+	rest     []string
+	procs    []*serverProcess
+	rdb      *redis.Client
+	iss      *auth.Issuer
+}
+
+// newCluster starts n replicas; redisURL "" is the shared test Redis.
+func newCluster(t *testing.T, n int, redisURL string, extra ...[]string) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, pgURL: pgtest.URL(t), iss: auth.NewIssuer([]byte(testSecret), nil)}
+	c.schema = pgtest.Schema(t, c.pgURL)
+	if redisURL == "" {
+		redisURL = redistest.URL(t)
+		c.prefix = redistest.Prefix(t, redisURL)
+	} else {
+		c.prefix = "cluster-test:"
+	}
+	c.redisURL = redisURL
+	o, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.rdb = redis.NewClient(o)
+	t.Cleanup(func() { c.rdb.Close() })
+	c.extra = extra
+	c.procs = make([]*serverProcess, n)
+	for range n {
+		c.grpc = append(c.grpc, freeAddr(t))
+		c.rest = append(c.rest, freeAddr(t))
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { c.start(i) })
+	}
+	wg.Wait()
+	return c
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// replicaID names replica i.
+func replicaID(i int) string { return fmt.Sprintf("r%d", i) }
+
+func (c *testCluster) env(i int) []string {
+	env := []string{
+		"CYXWIZ_EVENTSTORE_BACKEND=postgres", "CYXWIZ_EVENTSTORE_POSTGRES_URL=" + c.pgURL,
+		"CYXWIZ_EVENTSTORE_POSTGRES_SCHEMA=" + c.schema, "CYXWIZ_EVENTSTORE_DATA_DIR=" + c.t.TempDir(),
+		"CYXWIZ_JWT_SECRET=" + testSecret, "CYXWIZ_DATABASE_URL=",
+		"CYXWIZ_REDIS_URL=" + c.redisURL, "CYXWIZ_REDIS_KEY_PREFIX=" + c.prefix,
+		fmt.Sprintf("CYXWIZ_REDIS_LEADER_TTL_MS=%d", clusterLeaderTTL.Milliseconds()),
+		"CYXWIZ_REDIS_REPLICA_ID=" + replicaID(i),
+		"CYXWIZ_SERVER_GRPC_ADDRESS=" + c.grpc[i], "CYXWIZ_SERVER_REST_ADDRESS=" + c.rest[i],
+		"CYXWIZ_SERVER_SHUTDOWN_GRACE_SECONDS=2",
+		"CYXWIZ_SCHEDULER_POLLING_INTERVAL_MS=100", fmt.Sprintf("CYXWIZ_SCHEDULER_MAX_JOBS_PER_NODE=%d", clusterCapacity),
+		"CYXWIZ_SCHEDULER_HEARTBEAT_TIMEOUT_SECONDS=3", "CYXWIZ_SCHEDULER_ACCEPT_TIMEOUT_SECONDS=3",
+		"CYXWIZ_SCHEDULER_DISPATCH_ATTEMPTS=2", "CYXWIZ_SCHEDULER_DISPATCH_BACKOFF_MS=50",
+		"CYXWIZ_SCHEDULER_MAX_RETRIES=100", "CYXWIZ_LOG=info",
+	}
+	if i < len(c.extra) {
+		env = append(env, c.extra[i]...)
+	}
+	return env
+}
+
+// start (re)starts replica i and waits until it serves.
+func (c *testCluster) start(i int) { c.procs[i] = runServerProcess(c.t, c.env(i)) }
+
+// kill ends replica i with SIGKILL.
+func (c *testCluster) kill(i int) { c.procs[i].kill() }
+
+// addrs is every replica's gRPC address, as clients are given them.
+func (c *testCluster) addrs() string { return strings.Join(c.grpc, ",") }
+
+// leader is the replica holding the leader lease (-1: none).
+func (c *testCluster) leader() int {
+	v, err := c.rdb.Get(context.Background(), c.prefix+"leader").Result()
+	if err != nil {
+		return -1
+	}
+	holder, _, _ := strings.Cut(v, "#")
+	for i := range c.procs {
+		if replicaID(i) == holder {
+			return i
+		}
+	}
+	return -1
+}
+
+// waitLeader waits until a replica other than not leads, and says how long
+// that took.
+func (c *testCluster) waitLeader(not int, timeout time.Duration) (int, time.Duration) {
+	c.t.Helper()
+	start := time.Now()
+	for {
+		if l := c.leader(); l >= 0 && l != not {
+			return l, time.Since(start)
+		}
+		if time.Since(start) > timeout {
+			c.t.Fatalf("no new leader (other than r%d) within %s", not, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// clients returns a connection spread over every replica, as a client or
+// node is given one address for the cluster.
+func (c *testCluster) conn() *grpc.ClientConn {
+	c.t.Helper()
+	cc, err := grpcclient.Dial(c.addrs())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+func (c *testCluster) token(sub string) string {
+	tok, _, err := c.iss.MintUser(sub, "", "", time.Hour)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return tok
+}
+
+// fleet starts n simulated nodes heartbeating through one connection
+// spread over every replica.
+func (c *testCluster) fleet(n int) *nodesim.Fleet {
+	c.t.Helper()
+	f, err := nodesim.StartFleet(context.Background(), nodesim.FleetConfig{
+		Count: n, Seed: 7, NamePrefix: "ha",
+		Template: nodesim.Config{Conn: c.conn(), OwnerToken: c.token("fleet-owner"), MaxConcurrentJobs: clusterCapacity,
+			TrainDuration: 150 * time.Millisecond, ProgressReports: 1, HeartbeatInterval: 300 * time.Millisecond,
+			ReportAttempts: 20, CallTimeout: 10 * time.Second},
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// load submits jobs from several clients, each with its own connection
+// spread over every replica, at about rate jobs/s until stop; every job
+// has a client-chosen id, so a retried submission is the same job.
+type load struct {
+	mu     sync.Mutex
+	acked  []string
+	failed []error
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func (c *testCluster) load(clients int, rate float64) *load {
+	l := &load{stop: make(chan struct{})}
+	every := time.Duration(float64(clients) / rate * float64(time.Second))
+	for g := range clients {
+		jobs := pb.NewJobServiceClient(c.conn())
+		tok := c.token(fmt.Sprintf("client-%d", g))
+		l.wg.Go(func() {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-l.stop:
+					return
+				case <-t.C:
+				}
+				id := uuid.NewString()
+				ctx, cancel := context.WithTimeout(as(tok), 20*time.Second)
+				_, err := jobs.SubmitJob(ctx, &pb.SubmitJobRequest{Config: benchJob(id)})
+				cancel()
+				l.mu.Lock()
+				if err == nil {
+					l.acked = append(l.acked, id)
+				} else {
+					l.failed = append(l.failed, fmt.Errorf("SubmitJob %s: %w", id, err))
+				}
+				l.mu.Unlock()
+			}
+		})
+	}
+	return l
+}
+
+// end stops submitting; it returns the acknowledged jobs and the calls
+// that failed after their retries.
+func (l *load) end() ([]string, []error) {
+	close(l.stop)
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.acked), slices.Clone(l.failed)
+}
+
+// logReport is what checkClusterLog found.
+type logReport struct {
+	events, assignments, requeues int
+	ended                         map[string]int // job → terminal events
+}
+
+// readClusterLog folds the whole log in position order and fails at the
+// first job assigned while not pending (held by two nodes), job requeued
+// while not on a node (a double requeue), or node over capacity — by its
+// own stream's slots or by the jobs' streams.
+func (c *testCluster) readClusterLog() logReport {
+	t := c.t
+	t.Helper()
+	st, err := pglog.Open(t.Context(), c.pgURL, pglog.Options{Schema: c.schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	all, err := st.ReadAll(t.Context(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec := commands.NewCodec()
+	jobs := map[string]*domain.Job{}
+	nodes := map[string]*domain.Node{}
+	held := map[string]int{} // node → jobs assigned or running on it, by the jobs' streams
+	holds := func(j *domain.Job) string {
+		if s := j.Status(); s == domain.JobStatusAssigned || s == domain.JobStatusRunning {
+			return j.Node()
+		}
+		return ""
+	}
+	rep := logReport{events: len(all), ended: map[string]int{}}
+	for _, rec := range all {
+		v, err := codec.DecodeEvent(rec)
+		if err != nil {
+			t.Fatalf("event %d (%s): %v", rec.Position, rec.Type, err)
+		}
+		e := v.(domain.Event)
+		switch {
+		case strings.HasPrefix(rec.Stream, "job-"):
+			j := jobs[rec.Stream]
+			if j == nil {
+				j = &domain.Job{}
+				jobs[rec.Stream] = j
+			}
+			switch ev := e.(type) {
+			case domain.JobAssigned:
+				// A job is on one node at a time: it is assigned only
+				// from the queue.
+				if j.Status() != domain.JobStatusPending {
+					t.Fatalf("position %d: %s assigned to %s while %s on %q", rec.Position, rec.Stream, ev.NodeID, j.Status(), j.Node())
+				}
+				rep.assignments++
+			case domain.JobRequeued:
+				if s := j.Status(); s != domain.JobStatusAssigned && s != domain.JobStatusRunning {
+					t.Fatalf("position %d: %s requeued while %s (a double requeue)", rec.Position, rec.Stream, s)
+				}
+				rep.requeues++
+			case domain.JobCompleted:
+				rep.ended[ev.JobID]++
+			case domain.JobFailed:
+				rep.ended[ev.JobID]++
+			case domain.JobCancelled:
+				rep.ended[ev.JobID]++
+			}
+			if n := holds(j); n != "" {
+				held[n]--
+			}
+			j.Apply(e)
+			if n := holds(j); n != "" {
+				if held[n]++; held[n] > clusterCapacity {
+					t.Fatalf("position %d: %d jobs on node %s by their streams, capacity %d", rec.Position, held[n], n, clusterCapacity)
+				}
+			}
+		case strings.HasPrefix(rec.Stream, "node-"):
+			n := nodes[rec.Stream]
+			if n == nil {
+				n = &domain.Node{}
+				nodes[rec.Stream] = n
+			}
+			n.Apply(e)
+			if active := n.ActiveJobs(); len(active) > clusterCapacity {
+				t.Fatalf("position %d: %s holds %d slots %v, capacity %d", rec.Position, rec.Stream, len(active), active, clusterCapacity)
+			}
+		}
+	}
+	return rep
+}
+
+// checkEveryJobEndedOnce waits until every acknowledged job has ended,
+// then checks each ended exactly once and the log's invariants held.
+func (c *testCluster) checkEveryJobEndedOnce(acked []string, timeout time.Duration) logReport {
+	c.t.Helper()
+	var rep logReport
+	deadline := time.Now().Add(timeout)
+	for {
+		rep = c.readClusterLog()
+		missing := 0
+		for _, id := range acked {
+			if rep.ended[id] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%d of %d acknowledged jobs not ended within %s", missing, len(acked), timeout)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	for id, n := range rep.ended {
+		if n != 1 {
+			c.t.Errorf("job %s ended %d times", id, n)
+		}
+	}
+	return rep
+}
+
+// TestClusterLeaderKilled: three replicas under a steady load from
+// clients and 20 nodes spread over all three; the leader is killed with
+// SIGKILL five times (and restarted): each time another replica leads
+// within the lease TTL plus 2s; afterwards every acknowledged job exists
+// and ended once, and the log shows no job held by two nodes, no node
+// over capacity and no double requeue.
+func TestClusterLeaderKilled(t *testing.T) {
+	const kills = 5
+	c := newCluster(t, 3, "")
+	first, _ := c.waitLeader(-1, 30*time.Second)
+	t.Logf("first leader r%d", first)
+	c.fleet(20)
+	l := c.load(3, 15)
+	var failovers []time.Duration
+	for k := range kills {
+		time.Sleep(time.Second) // steady load
+		old := c.leader()
+		if old < 0 {
+			old, _ = c.waitLeader(-1, 30*time.Second)
+		}
+		c.kill(old)
+		next, took := c.waitLeader(old, 30*time.Second)
+		failovers = append(failovers, took)
+		t.Logf("kill %d: r%d killed, r%d leads after %s", k+1, old, next, took.Round(time.Millisecond))
+		if took > clusterLeaderTTL+2*time.Second {
+			t.Errorf("kill %d: new leader after %s, want within TTL %s + 2s", k+1, took, clusterLeaderTTL)
+		}
+		c.start(old)
+	}
+	time.Sleep(time.Second)
+	acked, failed := l.end()
+	if len(acked) == 0 {
+		t.Fatal("no job was acknowledged")
+	}
+	rep := c.checkEveryJobEndedOnce(acked, 120*time.Second)
+	slices.Sort(failovers)
+	t.Logf("failover times over %d kills: p50 %s, max %s; %d jobs acknowledged, %d submissions failed after retries; log: %d events, %d assignments, %d requeues",
+		kills, failovers[len(failovers)/2].Round(time.Millisecond), failovers[len(failovers)-1].Round(time.Millisecond),
+		len(acked), len(failed), rep.events, rep.assignments, rep.requeues)
+	for _, err := range failed {
+		// A kill may fail a call whose retries all met the dying
+		// replica; nothing acknowledged is lost (checked above).
+		t.Logf("failed after retries: %v", err)
+	}
+}
+
+// TestClusterTwoLeaders: one replica runs the leader's work regardless of
+// the lease (redis.leader = "always") while another holds it — two
+// schedulers, two timeouts, two dispatchers at once on one log: every job
+// still ends once, none is held by two nodes, no node goes over capacity.
+func TestClusterTwoLeaders(t *testing.T) {
+	c := newCluster(t, 2, "", []string{"CYXWIZ_LOG=debug"}, []string{"CYXWIZ_LOG=debug", "CYXWIZ_REDIS_LEADER=always"})
+	if l, _ := c.waitLeader(-1, 30*time.Second); l != 0 {
+		t.Fatalf("r%d took the lease; only r0 takes part in the election", l)
+	}
+	c.fleet(10)
+	l := c.load(2, 20)
+	time.Sleep(6 * time.Second)
+	acked, failed := l.end()
+	for _, err := range failed {
+		t.Errorf("%v", err)
+	}
+	rep := c.checkEveryJobEndedOnce(acked, 120*time.Second)
+	both := 0
+	for i := range c.procs {
+		if n := strings.Count(c.procs[i].logs(), `"job assigned"`); n > 0 {
+			both++
+		}
+	}
+	if both < 2 {
+		t.Errorf("only %d of 2 replicas assigned jobs: the two leaders did not both run", both)
+	}
+	t.Logf("two leaders: %d jobs, %d assignments, %d requeues, all ended once", len(acked), rep.assignments, rep.requeues)
+}
+
+// TestClusterRedisOutage: Redis (a throwaway server of the test's) is
+// stopped for 20s under load and started again, empty: no node goes
+// offline because of it, nothing acknowledged is lost, and node leases
+// work again afterwards.
+func TestClusterRedisOutage(t *testing.T) {
+	srv := redistest.NewServer(t)
+	c := newCluster(t, 3, srv.URL)
+	c.waitLeader(-1, 30*time.Second)
+	fleet := c.fleet(10)
+	l := c.load(3, 10)
+	time.Sleep(2 * time.Second)
+	srv.Stop(t)
+	t.Log("Redis stopped")
+	time.Sleep(20 * time.Second)
+	srv.Start(t)
+	t.Log("Redis started again (empty)")
+	c.waitLeader(-1, 30*time.Second)
+	time.Sleep(5 * time.Second) // more than a heartbeat timeout
+	acked, failed := l.end()
+	for _, err := range failed {
+		t.Errorf("%v", err)
+	}
+	c.checkEveryJobEndedOnce(acked, 120*time.Second)
+	offline := 0
+	for i := range c.procs {
+		offline += strings.Count(c.procs[i].logs(), `"node went offline"`)
+	}
+	if offline > 0 {
+		t.Errorf("%d nodes went offline during or after the Redis outage", offline)
+	}
+	for _, n := range fleet.Nodes() {
+		if n.Stats().Heartbeats == 0 {
+			t.Errorf("node %s: no heartbeat acknowledged", n.ID())
+		}
+	}
+	// Liveness works again: a node that stops is taken offline.
+	victim := fleet.Nodes()[0]
+	id := victim.ID()
+	victim.Close()
+	eventually(t, 30*time.Second, "the stopped node to go offline", func() bool {
+		for i := range c.procs {
+			for line := range strings.Lines(c.procs[i].logs()) {
+				if strings.Contains(line, `"msg":"node went offline"`) && strings.Contains(line, id) {
+					return true
+				}
+			}
+		}
+		return false
+	})
+}
