@@ -550,3 +550,31 @@ func TestCORSOrigins(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresLogURL: the "postgres" log backend takes postgres_url, or
+// database.url when it is empty, and says which key it used.
+func TestPostgresLogURL(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     []string
+		url     string
+		fromKey string
+	}{
+		{"from database.url", []string{"CYXWIZ_EVENTSTORE_BACKEND=postgres", "CYXWIZ_DATABASE_URL=postgres://rm@db/x"},
+			"postgres://rm@db/x", "database.url"},
+		{"own url", []string{"CYXWIZ_EVENTSTORE_BACKEND=postgres", "CYXWIZ_DATABASE_URL=postgres://rm@db/x",
+			"CYXWIZ_EVENTSTORE_POSTGRES_URL=postgresql://log@db2/y", "CYXWIZ_EVENTSTORE_POSTGRES_SCHEMA=log"},
+			"postgresql://log@db2/y", "eventstore.postgres_url"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Load("", c.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if url, key := cfg.LogPostgresURL(); url != c.url || key != c.fromKey || cfg.EventStore.Backend != BackendPostgres {
+				t.Fatalf("LogPostgresURL() = %q, %q (backend %q); want %q from %s", url, key, cfg.EventStore.Backend, c.url, c.fromKey)
+			}
+		})
+	}
+}

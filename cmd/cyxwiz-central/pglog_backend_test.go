@@ -21,36 +21,25 @@ import (
 )
 
 // TestPostgresLogBackend runs the server with [eventstore] backend =
-// "postgres": a job runs to completion with its events in the log's
+// "postgres", its URL taken from database.url, the read models in the same
+// schema: a job runs to completion with its events in the log's
 // schema, nothing in data_dir, a restart rebuilds the read model from
 // that log, and audit reads it while the server runs.
 func TestPostgresLogBackend(t *testing.T) {
 	url := pgtest.URL(t)
 	schema := pgtest.Schema(t, url)
+	// The log and the read models share one database and one schema.
 	usePG := func(c *config.Config) {
 		c.EventStore.Backend = config.BackendPostgres
-		c.EventStore.PostgresURL = url
 		c.EventStore.PostgresSchema = schema
+		c.Database.URL, c.Database.Schema = url, schema
 	}
 	dir := t.TempDir()
 	s := startServer(t, dir, Settings{}, usePG)
 	if _, ok := s.app.store.(*pglog.Store); !ok {
 		t.Fatalf("event store is %T, want *postgres.Store", s.app.store)
 	}
-	node := startNode(t, s, "ops", "alpha", pb.DeviceType_DEVICE_CUDA, 24<<30)
-	alice := s.userToken("alice")
-	jobID := s.submit(alice, trainingJob())
-	node.waitAssignment(5 * time.Second)
-	eventually(t, 5*time.Second, "accepted", func() bool {
-		return s.jobStatus(alice, jobID).GetStatus().GetCurrentNodeId() == node.id
-	})
-	if _, err := s.status().ReportJobResult(as(node.session), &pb.ReportJobResultRequest{NodeId: node.id, JobId: jobID,
-		FinalStatus: pb.StatusCode_STATUS_SUCCESS}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 5*time.Second, "completed", func() bool {
-		return s.jobStatus(alice, jobID).GetStatus().GetStatus() == pb.StatusCode_STATUS_COMPLETED
-	})
+	alice, jobID := runJobToCompletion(t, s)
 	conn, err := pgx.Connect(t.Context(), url)
 	if err != nil {
 		t.Fatal(err)
@@ -74,18 +63,10 @@ func TestPostgresLogBackend(t *testing.T) {
 	}
 
 	t.Setenv("CYXWIZ_EVENTSTORE_BACKEND", config.BackendPostgres)
-	t.Setenv("CYXWIZ_EVENTSTORE_POSTGRES_URL", url)
+	t.Setenv("CYXWIZ_DATABASE_URL", url)
 	t.Setenv("CYXWIZ_EVENTSTORE_POSTGRES_SCHEMA", schema)
 	t.Setenv("CYXWIZ_EVENTSTORE_DATA_DIR", dir)
-	var out, errOut bytes.Buffer
-	if err := auditCmd([]string{"job", jobID}, &out, &errOut); err != nil {
-		t.Fatalf("audit job on the PostgreSQL log: %v\n%s", err, errOut.String())
-	}
-	for _, want := range []string{"JobSubmitted", "JobAssigned", "JobCompleted"} {
-		if !strings.Contains(out.String(), want) {
-			t.Fatalf("audit output lacks %s:\n%s", want, out.String())
-		}
-	}
+	checkJobAudit(t, jobID)
 }
 
 // TestPostgresLogBackendStartErrors: start-up fails naming the key and the
@@ -146,5 +127,35 @@ func TestPostgresLogBackendStartErrors(t *testing.T) {
 				t.Fatalf("Start: %v\nwant the key %s and %q", err, key, c.want)
 			}
 		})
+	}
+}
+
+// runJobToCompletion registers a node, submits a job as alice, and has the
+// node accept and complete it; it returns alice's token and the job.
+func runJobToCompletion(t *testing.T, s *testServer) (alice, jobID string) {
+	t.Helper()
+	node, alice, jobID := s.jobOnNode(t)
+	if _, err := s.status().ReportJobResult(as(node.session), &pb.ReportJobResultRequest{NodeId: node.id, JobId: jobID,
+		FinalStatus: pb.StatusCode_STATUS_SUCCESS}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "completed", func() bool {
+		return s.jobStatus(alice, jobID).GetStatus().GetStatus() == pb.StatusCode_STATUS_COMPLETED
+	})
+	return alice, jobID
+}
+
+// checkJobAudit runs `audit job` on the configured log and checks the
+// job's lifecycle is in its output.
+func checkJobAudit(t *testing.T, jobID string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if err := auditCmd([]string{"job", jobID}, &out, &errOut); err != nil {
+		t.Fatalf("audit job: %v\n%s", err, errOut.String())
+	}
+	for _, want := range []string{"JobSubmitted", "JobAssigned", "JobCompleted"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("audit output lacks %s:\n%s", want, out.String())
+		}
 	}
 }

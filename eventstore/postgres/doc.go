@@ -10,22 +10,27 @@
 // sequence positions), stream, revision, id, type, the payload as json
 // (data; a payload that is not JSON goes to data_raw), the metadata
 // columns correlation_id, causation_id and actor, recorded, and xid, the
-// transaction that wrote it. streams holds each stream's last revision and
-// is the row an append locks. An auditor can read it all with SQL:
+// transaction that wrote it (pg_current_xact_id()). An auditor can read it
+// all with SQL:
 //
 //	SELECT position, stream, revision, type, data->>'job_id', actor, recorded
 //	  FROM eventlog.events WHERE stream = 'job-…' ORDER BY revision;
 //
 // # Appends
 //
-// append_events (a PL/pgSQL function) takes the stream's row lock (FOR
-// UPDATE, creating the row if needed), looks the append's event ids up in
-// the stream (all found in order: a retry, answered with the original
-// result; some: ErrDuplicateEventID), checks the expected revision, takes
-// one position per event from the sequence and inserts the events. The
-// row lock serialises appends to one stream only; appends to different
-// streams run in parallel, and positions come from a sequence rather
-// than a counter row, which would serialise every append in the log.
+// append_events (a PL/pgSQL function) takes the stream's lock (a
+// transaction-level advisory lock keyed by the schema and the stream
+// name's hash), reads the stream's last revision, looks the append's event
+// ids up in the stream (all found in order: a retry, answered with the
+// original result; some: ErrDuplicateEventID), checks the expected
+// revision, takes one position per event from the sequence and inserts
+// the events. The lock serialises appends to one stream only (two names
+// whose hashes collide share one; UNIQUE (stream, revision) backs it up);
+// appends to different streams run in parallel, and positions come from a
+// sequence rather than a counter row, which would serialise every append
+// in the log. A first version locked a row per stream in a streams table:
+// that cost two more row writes per append, for nothing the events table
+// does not already know.
 //
 // Appends are queued to Options.Writers writer goroutines. A writer takes
 // every queued append (up to MaxBatch) and sends their calls as one
@@ -50,32 +55,30 @@
 // rolled-back appends are holes; positions are strictly increasing, not
 // dense.
 //
-// The horizon is computed from what PostgreSQL says about transactions,
-// never from timing. Two facts make it sound:
+// The horizon is computed from what PostgreSQL says about the
+// transactions writing the log, never from timing. Two facts make it
+// sound:
 //
-//  1. An append takes its transaction id (pg_current_xact_id(), recorded
-//     in events.xid) before it takes any position.
+//  1. append_events takes ROW EXCLUSIVE on events (LOCK TABLE) before it
+//     takes any position, and PostgreSQL holds it until the transaction
+//     ends. Readers, pg_dump included, take only ACCESS SHARE.
 //  2. The sequence has CACHE 1, so pg_sequence_last_value(positions) = L
 //     means every position handed out so far is <= L and every later one
 //     is > L.
 //
-// A tick of the tracker runs, in one transaction: (1) read L; (2) in a
-// later statement, so with a later snapshot S, read S =
-// pg_current_snapshot() and take a transaction id T of its own (assigned
-// during that statement, after S). Any transaction holding a position <=
-// L took it before (1), so took its id before (1) (fact 1), so its id is
-// < T. At S it had either ended, or was running with an id in S's xip
-// list or in [xmax(S), T) — PostgreSQL's xmax is one past the latest
-// completed transaction, and running ids at or above it are not listed
-// (the out-of-order test caught a first version that missed this). The
-// tick records the candidate (L, xip(S), [xmax(S), T)). A later tick's
-// snapshot S' resolves it when every id in that wait set has ended by S'
-// (below xmin(S'), or below xmax(S') and not in xip(S')). Then each
-// transaction that held a position <= L has committed, and a statement
-// that starts after S' sees its events, or it aborted and they will never
-// exist: H := L. H never moves backwards, and a later candidate resolving
-// implies the earlier ones have (whatever of theirs was still running at
-// the later snapshot is in its wait set).
+// A tick of the tracker runs two statements, in order: (1) read L; (2)
+// list W, the virtual transaction ids holding ROW EXCLUSIVE on events
+// (pg_locks, fast-path locks included). Any transaction holding a
+// position <= L took it before (1), so took the lock before (1) (fact 1):
+// at (2) it had ended or it is in W. The tick records the candidate (L,
+// W). A later tick whose list W' shares no id with W resolves it: every
+// transaction that held a position <= L has ended, committed (and a
+// statement that starts now sees its events) or rolled back (and its
+// positions stay empty), so H := L. A virtual transaction id is not
+// reused by a later transaction (its local part counts up per backend),
+// so an id absent from W' is a transaction that ended. H never moves
+// backwards, and a later candidate resolving implies the earlier ones
+// have: what of theirs still ran at the later listing is in its list.
 //
 // Reads for delivery are "position > cursor AND position <= H ORDER BY
 // position", in statements that start after H was established, so each
@@ -85,15 +88,17 @@
 // "everything acknowledged before the call has been delivered" and a
 // ReadAll right after an append sees it.
 //
-// The wait set holds every transaction of the cluster that had an id at
-// S, not only appenders: a long transaction anywhere (an idle-in-
-// transaction session, a long migration) holds the horizon back until it
-// ends. That delays delivery and never drops an event; the delay is
-// visible in Stats().Waiting and, in the server, as the metrics
-// cyxwiz_eventstore_delivery_wait_seconds and
-// cyxwiz_eventstore_undelivered_positions. Each tick takes a transaction id
-// and commits without waiting for a WAL flush (synchronous_commit off in
-// that transaction only; it writes nothing else).
+// Only transactions writing this log are waited for, not the rest of the
+// cluster. A first version used pg_current_snapshot() instead: it waited
+// for every transaction of the cluster with an id, and it had to take an
+// id of its own per tick, because running ids at or above the snapshot's
+// xmax are not listed in it (TestOutOfOrderCommit caught the version that
+// missed this). An append transaction left open delays delivery, it never
+// drops an event: the delay is visible in Stats().Waiting and, in the
+// server, as the metrics cyxwiz_eventstore_delivery_wait_seconds and
+// cyxwiz_eventstore_undelivered_positions. Anything else that writes
+// events must take the same lock before taking a position; only
+// append_events does.
 //
 // # Waking up
 //
@@ -102,8 +107,9 @@
 // the appends' transactions: a NOTIFY inside them would serialise their
 // commits on the notification queue's lock), when a reader waits, every
 // 10ms while a candidate waits, and every Options.Poll otherwise. A
-// notification's content and order are never used; a lost one costs at
-// most Poll. The LISTEN connection reconnects after a failure.
+// notification's content and order are never used (but for a store
+// ignoring its own); a lost one costs at most Poll. Announcements are
+// spaced 5ms apart, ticks 2ms apart. The LISTEN connection reconnects after a failure.
 //
 // # Failures
 //

@@ -2,10 +2,7 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -14,82 +11,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// snapshot is a parsed pg_snapshot: every transaction id below xmin has
-// ended, none at or above xmax had started, and xip lists the ones in
-// between still running.
-type snapshot struct {
-	xmin, xmax uint64
-	xip        []uint64 // sorted
-}
-
-// parseSnapshot parses pg_snapshot's text form "xmin:xmax:xip,xip,…".
-func parseSnapshot(text string) (snapshot, error) {
-	parts := strings.Split(text, ":")
-	if len(parts) != 3 {
-		return snapshot{}, fmt.Errorf("snapshot %q: want xmin:xmax:xip", text)
-	}
-	var (
-		sn  snapshot
-		err error
-	)
-	if sn.xmin, err = strconv.ParseUint(parts[0], 10, 64); err != nil {
-		return snapshot{}, fmt.Errorf("snapshot %q: %w", text, err)
-	}
-	if sn.xmax, err = strconv.ParseUint(parts[1], 10, 64); err != nil {
-		return snapshot{}, fmt.Errorf("snapshot %q: %w", text, err)
-	}
-	if parts[2] != "" {
-		for _, f := range strings.Split(parts[2], ",") {
-			x, err := strconv.ParseUint(f, 10, 64)
-			if err != nil {
-				return snapshot{}, fmt.Errorf("snapshot %q: %w", text, err)
-			}
-			sn.xip = append(sn.xip, x)
-		}
-		slices.Sort(sn.xip)
-	}
-	return sn, nil
-}
-
-// ended reports whether transaction x had ended (committed or aborted)
-// when the snapshot was taken. Ids at or above xmax may be running: xmax
-// is one past the latest completed transaction, not the next id.
-func (sn snapshot) ended(x uint64) bool {
-	if x < sn.xmin {
-		return true
-	}
-	if x >= sn.xmax {
-		return false
-	}
-	_, running := slices.BinarySearch(sn.xip, x)
-	return !running
-}
-
-// allEnded reports whether every id in [lo, hi) had ended.
-func (sn snapshot) allEnded(lo, hi uint64) bool {
-	lo = max(lo, sn.xmin)
-	if lo >= hi {
-		return true
-	}
-	if hi > sn.xmax {
-		return false
-	}
-	i, _ := slices.BinarySearch(sn.xip, lo)
-	return i == len(sn.xip) || sn.xip[i] >= hi
-}
-
 // candidate is a horizon in waiting: every position up to issued is final
-// once the transactions that could hold one of them have ended: those in
-// running, and every id in [lo, hi).
+// once every transaction in writers has ended.
 type candidate struct {
 	issued  uint64
-	running []uint64
-	lo, hi  uint64
+	writers []string // virtual transaction ids
 	since   time.Time
-}
-
-func (c candidate) resolvedBy(sn snapshot) bool {
-	return sn.allEnded(c.lo, c.hi) && !slices.ContainsFunc(c.running, func(x uint64) bool { return !sn.ended(x) })
 }
 
 // maxCandidates bounds the candidates kept while a transaction stays
@@ -138,42 +65,35 @@ func lastIssued(ctx context.Context, pool *pgxpool.Pool) (uint64, error) {
 }
 
 // observation is what one tick reads, in this order: the last position
-// handed out, then (in a later statement, so a later snapshot) the
-// running transactions and an id of its own, assigned after both.
+// handed out, then the transactions writing the log (holding ROW
+// EXCLUSIVE on events, which append_events takes before any position).
 type observation struct {
-	issued uint64
-	sn     snapshot
-	own    uint64
+	issued  uint64
+	writers []string
 }
 
-// tick observes the log in a transaction of its own (which takes a
-// transaction id, so it commits without waiting for a flush) and
+// writersSQL lists the transactions writing the log, by virtual
+// transaction id (which every transaction has, with or without a
+// transaction id, and no later one reuses soon). Readers, pg_dump
+// included, hold only ACCESS SHARE and are not waited for.
+const writersSQL = `SELECT coalesce(array_agg(DISTINCT virtualtransaction), '{}') FROM pg_locks
+	WHERE locktype = 'relation' AND relation = 'events'::regclass AND mode = 'RowExclusiveLock'
+	AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+
+// tick observes the log (one round trip, two statements in order) and
 // advances the horizon.
 func (h *horizon) tick(ctx context.Context) error {
 	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue("SET LOCAL synchronous_commit = off")
 	b.Queue(`SELECT coalesce(pg_sequence_last_value('positions'), 0)`)
-	b.Queue(`SELECT pg_current_xact_id()::text, pg_current_snapshot()::text`)
-	b.Queue("COMMIT")
+	b.Queue(writersSQL)
 	br := h.pool.SendBatch(ctx, b)
 	var (
-		obs           observation
-		issued        int64
-		own, snapText string
+		issued  int64
+		writers []string
 	)
-	_, err := br.Exec()
+	err := br.QueryRow().Scan(&issued)
 	if err == nil {
-		_, err = br.Exec()
-	}
-	if err == nil {
-		err = br.QueryRow().Scan(&issued)
-	}
-	if err == nil {
-		err = br.QueryRow().Scan(&own, &snapText)
-	}
-	if err == nil {
-		_, err = br.Exec()
+		err = br.QueryRow().Scan(&writers)
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -181,40 +101,34 @@ func (h *horizon) tick(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	obs.issued = uint64(issued)
-	if obs.own, err = strconv.ParseUint(own, 10, 64); err != nil {
-		return fmt.Errorf("transaction id %q: %w", own, err)
-	}
-	if obs.sn, err = parseSnapshot(snapText); err != nil {
-		return err
-	}
-	h.notifier.Publish(h.advance(obs, time.Now()))
+	h.notifier.Publish(h.advance(observation{issued: uint64(issued), writers: writers}, time.Now()))
 	return nil
 }
 
 // advance applies one observation and returns the horizon.
 //
-// Every transaction that took a position <= obs.issued took its id first,
-// so before obs.own: at the snapshot it had ended, or it was running with
-// an id in sn.xip or in [sn.xmax, own). Once all of those have ended,
-// every such position is committed and visible, or never will be.
+// Every transaction that took a position <= obs.issued took ROW EXCLUSIVE
+// on events first, and keeps it until it ends: if it was still running
+// when the writers were listed, it is among them. Once all of those have
+// ended, every such position is committed and visible, or never will be.
 func (h *horizon) advance(obs observation, now time.Time) uint64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.issued = max(h.issued, obs.issued)
+	running := func(vx string) bool { return slices.Contains(obs.writers, vx) }
 	// A later candidate resolving implies the earlier ones did: whatever
-	// of theirs still ran at the later snapshot is in its wait set.
+	// of theirs still ran when the later one was listed is in its list.
 	for i := len(h.pending) - 1; i >= 0; i-- {
-		if h.pending[i].resolvedBy(obs.sn) {
+		if !slices.ContainsFunc(h.pending[i].writers, running) {
 			h.pos = max(h.pos, h.pending[i].issued)
 			h.pending = slices.Delete(h.pending, 0, i+1)
 			break
 		}
 	}
-	c := candidate{issued: obs.issued, running: obs.sn.xip, lo: obs.sn.xmax, hi: obs.own, since: now}
+	c := candidate{issued: obs.issued, writers: obs.writers, since: now}
 	switch {
 	case obs.issued <= h.pos:
-	case len(c.running) == 0 && c.lo >= c.hi:
+	case len(c.writers) == 0:
 		h.pos, h.pending = obs.issued, h.pending[:0]
 	case len(h.pending) > 0 && h.pending[len(h.pending)-1].issued == obs.issued:
 		// Nothing handed out since: the older candidate waits for less.
@@ -256,8 +170,8 @@ type HorizonStats struct {
 	// running or rolled back), as of the last tick.
 	Issued uint64
 	// Waiting is how long the oldest undelivered position has waited for
-	// the transactions that were running when it was handed out: a
-	// long-running transaction anywhere in the cluster shows here.
+	// the appends that were running when it was handed out: a long
+	// transaction writing the log shows here.
 	Waiting time.Duration
 }
 

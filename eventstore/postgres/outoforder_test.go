@@ -46,7 +46,7 @@ func beginAppend(t *testing.T, url, schema, stream string, id uuid.UUID) (pgx.Tx
 	}
 	var kind int16
 	var pos int64
-	err = tx.QueryRow(t.Context(), `SELECT kind, pos FROM append_events($1, 0::smallint, 0::bigint, $2, $3, $4, $5, $6, $7, $8)`,
+	err = tx.QueryRow(t.Context(), `SELECT kind, pos FROM append_events(0, $1, 0::smallint, 0::bigint, $2, $3, $4, $5, $6, $7, $8)`,
 		stream, []string{id.String()}, []string{"A"}, []*string{nil}, [][]byte{nil},
 		[]string{""}, []string{""}, []string{"test"}).Scan(&kind, &pos)
 	if err != nil || kind != 0 {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cyxwiz/central-server/eventstore"
@@ -78,21 +79,26 @@ type Store struct {
 	pool    *pgxpool.Pool
 	connCfg *pgx.ConnConfig // for the LISTEN connection
 	channel string          // the NOTIFY channel of the schema
+	lockNS  int32           // the first key of the streams' advisory locks
+	self    string          // this Store's NOTIFY payload, ignored by its own listener
 	log     *slog.Logger
 
 	// mu guards closed; appenders hold it for reading while they enqueue.
-	mu       sync.RWMutex
-	closed   bool
-	inflight sync.WaitGroup // appends enqueued and not yet answered
+	mu        sync.RWMutex
+	closed    bool
+	closeOnce sync.Once
+	inflight  sync.WaitGroup // appends enqueued and not yet answered
 
 	queue   chan *appendReq
 	horizon *horizon
 	notify  chan struct{} // a commit to announce to other processes
+	commits atomic.Uint64 // transactions the writers committed
+	appends atomic.Uint64 // appends they carried
 
 	ctx    context.Context // ends at Close, after the appends
 	cancel context.CancelFunc
 	bg     sync.WaitGroup // writers, tracker, listener, announcer
-	stop   chan struct{}  // closed by Close to end subscriptions
+	stop   chan struct{}  // closed first by Close: subscriptions and waiting readers end
 	subs   sync.WaitGroup
 }
 
@@ -129,6 +135,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool:    pool,
 		connCfg: cfg.ConnConfig.Copy(),
 		channel: fmt.Sprintf("cyxwiz_events_%08x", h.Sum32()),
+		lockNS:  int32(h.Sum32()),
+		self:    uuid.NewString(),
 		log:     opts.Logger,
 		queue:   make(chan *appendReq, 4*opts.MaxBatch),
 		notify:  make(chan struct{}, 1),
@@ -179,7 +187,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	db := stdlib.OpenDBFromPool(s.pool)
 	defer db.Close()
 	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
-		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true),
+		// Its own version table: the log may share a schema with the read models.
+		goose.WithTableName("event_log_migrations"))
 	if err != nil {
 		return fmt.Errorf("postgres event store: migrations: %w", err)
 	}
@@ -207,7 +217,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	if err := ctx.Err(); err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	r := newAppendReq(ctx, stream, expected, ids, events)
+	r := newAppendReq(ctx, s.lockNS, stream, expected, ids, events)
 	if err := s.enqueue(ctx, r); err != nil {
 		return eventstore.AppendResult{}, err
 	}
@@ -225,11 +235,12 @@ func (s *Store) enqueue(ctx context.Context, r *appendReq) error {
 	if s.closed {
 		return eventstore.ErrClosed
 	}
+	s.inflight.Add(1) // before the send: a writer may answer at once
 	select {
 	case s.queue <- r:
-		s.inflight.Add(1)
 		return nil
 	case <-ctx.Done():
+		s.inflight.Done()
 		return ctx.Err()
 	}
 }
@@ -445,15 +456,18 @@ func (s *Store) retryable(ctx context.Context, err error) error {
 // Close waits for the appends already accepted, ends the subscriptions and
 // releases the pool.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	first := false
+	s.closeOnce.Do(func() {
+		first = true
+		close(s.stop) // before the lock: a reader waiting for PostgreSQL holds it
+	})
+	if !first {
 		return eventstore.ErrClosed
 	}
+	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
 	s.inflight.Wait()
-	close(s.stop)
 	s.subs.Wait()
 	s.cancel()
 	close(s.queue)

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cyxwiz/central-server/eventstore"
+	"github.com/cyxwiz/central-server/eventstore/internal/batch"
 	"github.com/cyxwiz/central-server/eventstore/internal/rules"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -32,9 +33,9 @@ type appendReq struct {
 // larger append still goes alone).
 const maxBatchEvents = 8192
 
-const appendSQL = `SELECT kind, ord, revision, pos FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+const appendSQL = `SELECT kind, ord, revision, pos FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
-func newAppendReq(ctx context.Context, stream string, expected eventstore.ExpectedRevision, ids []uuid.UUID, events []eventstore.EventData) *appendReq {
+func newAppendReq(ctx context.Context, lockNS int32, stream string, expected eventstore.ExpectedRevision, ids []uuid.UUID, events []eventstore.EventData) *appendReq {
 	n := len(events)
 	var (
 		idText = make([]string, n)
@@ -72,7 +73,7 @@ func newAppendReq(ctx context.Context, stream string, expected eventstore.Expect
 	}
 	return &appendReq{
 		ctx: ctx, stream: stream, expected: expected, ids: ids,
-		args: []any{stream, kind, int64(rev), idText, types, data, raw, corr, cause, actor},
+		args: []any{lockNS, stream, kind, int64(rev), idText, types, data, raw, corr, cause, actor},
 		done: make(chan struct{}),
 	}
 }
@@ -91,6 +92,8 @@ func validText(events []eventstore.EventData, stream string) error {
 	return nil
 }
 
+func eventsOf(r *appendReq) int { return len(r.ids) }
+
 func (r *appendReq) finish(res eventstore.AppendResult, err error) {
 	r.res, r.err = res, err
 	close(r.done)
@@ -100,28 +103,16 @@ func (r *appendReq) finish(res eventstore.AppendResult, err error) {
 // limits, and commits them in one transaction. It returns once the queue
 // is closed and drained.
 func (s *Store) writeLoop() {
-	var batch []*appendReq
+	var (
+		b  []*appendReq
+		ok bool
+	)
 	for {
-		r, ok := <-s.queue
-		if !ok {
+		if b, ok = batch.Take(s.queue, b, s.opts.MaxBatch, maxBatchEvents, eventsOf); !ok {
 			return
 		}
-		batch = append(batch[:0], r)
-		events := len(r.ids)
-	fill:
-		for len(batch) < s.opts.MaxBatch && events < maxBatchEvents {
-			select {
-			case r, ok := <-s.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-				events += len(r.ids)
-			default:
-				break fill
-			}
-		}
-		s.commit(batch)
+		s.commit(b)
+		clear(b)
 	}
 }
 
@@ -150,7 +141,9 @@ func (s *Store) commit(batch []*appendReq) {
 		return
 	}
 	// Streams locked in one order by every writer of every process: two
-	// batches never wait for each other's rows in a cycle.
+	// batches never wait for each other's locks in a cycle (but for two
+	// names whose lock keys collide: PostgreSQL then aborts one batch as a
+	// deadlock, and its appends are retried one by one below).
 	slices.SortStableFunc(live, func(a, b *appendReq) int { return strings.Compare(a.stream, b.stream) })
 	outs, err := s.run(live)
 	if err != nil && len(live) > 1 && !transient(err) {
@@ -217,6 +210,8 @@ func (s *Store) run(batch []*appendReq) ([]outcome, error) {
 	if err := br.Close(); err != nil {
 		return nil, err
 	}
+	s.commits.Add(1)
+	s.appends.Add(uint64(len(batch)))
 	return outs, nil
 }
 

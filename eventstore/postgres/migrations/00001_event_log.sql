@@ -1,16 +1,11 @@
 -- The event log. Positions come from the sequence "positions" (CACHE 1:
 -- the horizon argument in doc.go needs last_value to bound every position
 -- handed out so far); each event records the id of the transaction that
--- wrote it. Payloads that are JSON are kept as json (readable in SQL, the
+-- wrote it, for auditors. Payloads that are JSON are kept as json (readable in SQL, the
 -- exact bytes preserved); anything else goes to data_raw.
 
 -- +goose Up
 CREATE SEQUENCE positions AS bigint START 1 CACHE 1;
-
-CREATE TABLE streams (
-    name          text PRIMARY KEY,
-    last_revision bigint NOT NULL -- -1: created by an append that recorded nothing
-);
 
 CREATE TABLE events (
     position       bigint PRIMARY KEY,
@@ -29,7 +24,10 @@ CREATE TABLE events (
     UNIQUE (stream, id)
 );
 
--- append_events appends to one stream under its row lock. It returns one
+-- append_events appends to one stream under a transaction-level advisory
+-- lock of the stream (keyed by p_lock_ns, the schema's, and the stream
+-- name's hash: a collision only makes two streams wait for each other;
+-- UNIQUE (stream, revision) stays the backstop). It returns one
 -- row (0, n, last revision, last position) when it appended; (1, 0,
 -- revision, 0) when expected does not match (revision -1: no stream); or
 -- one row (2, ordinal, revision, position) per event id already recorded
@@ -37,22 +35,22 @@ CREATE TABLE events (
 -- a retry. expect: 0 any, 1 no stream, 2 stream exists, 3 exact p_rev.
 -- +goose StatementBegin
 CREATE FUNCTION append_events(
-    p_stream text, p_expect smallint, p_rev bigint, p_ids uuid[], p_types text[],
+    p_lock_ns int, p_stream text, p_expect smallint, p_rev bigint, p_ids uuid[], p_types text[],
     p_data json[], p_raw bytea[], p_corr text[], p_cause text[], p_actor text[])
 RETURNS TABLE (kind smallint, ord bigint, revision bigint, pos bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
-    -- The transaction id is taken before any position (see doc.go).
-    v_xid  xid8 := pg_current_xact_id();
     v_n    int := cardinality(p_ids);
     v_last bigint;
     v_pos  bigint[];
 BEGIN
-    SELECT s.last_revision INTO v_last FROM streams s WHERE s.name = p_stream FOR UPDATE;
-    IF NOT FOUND THEN
-        INSERT INTO streams (name, last_revision) VALUES (p_stream, -1) ON CONFLICT DO NOTHING;
-        SELECT s.last_revision INTO v_last FROM streams s WHERE s.name = p_stream FOR UPDATE;
-    END IF;
+    -- Taken before any position and held to the end of the transaction:
+    -- the delivery horizon waits for every holder (see doc.go).
+    LOCK TABLE events IN ROW EXCLUSIVE MODE;
+    PERFORM pg_advisory_xact_lock(p_lock_ns, hashtext(p_stream));
+    -- A new statement, so a snapshot taken after the lock: it sees every
+    -- append to the stream that held the lock before.
+    SELECT coalesce(max(e.revision), -1) INTO v_last FROM events e WHERE e.stream = p_stream;
     IF v_last >= 0 THEN
         RETURN QUERY SELECT 2::smallint, o.ord, e.revision, e.position
             FROM unnest(p_ids) WITH ORDINALITY AS o(id, ord)
@@ -67,9 +65,8 @@ BEGIN
     END IF;
     v_pos := ARRAY(SELECT p FROM (SELECT nextval('positions') AS p FROM generate_series(1, v_n)) s ORDER BY p);
     INSERT INTO events (position, stream, revision, id, type, data, data_raw, correlation_id, causation_id, actor, xid)
-    SELECT v_pos[i], p_stream, v_last + i, p_ids[i], p_types[i], p_data[i], p_raw[i], p_corr[i], p_cause[i], p_actor[i], v_xid
+    SELECT v_pos[i], p_stream, v_last + i, p_ids[i], p_types[i], p_data[i], p_raw[i], p_corr[i], p_cause[i], p_actor[i], pg_current_xact_id()
     FROM generate_series(1, v_n) AS i;
-    UPDATE streams SET last_revision = v_last + v_n WHERE name = p_stream;
     RETURN QUERY SELECT 0::smallint, v_n::bigint, v_last + v_n, v_pos[v_n];
 END
 $$;
@@ -78,5 +75,4 @@ $$;
 -- +goose Down
 DROP FUNCTION append_events;
 DROP TABLE events;
-DROP TABLE streams;
 DROP SEQUENCE positions;
