@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"fmt"
 	"net"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/config"
+	"github.com/cyxwiz/central-server/adapters/rest"
 	"github.com/cyxwiz/central-server/adapters/cluster/redistest"
 	"github.com/cyxwiz/central-server/adapters/grpcclient"
 	"github.com/cyxwiz/central-server/adapters/nodesim"
@@ -152,6 +157,21 @@ func (c *testCluster) waitLeader(not int, timeout time.Duration) (int, time.Dura
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// health reads replica i's /api/health.
+func (c *testCluster) health(i int) rest.HealthJSON {
+	c.t.Helper()
+	var h rest.HealthJSON
+	resp, err := http.Get("http://" + c.rest[i] + "/api/health")
+	if err != nil {
+		c.t.Fatalf("health of r%d: %v", i, err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		c.t.Fatalf("health of r%d: %v", i, err)
+	}
+	return h
 }
 
 // clients returns a connection spread over every replica, as a client or
@@ -375,6 +395,12 @@ func TestClusterLeaderKilled(t *testing.T) {
 	c := newCluster(t, 3, "")
 	first, _ := c.waitLeader(-1, 30*time.Second)
 	t.Logf("first leader r%d", first)
+	eventually(t, 10*time.Second, "health to show the cluster", func() bool {
+		h := c.health((first + 1) % 3)
+		d := h.Details["redis"]
+		return h.Components["redis"] == rest.ComponentOK && strings.Contains(d, "3 replicas (r0, r1, r2)") &&
+			strings.Contains(d, fmt.Sprintf("leader r%d (token", first))
+	})
 	c.fleet(20)
 	l := c.load(3, 15)
 	var failovers []time.Duration
@@ -452,7 +478,11 @@ func TestClusterRedisOutage(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	srv.Stop(t)
 	t.Log("Redis stopped")
-	time.Sleep(20 * time.Second)
+	outage := time.Now()
+	if h := c.health(1); h.Components["redis"] != rest.ComponentDown || h.Status != rest.StatusDegraded {
+		t.Errorf("health during the outage: %+v, want redis down, degraded", h)
+	}
+	time.Sleep(20*time.Second - time.Since(outage))
 	srv.Start(t)
 	t.Log("Redis started again (empty)")
 	c.waitLeader(-1, 30*time.Second)
@@ -488,4 +518,72 @@ func TestClusterRedisOutage(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestRedisURLRefusedWithTheEmbeddedLog: redis.url with the embedded log
+// is refused at start, saying why.
+func TestRedisURLRefusedWithTheEmbeddedLog(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Redis.URL = "redis://127.0.0.1:6379/0"
+	_, err := NewApp(cfg, Settings{}, testLogger(t))
+	if err == nil || !strings.Contains(err.Error(), "embedded log is a file one process holds") ||
+		!strings.Contains(err.Error(), `eventstore.backend = "postgres"`) {
+		t.Fatalf("NewApp = %v, want a refusal naming the embedded log and the way out", err)
+	}
+	cfg.EventStore.Backend, cfg.EventStore.PostgresURL = config.BackendPostgres, "postgres://127.0.0.1:5432/test"
+	if _, err := NewApp(cfg, Settings{}, testLogger(t)); err != nil {
+		t.Fatalf("redis.url with the PostgreSQL log: %v", err)
+	}
+}
+
+// TestClusterRollingRestart: three replicas with their read models in one
+// PostgreSQL schema, under load, are restarted one after the other
+// (SIGTERM, then start): no client call fails after its retries, every
+// job ends once, and afterwards `replay --verify` finds the read models
+// equal to the log.
+func TestClusterRollingRestart(t *testing.T) {
+	url := pgtest.URL(t)
+	rm := pgtest.Schema(t, url)
+	shared := []string{"CYXWIZ_DATABASE_URL=" + url, "CYXWIZ_DATABASE_SCHEMA=" + rm}
+	c := newCluster(t, 3, "", shared, shared, shared)
+	c.waitLeader(-1, 30*time.Second)
+	c.fleet(20)
+	l := c.load(3, 15)
+	for i := range c.procs {
+		time.Sleep(time.Second)
+		p := c.procs[i]
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.cmd.Wait(); err != nil {
+			t.Errorf("r%d did not stop cleanly: %v\n%s", i, err, tail(p.logs(), 20))
+		}
+		c.start(i)
+		t.Logf("r%d restarted", i)
+	}
+	time.Sleep(time.Second)
+	acked, failed := l.end()
+	for _, err := range failed {
+		t.Errorf("%v", err)
+	}
+	rep := c.checkEveryJobEndedOnce(acked, 120*time.Second)
+	t.Logf("rolling restart: %d jobs, %d assignments, %d requeues, all ended once", len(acked), rep.assignments, rep.requeues)
+	// Stop every replica cleanly: the read models catch up with the log.
+	for i := range c.procs {
+		_ = c.procs[i].cmd.Process.Signal(syscall.SIGTERM)
+		_ = c.procs[i].cmd.Wait()
+	}
+	env := append(c.env(0), shared...)
+	cmd := command(t, env, "replay", "--verify", "--config", "../../config.toml")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("replay --verify on the shared read models: %v\n%s", err, tail(string(out), 30))
+	}
+	t.Logf("replay --verify: %s", tail(string(out), 3))
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
