@@ -142,6 +142,9 @@ type Config struct {
 	Devices []*pb.DeviceCaps
 	// Region the node advertises (default "local").
 	Region string
+	// WalletAddress is the Solana wallet the node's payouts go to ("" =
+	// none).
+	WalletAddress string
 	// PricePerHour the node asks, in tokens (default 1).
 	PricePerHour float64
 	// CPUCores and RAMTotal (bytes) advertised (defaults 8 and 32 GiB).
@@ -396,7 +399,7 @@ func (n *Node) info() *pb.NodeInfo {
 	return &pb.NodeInfo{
 		NodeId: id, Name: n.cfg.Name, Version: &pb.Version{Major: 0, Minor: 1, Build: "nodesim"},
 		Devices: n.cfg.Devices, CpuCores: n.cfg.CPUCores, RamTotal: n.cfg.RAMTotal, RamAvailable: n.cfg.RAMTotal/2 - used,
-		IpAddress: n.cfg.AdvertiseHost, Port: n.port, Region: n.cfg.Region,
+		IpAddress: n.cfg.AdvertiseHost, Port: n.port, Region: n.cfg.Region, WalletAddress: n.cfg.WalletAddress,
 		Pricing:           &pb.NodePricing{BillingModel: pb.NodePricing_BILLING_HOURLY, PricePerHour: n.cfg.PricePerHour, AcceptsCyxwizToken: true},
 		SupportedFormats:  []string{"onnx", "safetensors"},
 		AvailableRuntimes: []string{"cyxwiz-sim"},

@@ -24,7 +24,10 @@ import (
 	pglog "github.com/cyxwiz/central-server/eventstore/postgres"
 	"github.com/cyxwiz/central-server/eventstore/postgres/pgtest"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
+	solanago "github.com/gagliardetto/solana-go"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 )
@@ -51,6 +54,20 @@ type testCluster struct {
 	procs    []*serverProcess
 	rdb      *redis.Client
 	iss      *auth.Issuer
+	pool     *pgxpool.Pool // the log's database, for the checks
+}
+
+// pg is a pool on the log's database.
+func (c *testCluster) pg() *pgxpool.Pool {
+	if c.pool == nil {
+		pool, err := pgxpool.New(context.Background(), c.pgURL)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		c.t.Cleanup(pool.Close)
+		c.pool = pool
+	}
+	return c.pool
 }
 
 // newCluster starts n replicas; redisURL "" is the shared test Redis.
@@ -195,15 +212,19 @@ func (c *testCluster) token(sub string) string {
 }
 
 // fleet starts n simulated nodes heartbeating through one connection
-// spread over every replica.
-func (c *testCluster) fleet(n int) *nodesim.Fleet {
+// spread over every replica; tune (optional) adjusts the fleet.
+func (c *testCluster) fleet(n int, tune ...func(*nodesim.FleetConfig)) *nodesim.Fleet {
 	c.t.Helper()
-	f, err := nodesim.StartFleet(context.Background(), nodesim.FleetConfig{
+	cfg := nodesim.FleetConfig{
 		Count: n, Seed: 7, NamePrefix: "ha",
 		Template: nodesim.Config{Conn: c.conn(), OwnerToken: c.token("fleet-owner"), MaxConcurrentJobs: clusterCapacity,
 			TrainDuration: 150 * time.Millisecond, ProgressReports: 1, HeartbeatInterval: 300 * time.Millisecond,
 			ReportAttempts: 20, CallTimeout: 10 * time.Second},
-	})
+	}
+	for _, fn := range tune {
+		fn(&cfg)
+	}
+	f, err := nodesim.StartFleet(context.Background(), cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -267,7 +288,8 @@ func (l *load) end() ([]string, []error) {
 // logReport is what checkClusterLog found.
 type logReport struct {
 	events, assignments, requeues int
-	ended                         map[string]int // job → terminal events
+	ended                         map[string]int    // job → terminal events
+	completedOn                   map[string]string // job → the node that completed it
 }
 
 // readClusterLog folds the whole log in position order and fails at the
@@ -296,7 +318,7 @@ func (c *testCluster) readClusterLog() logReport {
 		}
 		return ""
 	}
-	rep := logReport{events: len(all), ended: map[string]int{}}
+	rep := logReport{events: len(all), ended: map[string]int{}, completedOn: map[string]string{}}
 	for _, rec := range all {
 		v, err := codec.DecodeEvent(rec)
 		if err != nil {
@@ -325,6 +347,7 @@ func (c *testCluster) readClusterLog() logReport {
 				rep.requeues++
 			case domain.JobCompleted:
 				rep.ended[ev.JobID]++
+				rep.completedOn[ev.JobID] = ev.NodeID
 			case domain.JobFailed:
 				rep.ended[ev.JobID]++
 			case domain.JobCancelled:
@@ -586,4 +609,162 @@ func TestClusterRollingRestart(t *testing.T) {
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// TestClusterSettlementLeaderKilled: 100 paid jobs on the LiteSVM test
+// chain, some failing (refunds), through three replicas; the leader, which
+// drives the settlement saga, is killed with SIGKILL mid-payout: every
+// completed job's node is paid exactly once and every failed job refunded
+// once, on the chain's balances and in the log.
+func TestClusterSettlementLeaderKilled(t *testing.T) {
+	const jobs, nodes, payers = 100, 10, 4
+	pc := newPaidChain(t)
+	chain := []string{"CYXWIZ_BLOCKCHAIN_NETWORK=localnet", "CYXWIZ_BLOCKCHAIN_SOLANA_RPC_URL=" + pc.tc.URL(),
+		"CYXWIZ_BLOCKCHAIN_PAYER_KEYPAIR_PATH=" + pc.escrowPath, "CYXWIZ_BLOCKCHAIN_TREASURY_ADDRESS=" + pc.treasury,
+		fmt.Sprintf("CYXWIZ_BLOCKCHAIN_PLATFORM_FEE_PERCENT=%d", feePercent), "CYXWIZ_BLOCKCHAIN_POLL_INTERVAL_MS=50"}
+	c := newCluster(t, 3, "", chain, chain, chain)
+	c.waitLeader(-1, 30*time.Second)
+
+	wallets := make([]string, nodes)
+	for i := range wallets {
+		key, err := solanago.NewRandomPrivateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wallets[i] = key.PublicKey().String()
+	}
+	// Deposits first: one per job, from a few payers.
+	ps := make([]payer, payers)
+	sigs := make([]string, jobs)
+	var wg sync.WaitGroup
+	for i := range ps {
+		key, _ := pc.tc.NewFundedKeypair(uint64(jobs/payers+2) * jobLamports)
+		ps[i] = payer{key: key, address: key.PublicKey().String()}
+		wg.Go(func() {
+			for j := i; j < jobs; j += payers {
+				sigs[j] = pc.deposit(ps[i], jobLamports)
+			}
+		})
+	}
+	wg.Wait()
+	payerBefore := make([]uint64, payers)
+	for i, p := range ps {
+		payerBefore[i] = pc.tc.Balance(p.address)
+	}
+	treasuryBefore := pc.tc.Balance(pc.treasury)
+
+	fleet := c.fleet(nodes, func(f *nodesim.FleetConfig) {
+		f.Wallets = wallets
+		f.Template.FailureProbability = 0.25
+		f.Template.TrainDuration = 800 * time.Millisecond // payouts trickle over seconds
+	})
+	walletOf := map[string]string{}
+	for i, n := range fleet.Nodes() {
+		walletOf[n.ID()] = wallets[i]
+	}
+	jobsAPI := pb.NewJobServiceClient(c.conn())
+	ids := make([]string, jobs)
+	payerOf := map[string]int{}
+	for j := range jobs {
+		ids[j] = uuid.NewString()
+		payerOf[ids[j]] = j % payers
+		tok := c.token(fmt.Sprintf("payer-%d", j%payers))
+		cfg := paidJob(ps[j%payers], sigs[j])
+		cfg.JobId = ids[j]
+		if _, err := jobsAPI.SubmitJob(as(tok), &pb.SubmitJobRequest{Config: cfg}); err != nil {
+			t.Fatalf("SubmitJob %d: %v", j, err)
+		}
+	}
+	// Mid-payout: some payouts are out, most are not.
+	eventually(t, 60*time.Second, "the first payouts", func() bool {
+		return c.countEvents("PaymentReleaseSubmitted") >= 5
+	})
+	leader := c.leader()
+	c.kill(leader)
+	next, took := c.waitLeader(leader, 30*time.Second)
+	t.Logf("leader r%d killed with %d payouts submitted; r%d leads after %s", leader,
+		c.countEvents("PaymentReleaseSubmitted"), next, took.Round(time.Millisecond))
+	c.start(leader)
+
+	// Every payment settles once.
+	var settled map[string][]string
+	eventually(t, 120*time.Second, "every payment settled", func() bool {
+		settled = c.paymentOutcomes()
+		n := 0
+		for _, id := range ids {
+			if len(settled[id]) > 0 {
+				n++
+			}
+		}
+		return n == jobs
+	})
+	rep := c.readClusterLog()
+	paid := map[string]uint64{} // wallet → lamports expected
+	refunds := make([]uint64, payers)
+	completed := 0
+	fee := jobLamports * feePercent / 100
+	for _, id := range ids {
+		out := settled[id]
+		if len(out) != 1 {
+			t.Errorf("job %s settled %d times: %v", id, len(out), out)
+			continue
+		}
+		switch out[0] {
+		case "PaymentReleased":
+			completed++
+			paid[walletOf[rep.completedOn[id]]] += jobLamports - fee
+		case "PaymentRefunded":
+			refunds[payerOf[id]] += jobLamports
+		default:
+			t.Errorf("job %s: payment ended %s", id, out[0])
+		}
+	}
+	for w, want := range paid {
+		if got := pc.tc.Balance(w); got != want {
+			t.Errorf("node wallet %s holds %d lamports, want %d (each of its jobs paid once)", w, got, want)
+		}
+	}
+	if got := pc.tc.Balance(pc.treasury) - treasuryBefore; got != uint64(completed)*fee {
+		t.Errorf("treasury got %d, want %d (%d fees)", got, uint64(completed)*fee, completed)
+	}
+	for i, p := range ps {
+		if got := pc.tc.Balance(p.address) - payerBefore[i]; got != refunds[i] {
+			t.Errorf("payer %d got back %d, want %d (each failed job refunded once)", i, got, refunds[i])
+		}
+	}
+	t.Logf("%d jobs paid out, %d refunded, across the leader's death", completed, jobs-completed)
+}
+
+// countEvents counts the log's events of type name.
+func (c *testCluster) countEvents(name string) int {
+	var n int
+	err := c.pg().QueryRow(context.Background(),
+		"SELECT count(*) FROM "+pgx.Identifier{c.schema, "events"}.Sanitize()+" WHERE type = $1", name).Scan(&n)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return n
+}
+
+// paymentOutcomes maps each job to its payment's terminal events
+// (PaymentReleased, PaymentRefunded, PaymentFailed), from the log.
+func (c *testCluster) paymentOutcomes() map[string][]string {
+	rows, err := c.pg().Query(context.Background(), "SELECT stream, type FROM "+pgx.Identifier{c.schema, "events"}.Sanitize()+
+		" WHERE type IN ('PaymentReleased', 'PaymentRefunded', 'PaymentFailed') ORDER BY position")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for rows.Next() {
+		var stream, typ string
+		if err := rows.Scan(&stream, &typ); err != nil {
+			c.t.Fatal(err)
+		}
+		id, _ := strings.CutPrefix(stream, "payment-")
+		out[id] = append(out[id], typ)
+	}
+	if err := rows.Err(); err != nil {
+		c.t.Fatal(err)
+	}
+	return out
 }
