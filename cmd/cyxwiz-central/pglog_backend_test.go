@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +56,17 @@ func TestPostgresLogBackend(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "events.db")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the embedded store was opened too: %v", err)
+	}
+	resp, err := http.Get("http://" + s.app.RESTAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, series := range []string{"cyxwiz_eventstore_delivery_wait_seconds ", "cyxwiz_eventstore_undelivered_positions "} {
+		if !strings.Contains(string(body), series) {
+			t.Fatalf("/metrics lacks %s", series)
+		}
 	}
 	s.stop()
 

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,91 +18,19 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// serverProcess is `cyxwiz-central serve` running as a separate OS
-// process.
-type serverProcess struct {
-	cmd  *exec.Cmd
-	grpc string // gRPC address it serves
-	rest string // REST address it serves
-
-	mu  sync.Mutex
-	out bytes.Buffer
-}
-
-// logs returns the process's output so far.
-func (p *serverProcess) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-// kill ends the process with SIGKILL and waits for it.
-func (p *serverProcess) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	_ = p.cmd.Wait()
-}
-
-// runServerProcess starts `cyxwiz-central serve` with env and waits until
-// it serves gRPC and REST; it is killed with SIGKILL when the test ends.
-func runServerProcess(t *testing.T, env []string) *serverProcess {
-	t.Helper()
-	p := &serverProcess{cmd: command(t, env, "serve", "--config", "../../config.toml")}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.kill)
-	up := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.out.WriteString(line + "\n")
-			if a, ok := logAddress(line, "gRPC serving"); ok {
-				p.grpc = a
-			}
-			if a, ok := logAddress(line, "REST serving"); ok {
-				p.rest = a
-				close(up)
-			}
-			p.mu.Unlock()
-		}
-	}()
-	select {
-	case <-up:
-		return p
-	case <-time.After(60 * time.Second):
-		t.Fatalf("server process did not start:\n%s", p.logs())
-		return nil
-	}
-}
-
-// logAddress reads the "address" of a log line with msg.
-func logAddress(line, msg string) (string, bool) {
-	i := strings.Index(line, `"address":"`)
-	if i < 0 || !strings.Contains(line, msg) {
-		return "", false
-	}
-	rest := line[i+len(`"address":"`):]
-	return rest[:strings.Index(rest, `"`)], true
-}
-
-// startServerProcess runs a server process (runServerProcess) and returns
-// a client of its gRPC address, and its logs.
+// startServerProcess runs `cyxwiz-central serve` as a separate OS process
+// with env and returns a client of its gRPC address; the process is
+// killed with SIGKILL when the test ends. logs returns its output so far.
 func startServerProcess(t *testing.T, env []string) (s *testServer, logs func() string) {
 	t.Helper()
-	p := runServerProcess(t, env)
-	conn, err := grpc.NewClient(p.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cmd, addr, logs := serveProcess(t, env, 60*time.Second)
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGKILL); _ = cmd.Wait() })
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &testServer{t: t, conn: conn, iss: auth.NewIssuer([]byte(testSecret), nil)}, p.logs
+	return &testServer{t: t, conn: conn, iss: auth.NewIssuer([]byte(testSecret), nil)}, logs
 }
 
 // TestTwoServerProcessesShareThePostgresLog: two server processes (OS

@@ -72,9 +72,10 @@
 // position <= L took it before (1), so took the lock before (1) (fact 1):
 // at (2) it had ended or it is in W. The tick records the candidate (L,
 // W). A later tick whose list W' shares no id with W resolves it: every
-// transaction that held a position <= L has ended, committed (and a
-// statement that starts now sees its events) or rolled back (and its
-// positions stay empty), so H := L. A virtual transaction id is not
+// transaction that held a position <= L has ended, committed (PostgreSQL
+// releases a transaction's locks only after its commit is visible, so a
+// statement that starts now sees its events) or rolled back (its positions
+// stay empty), so H := L. A virtual transaction id is not
 // reused by a later transaction (its local part counts up per backend),
 // so an id absent from W' is a transaction that ended. H never moves
 // backwards, and a later candidate resolving implies the earlier ones

@@ -140,28 +140,6 @@ func (h *horizon) advance(obs observation, now time.Time) uint64 {
 	return h.pos
 }
 
-// catchUp ticks until the horizon covers every position handed out when
-// it was called, and returns it.
-func (h *horizon) catchUp(ctx context.Context) (uint64, error) {
-	target, err := lastIssued(ctx, h.pool)
-	if err != nil {
-		return 0, err
-	}
-	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
-		if err := h.tick(ctx); err != nil {
-			return 0, err
-		}
-		if pos := h.safe(); pos >= target {
-			return pos, nil
-		}
-		select {
-		case <-time.After(pause):
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-	}
-}
-
 // HorizonStats describes how far delivery trails the appends.
 type HorizonStats struct {
 	// Horizon is the last position subscribers and ReadAll may deliver.

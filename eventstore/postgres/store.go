@@ -150,7 +150,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.horizon = newHorizon(s.pool)
-	if _, err := s.horizon.catchUp(ctx); err != nil {
+	// One tick checks the tracker's queries work; Open does not wait for
+	// the horizon (an append left open would hold start-up), readers do.
+	if err := s.horizon.tick(ctx); err != nil {
 		cancel()
 		pool.Close()
 		return nil, fmt.Errorf("postgres event store: %w", describe(err))
