@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ const (
 // of the test's) and one Redis (a key prefix of the test's), each on fixed
 // loopback ports so that a restarted replica is found where it was.
 type testCluster struct {
-	t        *testing.T
+	t        testing.TB
 	pgURL    string
 	schema   string
 	redisURL string
@@ -72,7 +73,7 @@ func (c *testCluster) pg() *pgxpool.Pool {
 }
 
 // newCluster starts n replicas; redisURL "" is the shared test Redis.
-func newCluster(t *testing.T, n int, redisURL string, extra ...[]string) *testCluster {
+func newCluster(t testing.TB, n int, redisURL string, extra ...[]string) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, pgURL: pgtest.URL(t), iss: auth.NewIssuer([]byte(testSecret), nil)}
 	c.schema = pgtest.Schema(t, c.pgURL)
@@ -95,15 +96,13 @@ func newCluster(t *testing.T, n int, redisURL string, extra ...[]string) *testCl
 		c.grpc = append(c.grpc, freeAddr(t))
 		c.rest = append(c.rest, freeAddr(t))
 	}
-	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { c.start(i) })
+		c.start(i) // in turn: start fails the test, from the test's goroutine only
 	}
-	wg.Wait()
 	return c
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -123,7 +122,7 @@ type serverProcess struct {
 
 // runServerProcess starts a server process (serveProcess), killed with
 // SIGKILL when the test ends.
-func runServerProcess(t *testing.T, env []string) *serverProcess {
+func runServerProcess(t testing.TB, env []string) *serverProcess {
 	t.Helper()
 	cmd, addr, logs := serveProcess(t, env, 60*time.Second)
 	p := &serverProcess{cmd: cmd, grpc: addr, logs: logs}
@@ -789,4 +788,89 @@ func (c *testCluster) paymentOutcomes() map[string][]string {
 		c.t.Fatal(err)
 	}
 	return out
+}
+
+// BenchmarkClusterHeartbeats: 10,000 nodes heartbeating every 10s
+// (1,000 heartbeats/s) spread over three replicas with Redis leases, for
+// two rounds after all registered: it reports heartbeat latency, how late
+// the heartbeats were sent against their schedule (the load generator
+// falling behind) and fails if any node went offline or any heartbeat
+// failed. One iteration whatever b.N (-benchtime 1x).
+func BenchmarkClusterHeartbeats(b *testing.B) {
+	const nodes, every, rounds, workers = 10_000, 10 * time.Second, 2, 256
+	c := newCluster(b, 3, "", []string{"CYXWIZ_SCHEDULER_HEARTBEAT_TIMEOUT_SECONDS=30"},
+		[]string{"CYXWIZ_SCHEDULER_HEARTBEAT_TIMEOUT_SECONDS=30"},
+		[]string{"CYXWIZ_SCHEDULER_HEARTBEAT_TIMEOUT_SECONDS=30"})
+	c.waitLeader(-1, 30*time.Second)
+	conns := make([]pb.NodeServiceClient, 8)
+	for i := range conns {
+		conns[i] = pb.NewNodeServiceClient(c.conn())
+	}
+	owner := c.token("hb-owner")
+	ids, sessions := make([]string, nodes), make([]string, nodes)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < nodes; i += workers {
+				info := nodeInfo(fmt.Sprintf("hb-%05d", i), int32(20000+i%40000), pb.DeviceType_DEVICE_CUDA, 24<<30)
+				resp, err := conns[i%len(conns)].RegisterNode(as(owner), &pb.RegisterNodeRequest{Info: info})
+				if err != nil {
+					b.Errorf("register %d: %v", i, err)
+					return
+				}
+				ids[i], sessions[i] = resp.GetNodeId(), resp.GetSessionToken()
+			}
+		})
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.Fatalf("replica r0's log:\n%s", tail(c.procs[0].logs(), 15))
+	}
+	b.Logf("%d nodes registered in %s", nodes, time.Since(start).Round(time.Millisecond))
+	b.ResetTimer()
+	type beat struct{ late, took time.Duration }
+	beats := make(chan beat, 1024)
+	var lat, late latencies
+	var failed atomic.Int64
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for bt := range beats {
+			lat.add(bt.took)
+			late.add(bt.late)
+		}
+	}()
+	t0 := time.Now().Add(100 * time.Millisecond)
+	for w := range workers {
+		wg.Go(func() {
+			for k := w; k < nodes*rounds; k += workers {
+				i := k % nodes
+				due := t0.Add(time.Duration(k/nodes)*every + every*time.Duration(i)/nodes)
+				time.Sleep(time.Until(due))
+				sent := time.Now()
+				_, err := conns[i%len(conns)].Heartbeat(as(sessions[i]), &pb.HeartbeatRequest{NodeId: ids[i]})
+				if err != nil {
+					failed.Add(1)
+				}
+				beats <- beat{late: sent.Sub(due), took: time.Since(sent)}
+			}
+		})
+	}
+	wg.Wait()
+	close(beats)
+	<-collected
+	b.StopTimer()
+	offline := 0
+	for i := range c.procs {
+		offline += strings.Count(c.procs[i].logs(), `"msg":"node went offline"`)
+	}
+	if failed.Load() > 0 || offline > 0 {
+		b.Errorf("%d heartbeats failed, %d nodes went offline", failed.Load(), offline)
+	}
+	b.ReportMetric(float64(nodes)/every.Seconds(), "heartbeats/s")
+	b.ReportMetric(lat.quantile(0.5), "p50-ms")
+	b.ReportMetric(lat.quantile(0.99), "p99-ms")
+	b.ReportMetric(late.quantile(0.99), "late-p99-ms")
+	b.ReportMetric(late.quantile(1), "late-max-ms")
 }
