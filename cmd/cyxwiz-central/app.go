@@ -315,7 +315,9 @@ func (a *App) replay(ctx context.Context) error {
 }
 
 // runProcessManagers runs the schedulers, the monitor, the timeouts and
-// the settlement saga until Stop, and asks for a first scheduling pass.
+// the settlement saga until Stop, and asks for a first scheduling pass;
+// with Redis, the schedulers and timeouts run only while this replica
+// leads (lead).
 func (a *App) runProcessManagers() {
 	runCtx, cancel := context.WithCancel(context.Background())
 	a.runCtx, a.cancel = runCtx, cancel
