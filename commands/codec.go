@@ -40,5 +40,9 @@ func NewCodec() *eventstore.Registry {
 	eventstore.Register[domain.RefundSubmitted](r, domain.RefundSubmitted{}.EventName())
 	eventstore.Register[domain.PaymentRefunded](r, domain.PaymentRefunded{}.EventName())
 	eventstore.Register[domain.PaymentFailed](r, domain.PaymentFailed{}.EventName())
+	eventstore.Register[domain.DepositRefundRequested](r, domain.DepositRefundRequested{}.EventName())
+	eventstore.Register[domain.DepositRefundSubmitted](r, domain.DepositRefundSubmitted{}.EventName())
+	eventstore.Register[domain.DepositRefunded](r, domain.DepositRefunded{}.EventName())
+	eventstore.Register[domain.DepositRefundFailed](r, domain.DepositRefundFailed{}.EventName())
 	return r
 }

@@ -21,6 +21,9 @@ type SubmitJob struct {
 	JobID string
 	Owner string
 	Spec  domain.JobSpec
+	// Wallet is the wallet the caller proved is theirs (a user token's
+	// wallet_address claim); a paid job's payment_address must be it.
+	Wallet string
 }
 
 // SubmitJob opens a job stream. created is false for an idempotent retry.
@@ -31,6 +34,11 @@ func (h *Handler) SubmitJob(ctx context.Context, c SubmitJob) (job *domain.Job, 
 	}
 	if lamports == 0 && !h.policy.AllowUnpaidJobs {
 		return nil, false, 0, fmt.Errorf("%w: payment_amount must be > 0: this server does not run unpaid jobs", domain.ErrInvalidArgument)
+	}
+	if lamports > 0 {
+		if err := h.checkPayer(c.Spec, c.Wallet); err != nil {
+			return nil, false, 0, err
+		}
 	}
 	claimed := ""
 	if c.JobID == "" && lamports > 0 {

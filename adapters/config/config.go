@@ -125,6 +125,9 @@ type Blockchain struct {
 	Confirmation       string `toml:"confirmation"`
 	UnpaidJobs         string `toml:"unpaid_jobs"`      // UnpaidAllow or UnpaidRefuse
 	PollIntervalMS     int    `toml:"poll_interval_ms"` // settlement saga's step interval
+	// UnclaimedDepositRefundAfterSeconds is how old a deposit no job claimed
+	// must be before an operator may return it to its payer.
+	UnclaimedDepositRefundAfterSeconds int `toml:"unclaimed_deposit_refund_after_seconds"`
 }
 
 // Values of blockchain.unpaid_jobs.
@@ -139,6 +142,11 @@ func (b Blockchain) AllowUnpaidJobs() bool { return b.UnpaidJobs != UnpaidRefuse
 // PollInterval is how often the settlement saga checks pending transactions.
 func (b Blockchain) PollInterval() time.Duration {
 	return time.Duration(b.PollIntervalMS) * time.Millisecond
+}
+
+// UnclaimedDepositAge is blockchain.unclaimed_deposit_refund_after_seconds.
+func (b Blockchain) UnclaimedDepositAge() time.Duration {
+	return time.Duration(b.UnclaimedDepositRefundAfterSeconds) * time.Second
 }
 
 // Scheduler is the [scheduler] section: matching, dispatch, timeouts and
@@ -189,12 +197,13 @@ func Default() Config {
 		},
 		Database: Database{MaxConnections: 10},
 		Blockchain: Blockchain{
-			Network:            NetworkDisabled,
-			ProgramID:          "11111111111111111111111111111111",
-			PlatformFeePercent: 10,
-			Confirmation:       ConfirmationConfirmed,
-			UnpaidJobs:         UnpaidAllow,
-			PollIntervalMS:     500,
+			Network:                            NetworkDisabled,
+			ProgramID:                          "11111111111111111111111111111111",
+			PlatformFeePercent:                 10,
+			Confirmation:                       ConfirmationConfirmed,
+			UnpaidJobs:                         UnpaidAllow,
+			PollIntervalMS:                     500,
+			UnclaimedDepositRefundAfterSeconds: 3600,
 		},
 		Scheduler: Scheduler{
 			PollingIntervalMS:            1000,

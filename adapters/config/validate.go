@@ -58,6 +58,7 @@ func (c Config) validate(origins map[string]origin) []error {
 	v.oneOf("blockchain.confirmation", b.Confirmation, ConfirmationProcessed, ConfirmationConfirmed, ConfirmationFinalized)
 	v.oneOf("blockchain.unpaid_jobs", b.UnpaidJobs, UnpaidAllow, UnpaidRefuse)
 	v.intMin("blockchain.poll_interval_ms", b.PollIntervalMS, 1)
+	v.intMin("blockchain.unclaimed_deposit_refund_after_seconds", b.UnclaimedDepositRefundAfterSeconds, 0)
 	if b.Enabled() {
 		if b.PayerKeypairPath == "" {
 			v.failFrom("blockchain.payer_keypair_path", "blockchain.network",

@@ -36,7 +36,7 @@ func (s *jobService) SubmitJob(ctx context.Context, req *pb.SubmitJobRequest) (*
 		return nil, invalidf("config.payment_address %q is not a base58 Solana address", clip(a))
 	}
 	job, _, pos, err := s.deps.Commands.SubmitJob(ctx, commands.SubmitJob{
-		JobID: cfg.GetJobId(), Owner: p.Subject, Spec: specFromProto(cfg, req.GetInitialData()),
+		JobID: cfg.GetJobId(), Owner: p.Subject, Spec: specFromProto(cfg, req.GetInitialData()), Wallet: p.Wallet,
 	})
 	if err != nil {
 		return nil, toStatus(s.log, "SubmitJob", err)

@@ -179,6 +179,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	policy.PenaltyFailure = sc.ReputationPenaltyFailure
 	policy.RewardSuccess = sc.ReputationRewardSuccess
 	policy.AllowUnpaidJobs = cfg.Blockchain.AllowUnpaidJobs()
+	policy.UnclaimedDepositAge = cfg.Blockchain.UnclaimedDepositAge()
 	a.handler = commands.NewHandler(a.metrics.Store(store), codec, a.set.Now, policy, a.log.With("component", "commands"))
 	if err := a.startChain(); err != nil {
 		return err
@@ -261,7 +262,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.rest = rest.New(rest.Deps{
 		Jobs: a.model, Nodes: a.model, Stats: a.model, Activity: a.model, Payments: a.model,
 		Store: store, Codec: codec, Auth: issuer, Health: a.health, Head: a.runner.Position, Now: a.set.Now,
-		Rebuild: a.rebuild, Logs: a.set.Logs, Config: &a.cfg, EscrowAddress: a.escrowAddress(),
+		Rebuild: a.rebuild, Operations: a.handler, Logs: a.set.Logs, Config: &a.cfg, EscrowAddress: a.escrowAddress(),
 	}, rest.Options{
 		CORSOrigins: cfg.Server.CORSOrigins.Items(), MaxJobsPerNode: sc.MaxJobsPerNode,
 		Middleware: []echo.MiddlewareFunc{a.metrics.Echo()}, Metrics: a.metrics.Handler(), Version: version,

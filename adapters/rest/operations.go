@@ -1,0 +1,129 @@
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/commands"
+	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/eventstore"
+	"github.com/labstack/echo/v4"
+)
+
+// Operations are the writes the REST API makes: returning deposits that
+// fund no job, and banning or deleting nodes. *commands.Handler implements
+// it; every write is recorded as events with the caller as actor.
+type Operations interface {
+	RequestDepositRefund(ctx context.Context, r commands.DepositRefund) (*domain.Deposit, uint64, error)
+}
+
+// maxBodyBytes bounds a write's JSON body.
+const maxBodyBytes = 4 << 10
+
+// depositRefundBody is the body of the deposit refund endpoints.
+type depositRefundBody struct {
+	Payer  string `json:"payer"`  // operator endpoint only: the wallet the deposit came from
+	Reason string `json:"reason"` // optional
+}
+
+// DepositView is a deposit refund endpoint's answer.
+type DepositView struct {
+	Signature   string `json:"signature"`
+	Status      string `json:"status"`
+	Payer       string `json:"payer"`
+	Lamports    uint64 `json:"lamports"`
+	RequestedBy string `json:"requested_by"`
+}
+
+// refundDepositAsPayer is POST /api/deposits/:signature/refund: the payer,
+// proven by the token's wallet_address claim, asks for a deposit that
+// funds no job back.
+func (s *Server) refundDepositAsPayer(c echo.Context) error {
+	p, _ := auth.PrincipalFrom(c.Request().Context())
+	if p.Wallet == "" {
+		return forbidden("returning a deposit needs a token whose wallet_address claim is the paying wallet; mint one with `cyxwiz-central token --sub NAME --wallet ADDR`")
+	}
+	return s.refundDeposit(c, p.Wallet, "", "payer")
+}
+
+// refundDepositAsOperator is POST /api/admin/deposits/:signature/refund.
+func (s *Server) refundDepositAsOperator(c echo.Context) error {
+	p, _ := auth.PrincipalFrom(c.Request().Context())
+	return s.refundDeposit(c, "", p.Subject, "operator:"+p.Subject)
+}
+
+func (s *Server) refundDeposit(c echo.Context, wallet, operator, by string) error {
+	if s.deps.Operations == nil {
+		return unavailable("this server makes no writes over REST")
+	}
+	var body depositRefundBody
+	if err := readBody(c, &body); err != nil {
+		return err
+	}
+	payer := wallet
+	if operator != "" {
+		if body.Payer == "" {
+			return &Error{Status: http.StatusBadRequest, Code: CodeInvalidArgument, Param: "payer", Message: `the body needs "payer": the wallet the deposit came from, which the refund goes to`}
+		}
+		payer = body.Payer
+	} else if body.Payer != "" && body.Payer != wallet {
+		return forbidden("payer %s is not your wallet (your token's wallet_address is %s)", body.Payer, wallet)
+	}
+	sig := c.Param("signature")
+	ctx := s.writeContext(c)
+	d, _, err := s.deps.Operations.RequestDepositRefund(ctx, commands.DepositRefund{Signature: sig, Payer: payer, Operator: operator, Reason: body.Reason})
+	if err != nil {
+		return fromCommand(err)
+	}
+	return c.JSON(http.StatusAccepted, DepositView{Signature: d.Signature(), Status: d.Status().String(), Payer: d.Payer(), Lamports: d.Lamports(), RequestedBy: by})
+}
+
+// writeContext is the request's context with the event metadata of a
+// write: the request id as correlation, the route as causation, the
+// caller as actor.
+func (s *Server) writeContext(c echo.Context) context.Context {
+	p, _ := auth.PrincipalFrom(c.Request().Context())
+	return commands.WithMetadata(c.Request().Context(), eventstore.Metadata{
+		CorrelationID: requestIDOf(c), CausationID: c.Request().Method + " " + c.Path(), Actor: "user:" + p.Subject,
+	})
+}
+
+// readBody decodes a JSON body of at most maxBodyBytes; an empty body is
+// the zero value.
+func readBody(c echo.Context, v any) error {
+	r := http.MaxBytesReader(c.Response(), c.Request().Body, maxBodyBytes)
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidArgument, Message: fmt.Sprintf("the body must be a JSON object of at most %d bytes: %v", maxBodyBytes, err)}
+	}
+	return nil
+}
+
+// fromCommand maps a command's error to an answer.
+func fromCommand(err error) error {
+	var de *commands.DepositError
+	msg := err.Error()
+	for _, kind := range []error{domain.ErrInvalidArgument, domain.ErrPermissionDenied, domain.ErrFailedPrecondition, domain.ErrNotFound, domain.ErrAlreadyExists} {
+		msg = strings.TrimPrefix(msg, kind.Error()+": ")
+	}
+	switch {
+	case errors.As(err, &de), errors.Is(err, domain.ErrFailedPrecondition), errors.Is(err, domain.ErrAlreadyExists):
+		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: msg}
+	case errors.Is(err, domain.ErrInvalidArgument):
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidArgument, Message: msg}
+	case errors.Is(err, domain.ErrPermissionDenied):
+		return forbidden("%s", msg)
+	case errors.Is(err, domain.ErrNotFound):
+		return notFound("%s", msg)
+	case errors.Is(err, commands.ErrChainUnavailable):
+		return unavailable("the Solana RPC node cannot be reached; retry later: %v", err)
+	}
+	return err
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/cyxwiz/central-server/adapters/rest"
+	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// The hostile-client cases of issue 11 part B (deposits bound to their
+// payer, node addresses, node bans): each attack is made over real
+// loopback gRPC or HTTP with valid tokens, is refused with the documented
+// code, and a containment check shows it changed nothing it must not.
+
+// hostileCase is one attack: what the attacker does (the error it got),
+// the code it must get, and what must still hold afterwards.
+type hostileCase struct {
+	name      string
+	attack    func(t *testing.T) error
+	want      codes.Code
+	contained func(t *testing.T)
+}
+
+func runHostile(t *testing.T, cases []hostileCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := status.Code(c.attack(t)); got != c.want {
+				t.Fatalf("attack answered %v, want %v", got, c.want)
+			}
+			if c.contained != nil {
+				c.contained(t)
+			}
+		})
+	}
+}
+
+// TestHostilePaidJobs: deposits are public on chain, so naming a payer's
+// wallet must not let anyone else spend its deposit.
+func TestHostilePaidJobs(t *testing.T) {
+	pc := newPaidChain(t)
+	s := startPaidServer(t, t.TempDir(), pc)
+	alice, mallory := newPayer(t, pc), newPayer(t, pc)
+	dep := pc.deposit(alice, jobLamports)
+	runHostile(t, []hostileCase{
+		{
+			name: "another user names the payer's wallet and deposit",
+			attack: func(t *testing.T) error {
+				_, err := s.jobs().SubmitJob(as(s.payerToken("mallory", mallory.address)), &pb.SubmitJobRequest{Config: paidJob(alice, dep)})
+				return err
+			},
+			want: codes.PermissionDenied,
+			contained: func(t *testing.T) {
+				// The payer's own submission then works, funded by the deposit.
+				jobID := s.submit(s.payerToken("alice", alice.address), paidJob(alice, dep))
+				if p := s.payment(t, jobID); p.DepositSignature() != dep || p.Payer() != alice.address {
+					t.Fatalf("alice's job is funded by %s from %s, want her deposit", p.DepositSignature(), p.Payer())
+				}
+			},
+		},
+		{
+			name: "a paid job from a token without a wallet claim",
+			attack: func(t *testing.T) error {
+				_, err := s.jobs().SubmitJob(as(s.userToken("mallory")), &pb.SubmitJobRequest{Config: paidJob(alice, pc.deposit(alice, jobLamports))})
+				return err
+			},
+			want: codes.PermissionDenied,
+		},
+		{
+			name: "another user asks for the payer's unclaimed deposit back",
+			attack: func(t *testing.T) error {
+				sig := pc.deposit(alice, jobLamports)
+				return restPost(t, s, "/api/deposits/"+sig+"/refund", s.payerToken("mallory", mallory.address), nil).err()
+			},
+			want: codes.PermissionDenied,
+		},
+	})
+}
+
+// restAnswer is an HTTP answer of the REST API.
+type restAnswer struct {
+	status int
+	body   []byte
+}
+
+// err maps an error answer to the gRPC code of the same meaning, so REST
+// attacks fit hostileCase.
+func (a restAnswer) err() error {
+	code := codes.OK
+	switch a.status {
+	case http.StatusOK, http.StatusAccepted, http.StatusNoContent:
+		return nil
+	case http.StatusBadRequest:
+		code = codes.InvalidArgument
+	case http.StatusUnauthorized:
+		code = codes.Unauthenticated
+	case http.StatusForbidden:
+		code = codes.PermissionDenied
+	case http.StatusNotFound:
+		code = codes.NotFound
+	case http.StatusConflict:
+		code = codes.FailedPrecondition
+	case http.StatusServiceUnavailable:
+		code = codes.Unavailable
+	default:
+		code = codes.Unknown
+	}
+	return status.Errorf(code, "HTTP %d: %s", a.status, a.body)
+}
+
+// restPost posts body (JSON; nil for none) with token to the server's REST
+// API.
+func restPost(t *testing.T, s *testServer, path, token string, body any) restAnswer {
+	return restDo(t, s, http.MethodPost, path, token, body)
+}
+
+func restDo(t *testing.T, s *testServer, method, path, token string, body any) restAnswer {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://"+s.app.RESTAddr()+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return restAnswer{status: resp.StatusCode, body: b}
+}
+
+// adminToken is an admin's user token (the REST API's writes).
+func (s *testServer) adminToken(sub string) string {
+	tok, _, err := s.iss.MintUser(sub, "", rest.RoleAdmin, time.Hour)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return tok
+}
