@@ -168,6 +168,15 @@ type Scheduler struct {
 	ReputationPenaltyTimeout     float64 `toml:"reputation_penalty_timeout"`
 	ReputationPenaltyFailure     float64 `toml:"reputation_penalty_failure"`
 	ReputationRewardSuccess      float64 `toml:"reputation_reward_success"`
+	// NodeNetworks is which addresses the server pushes assignments to:
+	// "private" (loopback and private ranges too) or "public" (public
+	// unicast only). Link-local, unspecified, multicast and cloud metadata
+	// addresses are refused in both.
+	NodeNetworks string `toml:"node_networks"`
+	// NodeDeniedNetworks are CIDRs (or addresses) refused besides.
+	NodeDeniedNetworks     List `toml:"node_denied_networks"`
+	DispatchMaxConnections int  `toml:"dispatch_max_connections"`
+	DispatchIdleSeconds    int  `toml:"dispatch_idle_seconds"`
 }
 
 // JWT is the [jwt] section: token signing and lifetimes.
@@ -222,6 +231,9 @@ func Default() Config {
 			ReputationPenaltyTimeout:     0.05,
 			ReputationPenaltyFailure:     0.03,
 			ReputationRewardSuccess:      0.01,
+			NodeNetworks:                 "private",
+			DispatchMaxConnections:       256,
+			DispatchIdleSeconds:          60,
 		},
 		JWT: JWT{
 			P2PTokenExpirationSeconds: 3600,

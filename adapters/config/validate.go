@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"github.com/cyxwiz/central-server/adapters/netpolicy"
 	"math"
 	"math/big"
 	"net"
@@ -78,6 +79,12 @@ func (c Config) validate(origins map[string]origin) []error {
 	v.intMin("scheduler.heartbeat_timeout_seconds", sc.HeartbeatTimeoutSeconds, 1)
 	v.intMin("scheduler.max_retries", sc.MaxRetries, 0)
 	v.intRange("scheduler.node_control_port_offset", sc.NodeControlPortOffset, 0, 65535)
+	v.oneOf("scheduler.node_networks", sc.NodeNetworks, netpolicy.ModePrivate, netpolicy.ModePublic)
+	if _, err := netpolicy.New(netpolicy.ModePrivate, sc.NodeDeniedNetworks.Items()); err != nil {
+		v.fail("scheduler.node_denied_networks", "%v", err)
+	}
+	v.intMin("scheduler.dispatch_max_connections", sc.DispatchMaxConnections, 1)
+	v.intMin("scheduler.dispatch_idle_seconds", sc.DispatchIdleSeconds, 1)
 	v.intMin("scheduler.dispatch_attempts", sc.DispatchAttempts, 1)
 	v.intMin("scheduler.dispatch_backoff_ms", sc.DispatchBackoffMS, 0)
 	v.floatRange("scheduler.min_reputation", sc.MinReputation, 0, 1)

@@ -16,6 +16,7 @@ import (
 	grpcadapter "github.com/cyxwiz/central-server/adapters/grpc"
 	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/adapters/metrics"
+	"github.com/cyxwiz/central-server/adapters/netpolicy"
 	"github.com/cyxwiz/central-server/adapters/postgres"
 	"github.com/cyxwiz/central-server/adapters/rest"
 	"github.com/cyxwiz/central-server/adapters/solana"
@@ -184,7 +185,13 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err := a.startChain(); err != nil {
 		return err
 	}
-	a.nodes = grpcadapter.NewNodeClient()
+	nodeNetworks, err := netpolicy.New(sc.NodeNetworks, sc.NodeDeniedNetworks.Items())
+	if err != nil {
+		return err
+	}
+	a.nodes = grpcadapter.NewNodeClient(grpcadapter.NodeClientConfig{
+		MaxConns: sc.DispatchMaxConnections, IdleTimeout: time.Duration(sc.DispatchIdleSeconds) * time.Second, Policy: nodeNetworks,
+	})
 	a.disp = commands.NewDispatcher(a.handler, a.nodes, issuer, commands.DispatchConfig{
 		PortOffset: sc.NodeControlPortOffset, Attempts: sc.DispatchAttempts, Backoff: a.set.DispatchBackoff,
 	}, a.log.With("component", "dispatcher"))
@@ -247,7 +254,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		Projection: a.runner, Auth: issuer, Tokens: issuer, Now: a.set.Now, Wallet: a.walletDeps(),
 	}, grpcadapter.Options{
 		MaxMessageBytes: cfg.Server.MaxMessageBytes, P2PTokenTTL: cfg.JWT.P2PTokenExpiration(),
-		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset,
+		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset, NodeAddresses: nodeNetworks,
 		Unary:  []grpc.UnaryServerInterceptor{a.metrics.UnaryServerInterceptor()},
 		Stream: []grpc.StreamServerInterceptor{a.metrics.StreamServerInterceptor()},
 	}, a.log.With("component", "grpc"))

@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/cyxwiz/central-server/adapters/config"
 	"github.com/cyxwiz/central-server/adapters/rest"
+	"github.com/cyxwiz/central-server/domain"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -82,6 +86,75 @@ func TestHostilePaidJobs(t *testing.T) {
 			want: codes.PermissionDenied,
 		},
 	})
+}
+
+// TestHostileNodeAddresses: a node cannot make the server push (the job
+// and its P2P token) to addresses inside the server's own network.
+func TestHostileNodeAddresses(t *testing.T) {
+	private := startServer(t, t.TempDir(), Settings{})
+	public := startServer(t, t.TempDir(), Settings{}, func(c *config.Config) { c.Scheduler.NodeNetworks = "public" })
+	register := func(s *testServer, ip string) func(t *testing.T) error {
+		return func(t *testing.T) error {
+			info := nodeInfo("evil", 50051, pb.DeviceType_DEVICE_CUDA, 24<<30)
+			info.IpAddress = ip
+			_, err := s.nodes().RegisterNode(as(s.userToken("mallory")), &pb.RegisterNodeRequest{Info: info})
+			if err != nil && !strings.Contains(err.Error(), "info.ip_address") {
+				t.Errorf("the refusal does not name the field: %v", err)
+			}
+			return err
+		}
+	}
+	noNodes := func(s *testServer) func(t *testing.T) {
+		return func(t *testing.T) {
+			resp, err := s.discovery().ListNodes(as(s.userToken("alice")), &pb.ListNodesRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(resp.GetNodes()); n != 0 {
+				t.Fatalf("%d nodes registered after a refused registration", n)
+			}
+		}
+	}
+	var cases []hostileCase
+	for _, ip := range []string{"169.254.169.254", "fd00:ec2::254", "::ffff:169.254.169.254", "169.254.10.1", "fe80::1", "0.0.0.0", "::", "224.0.0.251", "255.255.255.255"} {
+		cases = append(cases, hostileCase{name: "register at " + ip, attack: register(private, ip), want: codes.InvalidArgument, contained: noNodes(private)})
+	}
+	for _, ip := range []string{"127.0.0.1", "localhost", "10.0.0.8", "192.168.1.1", "::1"} {
+		cases = append(cases, hostileCase{name: "register at " + ip + " on a public server", attack: register(public, ip), want: codes.InvalidArgument, contained: noNodes(public)})
+	}
+	runHostile(t, cases)
+}
+
+// TestPublicServerDoesNotPushToANodeRegisteredBefore: a node recorded at a
+// loopback address under the private default is never pushed to once the
+// server runs with node_networks = "public": its assignment is rejected
+// at once, naming the policy, without a dial.
+func TestPublicServerDoesNotPushToANodeRegisteredBefore(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, Settings{})
+	n := startNode(t, s, "ops", "alpha", pb.DeviceType_DEVICE_CUDA, 24<<30)
+	s.stop()
+	s = startServer(t, dir, Settings{}, func(c *config.Config) { c.Scheduler.NodeNetworks = "public" })
+	n.srv = s
+	n.heartbeat()
+	jobID := s.submit(s.userToken("alice"), trainingJob())
+	eventually(t, 10*time.Second, "the assignment rejected by the policy", func() bool {
+		recs, err := s.app.store.ReadStream(context.Background(), domain.JobStream(jobID), 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.Type == "JobRejected" && strings.Contains(string(r.Data), "public") {
+				return true
+			}
+		}
+		return false
+	})
+	select {
+	case a := <-n.assigned:
+		t.Fatalf("the node got job %s pushed", a.GetJob().GetJobId())
+	default:
+	}
 }
 
 // restAnswer is an HTTP answer of the REST API.
