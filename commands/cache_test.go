@@ -40,7 +40,7 @@ func TestTwoInstancesShareOneLog(t *testing.T) {
 			if _, _, err := other.CancelJob(x.ctx, jobs[0], "alice", "no"); err != nil {
 				t.Fatal(err)
 			}
-			if j, err := x.h.LoadJob(x.ctx, jobs[0]); err != nil || j.Status() != domain.JobCancelledStatus {
+			if j, err := x.h.LoadJob(x.ctx, jobs[0]); err != nil || j.Status() != domain.JobStatusCancelled {
 				t.Fatalf("first instance sees %v, %v", j.Status(), err)
 			}
 			if _, _, err := x.h.AssignJob(x.ctx, jobs[2], node, 1); err != nil {
@@ -61,7 +61,7 @@ func TestLoadedAggregatesAreCopies(t *testing.T) {
 	}
 	a.Apply(domain.JobCancelled{JobID: job, By: "alice"})
 	b, err := x.h.LoadJob(x.ctx, job)
-	if err != nil || b.Status() != domain.JobPending || b.Version() != 1 {
+	if err != nil || b.Status() != domain.JobStatusPending || b.Version() != 1 {
 		t.Fatalf("a caller's change leaked into the cache: %v v%d, %v", b.Status(), b.Version(), err)
 	}
 }

@@ -100,7 +100,7 @@ func (d *Dispatcher) DispatchNow(ctx context.Context, jobID, nodeID string) erro
 	if err != nil {
 		return err
 	}
-	if job.Node() != nodeID || job.Accepted() || job.Status() != domain.JobAssignedStatus {
+	if job.Node() != nodeID || job.Accepted() || job.Status() != domain.JobStatusAssigned {
 		return nil // the assignment moved on before we got to it
 	}
 	node, err := d.h.LoadNode(ctx, nodeID)
@@ -158,15 +158,4 @@ func ignoreSettled(err error) error {
 		return nil
 	}
 	return err
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

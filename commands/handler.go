@@ -200,6 +200,18 @@ func conflictPause(attempt int) time.Duration {
 	return time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
 }
 
+// sleepCtx pauses for d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 func (h *Handler) append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events []domain.Event) (eventstore.AppendResult, error) {
 	meta := metadataFrom(ctx)
 	data := make([]eventstore.EventData, len(events))

@@ -24,7 +24,7 @@ func TestHandlerJobLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.Status() != domain.JobAssignedStatus || j.Node() != node || j.Attempts() != 1 {
+	if j.Status() != domain.JobStatusAssigned || j.Node() != node || j.Attempts() != 1 {
 		t.Fatalf("after assign: %s on %q, attempt %d", j.Status(), j.Node(), j.Attempts())
 	}
 	if !x.node(node).Holds(job) {
@@ -74,7 +74,7 @@ func TestHandlerJobLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.Status() != domain.JobCompletedStatus {
+	if j.Status() != domain.JobStatusCompleted {
 		t.Fatalf("after complete: %s", j.Status())
 	}
 	want := []string{"JobSubmitted", "JobAssigned", "JobAccepted", "JobStarted", "JobProgressed", "JobCompleted"}
@@ -129,7 +129,7 @@ func TestHandlerRejectRequeuesAndPenalizes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.Status() != domain.JobPending || j.Node() != "" || j.Requeues() != 1 {
+	if j.Status() != domain.JobStatusPending || j.Node() != "" || j.Requeues() != 1 {
 		t.Errorf("after reject: %s on %q, requeues %d; want pending, no node, 1 requeue", j.Status(), j.Node(), j.Requeues())
 	}
 	evs := x.jobEvents(job)
@@ -172,9 +172,9 @@ func TestHandlerTimeOutRequeuesThenFails(t *testing.T) {
 		if err != nil {
 			t.Fatalf("attempt %d: %v", attempt, err)
 		}
-		wantStatus := domain.JobPending
+		wantStatus := domain.JobStatusPending
 		if attempt > retries {
-			wantStatus = domain.JobFailedStatus
+			wantStatus = domain.JobStatusFailed
 		}
 		if j.Status() != wantStatus {
 			t.Fatalf("attempt %d: job is %s, want %s", attempt, j.Status(), wantStatus)
@@ -247,7 +247,7 @@ func TestHandlerMarkNodeOffline(t *testing.T) {
 			}
 			for _, j := range jobs {
 				job := x.job(j)
-				if job.Status() != domain.JobPending || job.Node() != "" {
+				if job.Status() != domain.JobStatusPending || job.Node() != "" {
 					t.Errorf("job %s: %s on %q, want requeued", j, job.Status(), job.Node())
 				}
 				if r := only[domain.JobRequeued](x.jobEvents(j)); len(r) != 1 || r[0].PreviousNode != node {
@@ -272,7 +272,7 @@ func TestHandlerMarkNodeOffline(t *testing.T) {
 			if countOf[domain.NodeWentOffline](evs) != 1 {
 				t.Errorf("node stream %v: want one NodeWentOffline", eventNames(evs))
 			}
-			if j := x.job(other); j.Status() != domain.JobAssignedStatus || j.Node() != bystander {
+			if j := x.job(other); j.Status() != domain.JobStatusAssigned || j.Node() != bystander {
 				t.Errorf("another node's job was touched: %s on %s", j.Status(), j.Node())
 			}
 
@@ -332,7 +332,7 @@ func TestHandlerAssignRefused(t *testing.T) {
 			if got := x.node(node).ActiveJobs(); !slices.Equal(got, held) {
 				t.Errorf("node holds %v, held %v before", got, held)
 			}
-			if j := x.job(job); j.Status() != domain.JobPending {
+			if j := x.job(job); j.Status() != domain.JobStatusPending {
 				t.Errorf("job is %s, want pending", j.Status())
 			}
 		})

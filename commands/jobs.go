@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/domain"
-	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/google/uuid"
 )
 
@@ -50,44 +49,49 @@ func (h *Handler) SubmitJob(ctx context.Context, c SubmitJob) (job *domain.Job, 
 	if c.JobID == "" {
 		c.JobID = uuid.NewString()
 	}
-	stream := domain.JobStream(c.JobID)
-	for range h.policy.ConflictRetries {
-		existing, err := h.LoadJob(ctx, c.JobID)
-		if err != nil {
-			return nil, false, 0, err
-		}
-		if existing.Exists() {
-			if existing.Owner() == c.Owner && reflect.DeepEqual(normalize(existing.Spec()), normalize(c.Spec)) {
-				return existing, false, 0, nil
-			}
-			if claimed != "" {
-				return nil, false, 0, depositUsed(strings.TrimSpace(c.Spec.EscrowTxHash), claimed)
-			}
-			return nil, false, 0, fmt.Errorf("%w: job_id %s is already used by another job; omit job_id to get a fresh one", domain.ErrAlreadyExists, c.JobID)
-		}
-		ev, err := domain.SubmitJob(c.JobID, c.Owner, c.Spec, h.policy.Limits, h.now())
-		if err != nil {
-			return nil, false, 0, err
-		}
-		// The payment stream comes first: a job is never recorded whose
-		// escrow was not verified (or whose payment was not marked skipped).
-		if lamports > 0 {
-			if err := h.fundJob(ctx, c.JobID, c.Spec, lamports); err != nil {
-				return nil, false, 0, err
-			}
-		}
-		res, err := h.append(ctx, stream, eventstore.NoStream(), []domain.Event{ev})
-		if errors.Is(err, eventstore.ErrWrongExpectedRevision) {
-			continue // a concurrent retry won; compare with it
+	if existing, err := h.LoadJob(ctx, c.JobID); err != nil || existing.Exists() {
+		if err == nil {
+			err = sameSubmission(existing, c, claimed)
 		}
 		if err != nil {
 			return nil, false, 0, err
 		}
-		j := newJob()
-		j.Apply(ev)
-		return j, true, res.Position, nil
+		return existing, false, 0, nil
 	}
-	return nil, false, 0, fmt.Errorf("submit %s: %w", c.JobID, ErrConflict)
+	ev, err := domain.SubmitJob(c.JobID, c.Owner, c.Spec, h.policy.Limits, h.now())
+	if err != nil {
+		return nil, false, 0, err
+	}
+	// The payment stream comes first: a job is never recorded whose
+	// escrow was not verified (or whose payment was not marked skipped).
+	if lamports > 0 {
+		if err := h.fundJob(ctx, c.JobID, c.Spec, lamports); err != nil {
+			return nil, false, 0, err
+		}
+	}
+	job, res, err := update(ctx, h, domain.JobStream(c.JobID), newJob, func(j *domain.Job) ([]domain.Event, error) {
+		if j.Exists() { // a concurrent retry won; compare with it
+			return nil, sameSubmission(j, c, claimed)
+		}
+		return []domain.Event{ev}, nil
+	})
+	if err != nil {
+		return nil, false, 0, err
+	}
+	return job, res.Position != 0, res.Position, nil
+}
+
+// sameSubmission is nil when the existing job is c submitted again, else
+// why c cannot have its job id (claimed: the id was taken from c's
+// deposit).
+func sameSubmission(existing *domain.Job, c SubmitJob, claimed string) error {
+	if existing.Owner() == c.Owner && reflect.DeepEqual(normalize(existing.Spec()), normalize(c.Spec)) {
+		return nil
+	}
+	if claimed != "" {
+		return depositUsed(strings.TrimSpace(c.Spec.EscrowTxHash), claimed)
+	}
+	return fmt.Errorf("%w: job_id %s is already used by another job; omit job_id to get a fresh one", domain.ErrAlreadyExists, c.JobID)
 }
 
 // normalize makes specs that differ only in nil versus empty collections equal.
@@ -138,7 +142,7 @@ func (h *Handler) AssignJobs(ctx context.Context, nodeID string, jobs []Placemen
 			out[i].Err = err
 		case !job.Exists():
 			out[i].Err = fmt.Errorf("%w: job %s does not exist", domain.ErrNotFound, p.JobID)
-		case job.Status() != domain.JobPending || job.Deleted():
+		case job.Status() != domain.JobStatusPending || job.Deleted():
 			out[i].Err = fmt.Errorf("%w: job %s is %s, not pending", domain.ErrFailedPrecondition, p.JobID, job.Status())
 		}
 	}
@@ -217,28 +221,66 @@ func (h *Handler) assignReserved(ctx context.Context, jobID, nodeID string, scor
 // reconciler, which releases orphaned slots after a grace period.
 func (h *Handler) compensateReservation(ctx context.Context, jobID, nodeID string) {
 	job, err := h.LoadJob(ctx, jobID)
-	if err != nil || job.Status() == domain.JobPending {
+	if err != nil || job.Status() == domain.JobStatusPending {
 		return
 	}
 	if job.Node() == nodeID && !job.Status().Terminal() {
 		return
 	}
-	if err := h.releaseSlot(ctx, nodeID, jobID, "assignment lost", 0, ""); err != nil {
+	if err := h.releaseSlot(ctx, nodeID, jobID, leaving{reason: "assignment lost"}); err != nil {
 		h.log.Warn("release slot after lost assignment", "job", jobID, "node", nodeID, "err", err)
 	}
 }
 
-// releaseSlot frees a node's slot for a job and, when penalty > 0, lowers
-// its reputation, in one append. A slot not held records nothing.
-func (h *Handler) releaseSlot(ctx context.Context, nodeID, jobID, reason string, penalty float64, penaltyReason string) error {
-	return h.releaseAndAdjust(ctx, nodeID, jobID, reason, -penalty, penaltyReason, false)
+// leaving is what a job leaving its node does to the node, in the one
+// append that frees the node's slot: the release's reason and a
+// reputation change.
+type leaving struct {
+	reason string  // the slot release's reason
+	delta  float64 // reputation change; 0: none
+	why    string  // the reputation change's reason
+	// heldOnly moves the reputation only together with the release of a
+	// slot the node held, so an outcome (a completion, a failure) moves it
+	// once however often it is reported.
+	heldOnly bool
 }
 
-// releaseAndAdjust frees a node's slot for a job and moves its reputation
-// by delta (when ≠ 0), in one append. With heldOnly the reputation moves
-// only together with the release of a slot the node held, so an outcome
-// (a completion, a failure) moves it once however often it is reported.
-func (h *Handler) releaseAndAdjust(ctx context.Context, nodeID, jobID, reason string, delta float64, deltaReason string, heldOnly bool) error {
+// penalized is a departure costing the node penalty reputation (0: none).
+func penalized(reason string, penalty float64) leaving {
+	return leaving{reason: reason, delta: -penalty, why: reason}
+}
+
+// finished is a job ending on its node ("completed", "failed"): the
+// reputation moves by delta, once.
+func finished(status string, delta float64) leaving {
+	return leaving{reason: status, delta: delta, why: "job " + status, heldOnly: true}
+}
+
+// changeJob runs a job decision and, when the appended change took the job
+// off its node or ended it there, frees the node's slot as l says (see
+// ReleaseOrphanSlot for a crash in between).
+func (h *Handler) changeJob(ctx context.Context, jobID string, l leaving, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, uint64, error) {
+	var before string // the job's node as of the attempt that was appended
+	job, res, err := h.updateJob(ctx, jobID, func(j *domain.Job) ([]domain.Event, error) {
+		before = j.Node()
+		return decide(j)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if res.Position != 0 && before != "" && (job.Node() != before || job.Status().Terminal()) {
+		if err := h.releaseSlot(ctx, before, job.ID(), l); err != nil {
+			// The reconciler frees it later; the job itself is already settled.
+			h.log.Warn("release node slot", "job", job.ID(), "node", before, "err", err)
+		}
+	}
+	return job, res.Position, nil
+}
+
+// releaseSlot frees a node's slot for a job and moves its reputation as l
+// says, in one append. A slot not held records no release; an unknown
+// node records nothing.
+func (h *Handler) releaseSlot(ctx context.Context, nodeID, jobID string, l leaving) error {
 	if nodeID == "" {
 		return nil
 	}
@@ -249,9 +291,9 @@ func (h *Handler) releaseAndAdjust(ctx context.Context, nodeID, jobID, reason st
 		if !n.Exists() {
 			return nil, fmt.Errorf("%w: node %s is not registered", domain.ErrNotFound, nodeID)
 		}
-		out := n.Release(jobID, reason, now)
-		if delta != 0 && (!heldOnly || len(out) > 0) {
-			rep, err := n.AdjustReputation(delta, deltaReason, jobID, now)
+		out := n.Release(jobID, l.reason, now)
+		if l.delta != 0 && (!l.heldOnly || len(out) > 0) {
+			rep, err := n.AdjustReputation(l.delta, l.why, jobID, now)
 			if err != nil {
 				return nil, err
 			}
@@ -263,41 +305,6 @@ func (h *Handler) releaseAndAdjust(ctx context.Context, nodeID, jobID, reason st
 		return nil
 	}
 	return err
-}
-
-// afterJobLeftNode frees the slot of a job that a change moved off its node.
-func (h *Handler) afterJobLeftNode(ctx context.Context, before string, job *domain.Job, reason string, penalty float64) {
-	if before == "" || (job.Node() == before && !job.Status().Terminal()) {
-		return
-	}
-	if err := h.releaseSlot(ctx, before, job.ID(), reason, penalty, reason); err != nil {
-		// The reconciler frees it later; the job itself is already settled.
-		h.log.Warn("release node slot", "job", job.ID(), "node", before, "err", err)
-	}
-}
-
-// updateJobOnNode runs a job decision and also returns the node the job
-// was on before it (as of the attempt that was appended).
-func (h *Handler) updateJobOnNode(ctx context.Context, jobID string, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, eventstore.AppendResult, string, error) {
-	var before string
-	job, res, err := h.updateJob(ctx, jobID, func(j *domain.Job) ([]domain.Event, error) {
-		before = j.Node()
-		return decide(j)
-	})
-	return job, res, before, err
-}
-
-// jobChange runs a job decision and, if it took the job off its node,
-// frees the node's slot (with a reputation penalty when given).
-func (h *Handler) jobChange(ctx context.Context, jobID, reason string, penalty float64, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, uint64, error) {
-	job, res, before, err := h.updateJobOnNode(ctx, jobID, decide)
-	if err != nil {
-		return nil, 0, err
-	}
-	if res.Position != 0 {
-		h.afterJobLeftNode(ctx, before, job, reason, penalty)
-	}
-	return job, res.Position, nil
 }
 
 // AcceptJob records that the node accepted its assignment.
@@ -341,7 +348,7 @@ func (h *Handler) RejectJob(ctx context.Context, jobID, nodeID, reason string) (
 // RejectAttempt is RejectJob for one assignment attempt (0: the current one).
 func (h *Handler) RejectAttempt(ctx context.Context, jobID, nodeID string, attempt int, reason string) (*domain.Job, uint64, error) {
 	now := h.now()
-	return h.jobChange(ctx, jobID, "rejected: "+reason, h.policy.PenaltyReject, func(j *domain.Job) ([]domain.Event, error) {
+	return h.changeJob(ctx, jobID, penalized("rejected: "+reason, h.policy.PenaltyReject), func(j *domain.Job) ([]domain.Event, error) {
 		if err := sameAttempt(j, attempt); err != nil {
 			return nil, err
 		}
@@ -360,39 +367,22 @@ func (h *Handler) ReportProgress(ctx context.Context, jobID, nodeID string, p do
 // reputation rises by the policy's RewardSuccess as its slot is freed.
 func (h *Handler) CompleteJob(ctx context.Context, jobID, nodeID string, r domain.JobResult) (*domain.Job, uint64, error) {
 	now := h.now()
-	return h.outcome(ctx, jobID, "completed", h.policy.RewardSuccess, func(j *domain.Job) ([]domain.Event, error) { return j.Complete(nodeID, r, now) })
+	return h.changeJob(ctx, jobID, finished("completed", h.policy.RewardSuccess), func(j *domain.Job) ([]domain.Event, error) { return j.Complete(nodeID, r, now) })
 }
 
 // FailJob records a failure reported by the assigned node; the node's
 // reputation falls by the policy's PenaltyFailure as its slot is freed.
 func (h *Handler) FailJob(ctx context.Context, jobID, nodeID, reason string) (*domain.Job, uint64, error) {
 	now := h.now()
-	return h.outcome(ctx, jobID, "failed", -h.policy.PenaltyFailure, func(j *domain.Job) ([]domain.Event, error) { return j.Fail(nodeID, reason, now) })
+	return h.changeJob(ctx, jobID, finished("failed", -h.policy.PenaltyFailure), func(j *domain.Job) ([]domain.Event, error) { return j.Fail(nodeID, reason, now) })
 }
 
-// outcome runs a decision that ends a job on its node and frees the slot,
-// moving the node's reputation by delta in the same append; the move is
-// tied to the slot, so it happens once (see ReleaseOrphanSlot for a crash
-// in between).
-func (h *Handler) outcome(ctx context.Context, jobID, reason string, delta float64, decide func(*domain.Job) ([]domain.Event, error)) (*domain.Job, uint64, error) {
-	job, res, before, err := h.updateJobOnNode(ctx, jobID, decide)
-	if err != nil {
-		return nil, 0, err
-	}
-	if res.Position != 0 && before != "" && job.Status().Terminal() {
-		if err := h.releaseAndAdjust(ctx, before, job.ID(), reason, delta, "job "+reason, true); err != nil {
-			h.log.Warn("release node slot", "job", job.ID(), "node", before, "err", err)
-		}
-	}
-	return job, res.Position, nil
-}
-
-// outcomeDelta is the reputation change a terminal job brings its node.
-func (h *Handler) outcomeDelta(job *domain.Job) (float64, string) {
+// endReputation is the reputation change a terminal job brings its node.
+func (h *Handler) endReputation(job *domain.Job) (float64, string) {
 	switch job.Status() {
-	case domain.JobCompletedStatus:
+	case domain.JobStatusCompleted:
 		return h.policy.RewardSuccess, "job completed"
-	case domain.JobFailedStatus:
+	case domain.JobStatusFailed:
 		if job.Node() != "" {
 			return -h.policy.PenaltyFailure, "job failed"
 		}
@@ -403,7 +393,7 @@ func (h *Handler) outcomeDelta(job *domain.Job) (float64, string) {
 // CancelJob cancels a job at its owner's request.
 func (h *Handler) CancelJob(ctx context.Context, jobID, by, reason string) (*domain.Job, uint64, error) {
 	now := h.now()
-	return h.jobChange(ctx, jobID, "cancelled", 0, func(j *domain.Job) ([]domain.Event, error) { return j.Cancel(by, reason, now) })
+	return h.changeJob(ctx, jobID, penalized("cancelled", 0), func(j *domain.Job) ([]domain.Event, error) { return j.Cancel(by, reason, now) })
 }
 
 // DeleteJob hides a finished job at its owner's request.
@@ -417,7 +407,7 @@ func (h *Handler) DeleteJob(ctx context.Context, jobID, by string) (*domain.Job,
 // job is requeued or failed, and the node loses reputation.
 func (h *Handler) TimeOutJob(ctx context.Context, jobID, nodeID, phase string) (*domain.Job, uint64, error) {
 	now := h.now()
-	return h.jobChange(ctx, jobID, "timed out ("+phase+")", h.policy.PenaltyTimeout, func(j *domain.Job) ([]domain.Event, error) {
+	return h.changeJob(ctx, jobID, penalized("timed out ("+phase+")", h.policy.PenaltyTimeout), func(j *domain.Job) ([]domain.Event, error) {
 		return j.TimeOut(nodeID, phase, h.policy.MaxRetries, now)
 	})
 }
@@ -425,7 +415,7 @@ func (h *Handler) TimeOutJob(ctx context.Context, jobID, nodeID, phase string) (
 // RequeueJob takes a job back from a node, without a penalty of its own.
 func (h *Handler) RequeueJob(ctx context.Context, jobID, nodeID, reason string) (*domain.Job, uint64, error) {
 	now := h.now()
-	return h.jobChange(ctx, jobID, reason, 0, func(j *domain.Job) ([]domain.Event, error) {
+	return h.changeJob(ctx, jobID, penalized(reason, 0), func(j *domain.Job) ([]domain.Event, error) {
 		return j.Requeue(nodeID, reason, h.policy.MaxRetries, now)
 	})
 }

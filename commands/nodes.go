@@ -77,7 +77,7 @@ func (h *Handler) MarkNodeOffline(ctx context.Context, nodeID, reason string) (*
 		if pos != 0 {
 			requeued++
 		}
-		if err := h.releaseSlot(ctx, nodeID, jobID, "node went offline", 0, ""); err != nil {
+		if err := h.releaseSlot(ctx, nodeID, jobID, leaving{reason: "node went offline"}); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -116,7 +116,7 @@ func (h *Handler) RequeueFromOfflineNode(ctx context.Context, jobID, nodeID stri
 	if err != nil {
 		return false, err
 	}
-	return pos != 0, h.releaseSlot(ctx, nodeID, jobID, "node went offline", 0, "")
+	return pos != 0, h.releaseSlot(ctx, nodeID, jobID, leaving{reason: "node went offline"})
 }
 
 // ReleaseOrphanSlot frees a slot whose job is not on that node any more
@@ -133,9 +133,9 @@ func (h *Handler) ReleaseOrphanSlot(ctx context.Context, nodeID, jobID string) (
 	}
 	// A crash between a job's outcome and the slot's release left it: the
 	// outcome's reputation change goes with the release, as it would have.
-	delta, why := 0.0, ""
+	l := leaving{reason: "orphaned reservation", heldOnly: true}
 	if job.Exists() && job.Node() == nodeID && job.Status().Terminal() {
-		delta, why = h.outcomeDelta(job)
+		l.delta, l.why = h.endReputation(job)
 	}
-	return true, h.releaseAndAdjust(ctx, nodeID, jobID, "orphaned reservation", delta, why, true)
+	return true, h.releaseSlot(ctx, nodeID, jobID, l)
 }

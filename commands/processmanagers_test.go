@@ -77,7 +77,7 @@ func TestTimeoutsFireDeadlines(t *testing.T) {
 		}
 	}
 	for _, job := range []string{waiting, accepted, started} {
-		if j := x.job(job); j.Status() != domain.JobPending || j.Requeues() != 1 {
+		if j := x.job(job); j.Status() != domain.JobStatusPending || j.Requeues() != 1 {
 			t.Errorf("job %s: %s with %d requeues, want pending after one requeue", job, j.Status(), j.Requeues())
 		}
 	}
@@ -134,7 +134,7 @@ func TestTimeoutsReleaseOrphanedReservationAfterGrace(t *testing.T) {
 	if n := countOf[domain.NodeJobReleased](x.nodeEvents(node)); n != 1 {
 		t.Errorf("%d NodeJobReleased, want 1", n)
 	}
-	if j := x.job(orphan); j.Status() != domain.JobPending {
+	if j := x.job(orphan); j.Status() != domain.JobStatusPending {
 		t.Errorf("the orphan's job is %s, want still pending", j.Status())
 	}
 }
@@ -246,7 +246,7 @@ func TestMonitorSweepMarksOfflineAndRequeues(t *testing.T) {
 	if n.Online() || len(n.ActiveJobs()) != 0 {
 		t.Errorf("after the sweep: online %v, holds %v", n.Online(), n.ActiveJobs())
 	}
-	if j := x.job(job); j.Status() != domain.JobPending {
+	if j := x.job(job); j.Status() != domain.JobStatusPending {
 		t.Errorf("its job is %s, want requeued", j.Status())
 	}
 	if want := domain.InitialReputation - x.policy.PenaltyOffline; math.Abs(n.Reputation()-want) > 1e-9 {
@@ -414,7 +414,7 @@ func TestDispatcher(t *testing.T) {
 				if len(r) != 1 || !strings.Contains(r[0].Reason, tc.wantReason) {
 					t.Errorf("JobRejected %+v, want a reason with %q", r, tc.wantReason)
 				}
-				if j.Status() != domain.JobPending || x.node(node).Holds(job) {
+				if j.Status() != domain.JobStatusPending || x.node(node).Holds(job) {
 					t.Errorf("after rejection: job %s, node holds it %v", j.Status(), x.node(node).Holds(job))
 				}
 			}

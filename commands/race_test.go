@@ -286,7 +286,7 @@ func TestRaceDuplicateReports(t *testing.T) {
 					if r.created {
 						created++
 					}
-					if r.job.ID() != id || r.job.Owner() != "alice" || r.job.Status() != domain.JobPending {
+					if r.job.ID() != id || r.job.Owner() != "alice" || r.job.Status() != domain.JobStatusPending {
 						t.Errorf("submit %d returned job %s of %s, %s", i, r.job.ID(), r.job.Owner(), r.job.Status())
 					}
 					if !sameSpec(r.job.Spec(), jobSpec()) {

@@ -243,7 +243,7 @@ func TestRegressionStaleDispatchRejectsNextAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := x.job(job)
-	if j.Attempts() != 2 || j.Status() != domain.JobAssignedStatus {
+	if j.Attempts() != 2 || j.Status() != domain.JobStatusAssigned {
 		t.Errorf("attempt 2 (never pushed by this dispatch) was settled by attempt 1's outcome: job %s, %d requeues, events %v",
 			j.Status(), j.Requeues(), eventNames(x.jobEvents(job)))
 	}

@@ -59,6 +59,18 @@ func NewScheduler(h *Handler, view View, disp *Dispatcher, cfg SchedulerConfig, 
 		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), kick: make(chan struct{}, 1)}
 }
 
+// Placeable reports whether an event may let a pending job be placed: a
+// new or requeued job, a node registering, coming online, being unbanned
+// or freeing a slot. Whoever follows the log kicks the schedulers on such
+// an event; the fallback tick covers the rest.
+func Placeable(e domain.Event) bool {
+	switch e.(type) {
+	case domain.JobSubmitted, domain.JobRequeued, domain.NodeWentOnline, domain.NodeJobReleased, domain.NodeRegistered, domain.NodeUnbanned:
+		return true
+	}
+	return false
+}
+
 // Kick asks for a pass soon; it never blocks.
 func (s *Scheduler) Kick() {
 	select {
@@ -85,7 +97,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // Pass places what it can of the queue and returns how many jobs it
 // assigned.
 func (s *Scheduler) Pass(ctx context.Context) int {
-	policy := domain.Policy{MaxJobsPerNode: s.h.policy.MaxJobsPerNode, MinReputation: s.h.policy.MinReputation}
+	policy := domain.NodeLimits{MaxJobsPerNode: s.h.policy.MaxJobsPerNode, MinReputation: s.h.policy.MinReputation}
 	candidates := s.view.Candidates()
 	free := freeSlots(candidates, policy)
 	if free == 0 {
@@ -153,7 +165,7 @@ func (s *Scheduler) Pass(ctx context.Context) int {
 }
 
 // freeSlots counts the job slots of nodes that could take a job at all.
-func freeSlots(nodes []domain.Candidate, p domain.Policy) int {
+func freeSlots(nodes []domain.Candidate, p domain.NodeLimits) int {
 	free := 0
 	for i := range nodes {
 		c := &nodes[i]

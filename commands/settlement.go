@@ -343,15 +343,15 @@ func (s *Settlement) Settle(ctx context.Context, jobID string) (done bool, err e
 		return false, err
 	}
 	switch p.Status() {
-	case domain.PaymentFundedStatus:
+	case domain.PaymentStatusFunded:
 		job, err := s.h.LoadJob(ctx, jobID)
 		if err != nil {
 			return false, err
 		}
 		switch job.Status() {
-		case domain.JobCompletedStatus:
+		case domain.JobStatusCompleted:
 			err = s.submitRelease(ctx, p, job, domain.PendingTx{})
-		case domain.JobFailedStatus, domain.JobCancelledStatus:
+		case domain.JobStatusFailed, domain.JobStatusCancelled:
 			err = s.submitRefund(ctx, p, job.Status().String()+": "+job.Reason(), domain.PendingTx{})
 		default:
 			return true, nil // not ended: its terminal event puts it back
@@ -368,7 +368,7 @@ func (s *Settlement) Settle(ctx context.Context, jobID string) (done bool, err e
 			return s.advance(ctx, p, pt)
 		}
 		return p.Status().Terminal(), nil
-	case domain.PaymentReleasingStatus, domain.PaymentRefundingStatus:
+	case domain.PaymentStatusReleasing, domain.PaymentStatusRefunding:
 		pt, _ := p.Pending()
 		return s.advance(ctx, p, pt)
 	}
@@ -559,27 +559,4 @@ func toTransfers(ts []domain.PaymentTransfer) []Transfer {
 		out[i] = Transfer{To: t.To, Lamports: t.Lamports}
 	}
 	return out
-}
-
-// PaymentOutcome is what a job's payment has come to, for the answers of
-// ReportCompletion.
-type PaymentOutcome struct {
-	Released bool // the payout is confirmed
-	// PayoutSignature is the payout's latest transaction ("" before one is
-	// signed, and for a refund).
-	PayoutSignature string
-	Status          domain.PaymentStatus
-}
-
-// PaymentOutcome reads a job's payment from the log.
-func (h *Handler) PaymentOutcome(ctx context.Context, jobID string) (PaymentOutcome, error) {
-	p, err := h.LoadPayment(ctx, jobID)
-	if err != nil {
-		return PaymentOutcome{}, err
-	}
-	out := PaymentOutcome{Released: p.Status() == domain.PaymentReleasedStatus, Status: p.Status()}
-	if pt, ok := p.Pending(); ok && pt.Kind == domain.SettleRelease || out.Released {
-		out.PayoutSignature = p.Signature()
-	}
-	return out, nil
 }

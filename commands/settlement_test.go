@@ -88,7 +88,7 @@ func TestPaymentSkippedWithoutChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Status() != domain.PaymentSkippedStatus || p.SkipReason() != commands.ChainDisabledReason {
+	if p.Status() != domain.PaymentStatusSkipped || p.SkipReason() != commands.ChainDisabledReason {
 		t.Fatalf("payment %s (%q), want skipped", p.Status(), p.SkipReason())
 	}
 	if evs := x.events(domain.PaymentStream(job)); len(evs) != 1 {

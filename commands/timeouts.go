@@ -58,7 +58,7 @@ func (t *Timeouts) Check(ctx context.Context) {
 		}
 		phase := ""
 		switch {
-		case !a.Accepted && a.Status == domain.JobAssignedStatus:
+		case !a.Accepted && a.Status == domain.JobStatusAssigned:
 			if t.cfg.Accept > 0 && now.Sub(a.AssignedAt) > t.cfg.Accept {
 				phase = domain.PhaseAccept
 			}

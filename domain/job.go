@@ -14,25 +14,25 @@ import (
 type JobStatus int
 
 const (
-	JobPending JobStatus = iota
-	JobAssignedStatus
-	JobRunning
-	JobCompletedStatus
-	JobFailedStatus
-	JobCancelledStatus
+	JobStatusPending JobStatus = iota
+	JobStatusAssigned
+	JobStatusRunning
+	JobStatusCompleted
+	JobStatusFailed
+	JobStatusCancelled
 )
 
 func (s JobStatus) String() string {
 	switch s {
-	case JobAssignedStatus:
+	case JobStatusAssigned:
 		return "assigned"
-	case JobRunning:
+	case JobStatusRunning:
 		return "running"
-	case JobCompletedStatus:
+	case JobStatusCompleted:
 		return "completed"
-	case JobFailedStatus:
+	case JobStatusFailed:
 		return "failed"
-	case JobCancelledStatus:
+	case JobStatusCancelled:
 		return "cancelled"
 	default:
 		return "pending"
@@ -41,7 +41,7 @@ func (s JobStatus) String() string {
 
 // Terminal reports whether no event may change the job any more.
 func (s JobStatus) Terminal() bool {
-	return s == JobCompletedStatus || s == JobFailedStatus || s == JobCancelledStatus
+	return s == JobStatusCompleted || s == JobStatusFailed || s == JobStatusCancelled
 }
 
 // Limits bound what a submission may ask for.
@@ -128,16 +128,16 @@ func (j *Job) Apply(e Event) {
 	switch e := e.(type) {
 	case JobSubmitted:
 		j.id, j.owner, j.spec, j.submittedAt = e.JobID, e.Owner, e.Spec.clone(), e.At
-		j.status = JobPending
+		j.status = JobStatusPending
 	case JobAssigned:
-		j.status, j.node, j.accepted, j.assignedAt, j.reason = JobAssignedStatus, e.NodeID, false, e.At, ""
+		j.status, j.node, j.accepted, j.assignedAt, j.reason = JobStatusAssigned, e.NodeID, false, e.At, ""
 		j.attempts = e.Attempt
 		j.progress, j.epoch, j.metrics = 0, 0, nil
 	case JobAccepted:
 		j.accepted = true
 	case JobRejected, JobTimedOut:
 	case JobStarted:
-		j.status, j.accepted, j.startedAt = JobRunning, true, e.At
+		j.status, j.accepted, j.startedAt = JobStatusRunning, true, e.At
 	case JobProgressed:
 		j.progress, j.epoch = e.Progress, e.Epoch
 		if e.Log != "" {
@@ -149,13 +149,13 @@ func (j *Job) Apply(e Event) {
 	case JobCompleted:
 		r := e.Result
 		r.FinalMetrics = maps.Clone(r.FinalMetrics)
-		j.status, j.result, j.progress, j.endedAt = JobCompletedStatus, &r, 1, e.At
+		j.status, j.result, j.progress, j.endedAt = JobStatusCompleted, &r, 1, e.At
 	case JobFailed:
-		j.status, j.reason, j.endedAt = JobFailedStatus, e.Reason, e.At
+		j.status, j.reason, j.endedAt = JobStatusFailed, e.Reason, e.At
 	case JobCancelled:
-		j.status, j.reason, j.endedAt = JobCancelledStatus, e.Reason, e.At
+		j.status, j.reason, j.endedAt = JobStatusCancelled, e.Reason, e.At
 	case JobRequeued:
-		j.status, j.node, j.accepted, j.requeues, j.reason = JobPending, "", false, e.Requeues, e.Reason
+		j.status, j.node, j.accepted, j.requeues, j.reason = JobStatusPending, "", false, e.Requeues, e.Reason
 		j.progress, j.epoch, j.metrics, j.lastLog = 0, 0, nil, ""
 		j.assignedAt, j.startedAt = time.Time{}, time.Time{}
 	case JobDeleted:
@@ -249,8 +249,8 @@ func (j *Job) Assign(nodeID string, score float64, now time.Time) ([]Event, erro
 	if math.IsNaN(score) || math.IsInf(score, 0) {
 		return nil, invalid("assignment score must be finite, got %v", score)
 	}
-	if j.status != JobPending {
-		if j.status == JobAssignedStatus || j.status == JobRunning {
+	if j.status != JobStatusPending {
+		if j.status == JobStatusAssigned || j.status == JobStatusRunning {
 			return nil, precondition("job %s is already assigned to node %s", j.id, j.node)
 		}
 		return nil, j.terminalErr()
@@ -291,7 +291,7 @@ func (j *Job) Start(nodeID string, now time.Time) ([]Event, error) {
 	if err := j.checkAssignee(nodeID); err != nil {
 		return nil, err
 	}
-	if j.status == JobRunning {
+	if j.status == JobStatusRunning {
 		return nil, nil
 	}
 	return []Event{JobStarted{JobID: j.id, NodeID: nodeID, At: now}}, nil
@@ -335,7 +335,7 @@ func (j *Job) ReportProgress(nodeID string, p Progress, now time.Time) ([]Event,
 		return nil, nil // the node learns to stop from the job's status
 	}
 	var out []Event
-	if j.status != JobRunning {
+	if j.status != JobStatusRunning {
 		out = append(out, JobStarted{JobID: j.id, NodeID: nodeID, At: now})
 	}
 	changed := p.Fraction != j.progress || p.Epoch != j.epoch || (p.Log != "" && p.Log != j.lastLog) ||
@@ -353,7 +353,7 @@ func (j *Job) Complete(nodeID string, r JobResult, now time.Time) ([]Event, erro
 	if err := j.mustExist(); err != nil {
 		return nil, err
 	}
-	if j.status == JobCompletedStatus && j.node == nodeID {
+	if j.status == JobStatusCompleted && j.node == nodeID {
 		return nil, nil
 	}
 	if j.status.Terminal() {
@@ -380,7 +380,7 @@ func (j *Job) Fail(nodeID, reason string, now time.Time) ([]Event, error) {
 	if err := j.mustExist(); err != nil {
 		return nil, err
 	}
-	if j.status == JobFailedStatus && j.node == nodeID {
+	if j.status == JobStatusFailed && j.node == nodeID {
 		return nil, nil
 	}
 	if j.status.Terminal() {
@@ -403,7 +403,7 @@ func (j *Job) Cancel(by, reason string, now time.Time) ([]Event, error) {
 	if by != j.owner {
 		return nil, denied("job %s belongs to another user", j.id)
 	}
-	if j.status == JobCancelledStatus {
+	if j.status == JobStatusCancelled {
 		return nil, nil
 	}
 	if j.status.Terminal() {
@@ -458,11 +458,11 @@ func (j *Job) TimeOut(nodeID, phase string, maxRetries int, now time.Time) ([]Ev
 	}
 	switch phase {
 	case PhaseAccept:
-		if j.accepted || j.status != JobAssignedStatus {
+		if j.accepted || j.status != JobStatusAssigned {
 			return nil, nil
 		}
 	case PhaseRun:
-		if j.status != JobRunning && !j.accepted {
+		if j.status != JobStatusRunning && !j.accepted {
 			return nil, nil
 		}
 	}
@@ -476,7 +476,7 @@ func (j *Job) Requeue(nodeID, reason string, maxRetries int, now time.Time) ([]E
 	if err := j.mustExist(); err != nil {
 		return nil, err
 	}
-	if j.node != nodeID || j.status.Terminal() || j.status == JobPending {
+	if j.node != nodeID || j.status.Terminal() || j.status == JobStatusPending {
 		return nil, nil
 	}
 	return []Event{j.requeueOrFail(nodeID, reason, maxRetries, now)}, nil

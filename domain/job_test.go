@@ -35,16 +35,16 @@ func jobStates() []jobState {
 	}
 	completed := with(running, domain.JobCompleted{JobID: jobID, NodeID: nodeA, Result: testResult, At: t2})
 	return []jobState{
-		{"none", nil, domain.JobPending},
-		{"pending", with(nil, sub), domain.JobPending},
-		{"assigned", with(nil, sub, asg), domain.JobAssignedStatus},
-		{"accepted", with(nil, sub, asg, acc), domain.JobAssignedStatus},
-		{"running", running, domain.JobRunning},
-		{"completed", completed, domain.JobCompletedStatus},
-		{"failed", with(running, domain.JobFailed{JobID: jobID, NodeID: nodeA, Reason: "oom", At: t2}), domain.JobFailedStatus},
-		{"cancelled", with(running, domain.JobCancelled{JobID: jobID, By: owner, NodeID: nodeA, Reason: "stop", At: t2}), domain.JobCancelledStatus},
-		{"deleted", with(completed, domain.JobDeleted{JobID: jobID, By: owner, At: t2}), domain.JobCompletedStatus},
-		{"requeued", with(nil, sub, asg, domain.JobRequeued{JobID: jobID, PreviousNode: nodeA, Reason: "node offline", Requeues: 1, At: t2}), domain.JobPending},
+		{"none", nil, domain.JobStatusPending},
+		{"pending", with(nil, sub), domain.JobStatusPending},
+		{"assigned", with(nil, sub, asg), domain.JobStatusAssigned},
+		{"accepted", with(nil, sub, asg, acc), domain.JobStatusAssigned},
+		{"running", running, domain.JobStatusRunning},
+		{"completed", completed, domain.JobStatusCompleted},
+		{"failed", with(running, domain.JobFailed{JobID: jobID, NodeID: nodeA, Reason: "oom", At: t2}), domain.JobStatusFailed},
+		{"cancelled", with(running, domain.JobCancelled{JobID: jobID, By: owner, NodeID: nodeA, Reason: "stop", At: t2}), domain.JobStatusCancelled},
+		{"deleted", with(completed, domain.JobDeleted{JobID: jobID, By: owner, At: t2}), domain.JobStatusCompleted},
+		{"requeued", with(nil, sub, asg, domain.JobRequeued{JobID: jobID, PreviousNode: nodeA, Reason: "node offline", Requeues: 1, At: t2}), domain.JobStatusPending},
 	}
 }
 
@@ -89,8 +89,8 @@ func allActive(m map[string]outcome, o outcome) map[string]outcome {
 func TestJobStateMachine(t *testing.T) {
 	const maxRetries = 3
 	progress := domain.Progress{Fraction: 0.5, Epoch: 2, Metrics: map[string]float64{"loss": 0.25}, Log: "epoch 2"}
-	P, A, R := domain.JobPending, domain.JobAssignedStatus, domain.JobRunning
-	C, F, X := domain.JobCompletedStatus, domain.JobFailedStatus, domain.JobCancelledStatus
+	P, A, R := domain.JobStatusPending, domain.JobStatusAssigned, domain.JobStatusRunning
+	C, F, X := domain.JobStatusCompleted, domain.JobStatusFailed, domain.JobStatusCancelled
 
 	decisions := []struct {
 		name string
@@ -412,23 +412,23 @@ func TestJobLifecycleFold(t *testing.T) {
 	}
 	j := foldJob(sub)
 	if !j.Exists() || j.ID() != jobID || j.Owner() != owner || !reflect.DeepEqual(j.Spec(), validSpec()) ||
-		j.Status() != domain.JobPending || !j.SubmittedAt().Equal(t0) || j.Version() != 1 {
+		j.Status() != domain.JobStatusPending || !j.SubmittedAt().Equal(t0) || j.Version() != 1 {
 		t.Fatalf("after submit: %+v", j)
 	}
 
 	into(t, j)(j.Assign(nodeA, 150, t1))
-	if j.Status() != domain.JobAssignedStatus || j.Node() != nodeA || j.Accepted() || j.Attempts() != 1 ||
+	if j.Status() != domain.JobStatusAssigned || j.Node() != nodeA || j.Accepted() || j.Attempts() != 1 ||
 		!j.AssignedAt().Equal(t1) {
 		t.Fatalf("after assign: status %v node %q accepted %v attempts %d", j.Status(), j.Node(), j.Accepted(), j.Attempts())
 	}
 
 	into(t, j)(j.Accept(nodeA, t1))
-	if !j.Accepted() || j.Status() != domain.JobAssignedStatus {
+	if !j.Accepted() || j.Status() != domain.JobStatusAssigned {
 		t.Fatalf("after accept: accepted %v status %v", j.Accepted(), j.Status())
 	}
 
 	into(t, j)(j.Start(nodeA, t2))
-	if j.Status() != domain.JobRunning || !j.StartedAt().Equal(t2) {
+	if j.Status() != domain.JobStatusRunning || !j.StartedAt().Equal(t2) {
 		t.Fatalf("after start: status %v started %v", j.Status(), j.StartedAt())
 	}
 
@@ -445,13 +445,13 @@ func TestJobLifecycleFold(t *testing.T) {
 	}
 
 	into(t, j)(j.Complete(nodeA, testResult, t3))
-	if j.Status() != domain.JobCompletedStatus || !j.Status().Terminal() || j.Progress() != 1 ||
+	if j.Status() != domain.JobStatusCompleted || !j.Status().Terminal() || j.Progress() != 1 ||
 		j.Result() == nil || !reflect.DeepEqual(*j.Result(), testResult) || !j.EndedAt().Equal(t3) {
 		t.Fatalf("after complete: status %v progress %v result %v ended %v", j.Status(), j.Progress(), j.Result(), j.EndedAt())
 	}
 
 	into(t, j)(j.Delete(owner, t3))
-	if !j.Deleted() || j.Status() != domain.JobCompletedStatus {
+	if !j.Deleted() || j.Status() != domain.JobStatusCompleted {
 		t.Fatalf("after delete: deleted %v status %v", j.Deleted(), j.Status())
 	}
 	if j.Version() != 8 {
@@ -468,9 +468,9 @@ func TestJobFoldTerminalFields(t *testing.T) {
 		reason     string
 		wantResult bool
 	}{
-		{"failed", domain.JobFailed{JobID: jobID, NodeID: nodeA, Reason: "oom", At: t3}, domain.JobFailedStatus, "oom", false},
-		{"cancelled", domain.JobCancelled{JobID: jobID, By: owner, NodeID: nodeA, Reason: "stop", At: t3}, domain.JobCancelledStatus, "stop", false},
-		{"completed", domain.JobCompleted{JobID: jobID, NodeID: nodeA, Result: testResult, At: t3}, domain.JobCompletedStatus, "", true},
+		{"failed", domain.JobFailed{JobID: jobID, NodeID: nodeA, Reason: "oom", At: t3}, domain.JobStatusFailed, "oom", false},
+		{"cancelled", domain.JobCancelled{JobID: jobID, By: owner, NodeID: nodeA, Reason: "stop", At: t3}, domain.JobStatusCancelled, "stop", false},
+		{"completed", domain.JobCompleted{JobID: jobID, NodeID: nodeA, Result: testResult, At: t3}, domain.JobStatusCompleted, "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -489,12 +489,12 @@ func TestJobStatusStrings(t *testing.T) {
 		str      string
 		terminal bool
 	}{
-		{domain.JobPending, "pending", false},
-		{domain.JobAssignedStatus, "assigned", false},
-		{domain.JobRunning, "running", false},
-		{domain.JobCompletedStatus, "completed", true},
-		{domain.JobFailedStatus, "failed", true},
-		{domain.JobCancelledStatus, "cancelled", true},
+		{domain.JobStatusPending, "pending", false},
+		{domain.JobStatusAssigned, "assigned", false},
+		{domain.JobStatusRunning, "running", false},
+		{domain.JobStatusCompleted, "completed", true},
+		{domain.JobStatusFailed, "failed", true},
+		{domain.JobStatusCancelled, "cancelled", true},
 	}
 	for _, tt := range tests {
 		if tt.s.String() != tt.str || tt.s.Terminal() != tt.terminal {
@@ -507,7 +507,7 @@ func TestJobRequeueResetsRunState(t *testing.T) {
 	j := foldJob(submitted(), assigned(nodeA, 1))
 	into(t, j)(j.ReportProgress(nodeA, domain.Progress{Fraction: 0.5, Epoch: 3, Metrics: map[string]float64{"l": 1}}, t2))
 	into(t, j)(j.Requeue(nodeA, "node offline", 3, t3))
-	if j.Status() != domain.JobPending || j.Node() != "" || j.Accepted() || j.Progress() != 0 || j.Epoch() != 0 ||
+	if j.Status() != domain.JobStatusPending || j.Node() != "" || j.Accepted() || j.Progress() != 0 || j.Epoch() != 0 ||
 		j.Metrics() != nil || !j.StartedAt().IsZero() || j.Requeues() != 1 || j.Reason() != "node offline" || j.Attempts() != 1 {
 		t.Fatalf("after requeue: status %v node %q accepted %v progress %v epoch %v metrics %v started %v requeues %d reason %q attempts %d",
 			j.Status(), j.Node(), j.Accepted(), j.Progress(), j.Epoch(), j.Metrics(), j.StartedAt(), j.Requeues(), j.Reason(), j.Attempts())
@@ -587,7 +587,7 @@ func TestJobRetriesExhausted(t *testing.T) {
 							t.Fatalf("requeue %d: %+v", attempt, rq)
 						}
 						decideFold(t, j, events, nil)
-						if j.Status() != domain.JobPending || j.Requeues() != attempt {
+						if j.Status() != domain.JobStatusPending || j.Requeues() != attempt {
 							t.Fatalf("after requeue %d: status %v requeues %d", attempt, j.Status(), j.Requeues())
 						}
 						continue
@@ -598,7 +598,7 @@ func TestJobRetriesExhausted(t *testing.T) {
 						t.Fatalf("final failure: %+v", f)
 					}
 					decideFold(t, j, events, nil)
-					if j.Status() != domain.JobFailedStatus || j.Requeues() != maxRetries || attempt != maxRetries+1 {
+					if j.Status() != domain.JobStatusFailed || j.Requeues() != maxRetries || attempt != maxRetries+1 {
 						t.Fatalf("status %v requeues %d attempt %d", j.Status(), j.Requeues(), attempt)
 					}
 					return
@@ -735,7 +735,7 @@ func TestJobCancelFromPendingHasNoNode(t *testing.T) {
 		t.Fatalf("%+v", c)
 	}
 	decideFold(t, j, events, nil)
-	if j.Status() != domain.JobCancelledStatus || j.Reason() != "changed my mind" || !j.EndedAt().Equal(t3) {
+	if j.Status() != domain.JobStatusCancelled || j.Reason() != "changed my mind" || !j.EndedAt().Equal(t3) {
 		t.Fatalf("status %v reason %q ended %v", j.Status(), j.Reason(), j.EndedAt())
 	}
 	// a cancelled job can no longer be assigned, and deleting it is allowed once

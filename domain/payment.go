@@ -37,31 +37,31 @@ type PaymentStatus int
 
 // Payment states. Skipped, Released, Refunded and Failed are terminal.
 const (
-	PaymentNone            PaymentStatus = iota // no payment stream
-	PaymentSkippedStatus                        // no escrow (chain disabled, unpaid)
-	PaymentFundedStatus                         // escrow verified, not yet settled
-	PaymentReleasingStatus                      // a payout is signed and being broadcast
-	PaymentReleasedStatus                       // the payout is confirmed
-	PaymentRefundingStatus                      // a refund is signed and being broadcast
-	PaymentRefundedStatus                       // the refund is confirmed
-	PaymentFailedStatus                         // stopped; needs an operator
+	PaymentStatusNone      PaymentStatus = iota // no payment stream
+	PaymentStatusSkipped                        // no escrow (chain disabled, unpaid)
+	PaymentStatusFunded                         // escrow verified, not yet settled
+	PaymentStatusReleasing                      // a payout is signed and being broadcast
+	PaymentStatusReleased                       // the payout is confirmed
+	PaymentStatusRefunding                      // a refund is signed and being broadcast
+	PaymentStatusRefunded                       // the refund is confirmed
+	PaymentStatusFailed                         // stopped; needs an operator
 )
 
 func (s PaymentStatus) String() string {
 	switch s {
-	case PaymentSkippedStatus:
+	case PaymentStatusSkipped:
 		return "skipped"
-	case PaymentFundedStatus:
+	case PaymentStatusFunded:
 		return "funded"
-	case PaymentReleasingStatus:
+	case PaymentStatusReleasing:
 		return "release_submitted"
-	case PaymentReleasedStatus:
+	case PaymentStatusReleased:
 		return "released"
-	case PaymentRefundingStatus:
+	case PaymentStatusRefunding:
 		return "refund_submitted"
-	case PaymentRefundedStatus:
+	case PaymentStatusRefunded:
 		return "refunded"
-	case PaymentFailedStatus:
+	case PaymentStatusFailed:
 		return "failed"
 	}
 	return "none"
@@ -70,7 +70,7 @@ func (s PaymentStatus) String() string {
 // Terminal reports whether the payment can never change again.
 func (s PaymentStatus) Terminal() bool {
 	switch s {
-	case PaymentSkippedStatus, PaymentReleasedStatus, PaymentRefundedStatus, PaymentFailedStatus:
+	case PaymentStatusSkipped, PaymentStatusReleased, PaymentStatusRefunded, PaymentStatusFailed:
 		return true
 	}
 	return false
@@ -174,7 +174,7 @@ func (p *Payment) Signature() string {
 }
 
 // Exists reports whether the payment stream has any event.
-func (p *Payment) Exists() bool { return p.status != PaymentNone }
+func (p *Payment) Exists() bool { return p.status != PaymentStatusNone }
 
 // Version is the number of events folded; the stream's last revision is Version()-1.
 func (p *Payment) Version() int { return p.version }
@@ -194,26 +194,26 @@ func (p *Payment) Apply(e Event) {
 	p.version++
 	switch e := e.(type) {
 	case EscrowFunded:
-		p.jobID, p.status, p.payer, p.escrow = e.JobID, PaymentFundedStatus, e.Payer, e.EscrowAddress
+		p.jobID, p.status, p.payer, p.escrow = e.JobID, PaymentStatusFunded, e.Payer, e.EscrowAddress
 		p.lamports, p.deposit = e.Lamports, e.DepositSignature
 	case PaymentSkipped:
-		p.jobID, p.status, p.skipReason, p.payer = e.JobID, PaymentSkippedStatus, e.Reason, e.Payer
+		p.jobID, p.status, p.skipReason, p.payer = e.JobID, PaymentStatusSkipped, e.Reason, e.Payer
 	case PaymentReleaseSubmitted:
-		p.status, p.nodeID, p.lastAttempt = PaymentReleasingStatus, e.NodeID, e.Attempt
+		p.status, p.nodeID, p.lastAttempt = PaymentStatusReleasing, e.NodeID, e.Attempt
 		p.pending = &PendingTx{Kind: SettleRelease, Signature: e.Signature, Tx: slices.Clone(e.Tx),
 			LastValidBlockHeight: e.LastValidBlockHeight, Attempt: e.Attempt, Transfers: slices.Clone(e.Transfers),
 			Memo: e.Memo, Payee: e.Payee, Treasury: e.Treasury, PayoutLamports: e.PayoutLamports, FeeLamports: e.FeeLamports}
 	case RefundSubmitted:
-		p.status, p.lastAttempt = PaymentRefundingStatus, e.Attempt
+		p.status, p.lastAttempt = PaymentStatusRefunding, e.Attempt
 		p.pending = &PendingTx{Kind: SettleRefund, Signature: e.Signature, Tx: slices.Clone(e.Tx),
 			LastValidBlockHeight: e.LastValidBlockHeight, Attempt: e.Attempt, Transfers: slices.Clone(e.Transfers),
 			Memo: e.Memo, Reason: e.Reason}
 	case PaymentReleased:
-		p.status, p.settledSig, p.pending = PaymentReleasedStatus, e.Signature, nil
+		p.status, p.settledSig, p.pending = PaymentStatusReleased, e.Signature, nil
 	case PaymentRefunded:
-		p.status, p.settledSig, p.pending = PaymentRefundedStatus, e.Signature, nil
+		p.status, p.settledSig, p.pending = PaymentStatusRefunded, e.Signature, nil
 	case PaymentFailed:
-		p.status, p.failReason = PaymentFailedStatus, e.Reason
+		p.status, p.failReason = PaymentStatusFailed, e.Reason
 		if e.Signature != "" {
 			p.settledSig = e.Signature
 		}
@@ -232,7 +232,7 @@ func (p *Payment) FundEscrow(e EscrowFunded) ([]Event, error) {
 		return nil, invalid("escrow funding needs an amount > 0")
 	case e.DepositLamports < e.Lamports:
 		return nil, precondition("the deposit moved %d lamports, less than the job's %d", e.DepositLamports, e.Lamports)
-	case p.status == PaymentFundedStatus && p.deposit == e.DepositSignature && p.lamports == e.Lamports && p.payer == e.Payer:
+	case p.status == PaymentStatusFunded && p.deposit == e.DepositSignature && p.lamports == e.Lamports && p.payer == e.Payer:
 		return nil, nil
 	case p.Exists():
 		return nil, alreadyExists("job %s already has a payment (%s)", p.jobID, p.status)
@@ -246,7 +246,7 @@ func (p *Payment) Skip(e PaymentSkipped) ([]Event, error) {
 	switch {
 	case e.JobID == "" || e.Reason == "":
 		return nil, invalid("a skipped payment needs a job and a reason")
-	case p.status == PaymentSkippedStatus:
+	case p.status == PaymentStatusSkipped:
 		return nil, nil
 	case p.Exists():
 		return nil, alreadyExists("job %s already has a payment (%s)", p.jobID, p.status)
@@ -317,12 +317,12 @@ func (p *Payment) checkSubmit(kind SettlementKind, sig string, tx []byte, replac
 
 func (p *Payment) checkState(kind SettlementKind, sig, replaces string) error {
 	switch p.status {
-	case PaymentFundedStatus:
+	case PaymentStatusFunded:
 		if replaces != "" {
 			return precondition("job %s has no pending %s to replace", p.jobID, kind)
 		}
 		return nil
-	case PaymentReleasingStatus, PaymentRefundingStatus:
+	case PaymentStatusReleasing, PaymentStatusRefunding:
 		if p.pending.Kind != kind {
 			return precondition("job %s is being settled by a %s; it cannot also get a %s", p.jobID, p.pending.Kind, kind)
 		}
@@ -333,9 +333,9 @@ func (p *Payment) checkState(kind SettlementKind, sig, replaces string) error {
 			return invalid("a re-sign needs a new signature")
 		}
 		return nil
-	case PaymentNone:
+	case PaymentStatusNone:
 		return precondition("job %s has no escrow to settle", p.jobID)
-	case PaymentSkippedStatus:
+	case PaymentStatusSkipped:
 		return precondition("job %s has no escrow to settle: %s", p.jobID, p.skipReason)
 	}
 	return precondition("job %s's payment is already %s", p.jobID, p.status)
@@ -345,7 +345,7 @@ func (p *Payment) checkState(kind SettlementKind, sig, replaces string) error {
 // confirmation level: PaymentReleased or PaymentRefunded. Confirming the
 // settled signature again records nothing; any other signature is refused.
 func (p *Payment) Confirm(signature, confirmation string, now time.Time) ([]Event, error) {
-	if (p.status == PaymentReleasedStatus || p.status == PaymentRefundedStatus) && signature == p.settledSig {
+	if (p.status == PaymentStatusReleased || p.status == PaymentStatusRefunded) && signature == p.settledSig {
 		return nil, nil
 	}
 	if p.pending == nil {
@@ -365,9 +365,9 @@ func (p *Payment) Confirm(signature, confirmation string, now time.Time) ([]Even
 // fails; failing a failed one records nothing.
 func (p *Payment) Fail(reason string, now time.Time) ([]Event, error) {
 	switch p.status {
-	case PaymentFailedStatus:
+	case PaymentStatusFailed:
 		return nil, nil
-	case PaymentFundedStatus, PaymentReleasingStatus, PaymentRefundingStatus:
+	case PaymentStatusFunded, PaymentStatusReleasing, PaymentStatusRefunding:
 		return []Event{PaymentFailed{JobID: p.jobID, Reason: reason, Signature: p.Signature(), At: now}}, nil
 	}
 	return nil, precondition("job %s's payment is %s; it cannot fail", p.jobID, p.status)

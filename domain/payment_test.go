@@ -135,18 +135,18 @@ func TestPaymentFoldTracksThePendingTransaction(t *testing.T) {
 		t.Fatalf("a re-sign's attempt = %d, want 1 (the first fold saw attempt 0)", got)
 	}
 	p.Apply(evs[0])
-	if p.Signature() != "s2" || p.Status() != domain.PaymentReleasingStatus || p.NodeID() != nodeA {
+	if p.Signature() != "s2" || p.Status() != domain.PaymentStatusReleasing || p.NodeID() != nodeA {
 		t.Fatalf("after re-sign: sig %s status %s node %s", p.Signature(), p.Status(), p.NodeID())
 	}
 	p.Apply(domain.PaymentReleased{JobID: jobID, Signature: "s2"})
-	if _, ok := p.Pending(); ok || p.Status() != domain.PaymentReleasedStatus || !p.Status().Terminal() || p.SettledSignature() != "s2" {
+	if _, ok := p.Pending(); ok || p.Status() != domain.PaymentStatusReleased || !p.Status().Terminal() || p.SettledSignature() != "s2" {
 		t.Fatalf("after release: status %s settled %s", p.Status(), p.SettledSignature())
 	}
 	// The clone is deep: changing it leaves the original alone.
 	q := foldPayment(funded(), refund("r1", ""))
 	c := q.Clone()
 	c.Apply(domain.PaymentRefunded{JobID: jobID, Signature: "r1"})
-	if q.Status() != domain.PaymentRefundingStatus {
+	if q.Status() != domain.PaymentStatusRefunding {
 		t.Fatalf("clone changed the original: %s", q.Status())
 	}
 }

@@ -19,8 +19,9 @@ type Requirements struct {
 	Memory int64 // bytes
 }
 
-// Policy holds the scheduler's limits.
-type Policy struct {
+// NodeLimits is what a node must keep to be given a job: fewer than
+// MaxJobsPerNode active jobs and a reputation of at least MinReputation.
+type NodeLimits struct {
 	MaxJobsPerNode int
 	MinReputation  float64
 }
@@ -36,7 +37,7 @@ const (
 )
 
 // Feasible returns "" if the node can take the job, else the reason.
-func Feasible(r Requirements, c *Candidate, p Policy) string {
+func Feasible(r Requirements, c *Candidate, p NodeLimits) string {
 	switch {
 	case !c.Online:
 		return ReasonOffline

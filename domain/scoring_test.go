@@ -24,7 +24,7 @@ func gpuBox(f ...func(c *domain.Candidate)) *domain.Candidate {
 }
 
 func TestFeasible(t *testing.T) {
-	policy := domain.Policy{MaxJobsPerNode: 4, MinReputation: 0.3}
+	policy := domain.NodeLimits{MaxJobsPerNode: 4, MinReputation: 0.3}
 	cuda := func(mem int64) domain.Requirements {
 		return domain.Requirements{Device: domain.DeviceCUDA, Memory: mem}
 	}

@@ -32,7 +32,7 @@ func TestApplyJobDoesNotAliasEvents(t *testing.T) {
 	if v.Spec.InitialData != nil {
 		t.Fatalf("InitialData kept in the view")
 	}
-	if before.Status != domain.JobPending || before.Result != nil {
+	if before.Status != domain.JobStatusPending || before.Result != nil {
 		t.Fatalf("a copy taken before changed: %+v", before)
 	}
 }

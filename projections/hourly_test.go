@@ -31,10 +31,10 @@ func TestHourOf(t *testing.T) {
 func TestStatsDelta(t *testing.T) {
 	hour := projections.HourOf(t0)
 	ms := func(n int64) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
-	pending := &projections.JobView{ID: "j", Status: domain.JobPending}
-	assigned := &projections.JobView{ID: "j", Status: domain.JobAssignedStatus, AssignedAt: ms(0)}
-	running := &projections.JobView{ID: "j", Status: domain.JobRunning, AssignedAt: ms(0), StartedAt: ms(1000)}
-	done := &projections.JobView{ID: "j", Status: domain.JobCompletedStatus, AssignedAt: ms(0), StartedAt: ms(1000)}
+	pending := &projections.JobView{ID: "j", Status: domain.JobStatusPending}
+	assigned := &projections.JobView{ID: "j", Status: domain.JobStatusAssigned, AssignedAt: ms(0)}
+	running := &projections.JobView{ID: "j", Status: domain.JobStatusRunning, AssignedAt: ms(0), StartedAt: ms(1000)}
+	done := &projections.JobView{ID: "j", Status: domain.JobStatusCompleted, AssignedAt: ms(0), StartedAt: ms(1000)}
 	completed := func(at time.Time) domain.Event { return domain.JobCompleted{JobID: "j", At: at} }
 	tests := []struct {
 		name     string
@@ -80,8 +80,8 @@ func TestStatsDeltaMilliseconds(t *testing.T) {
 	start := t0.Add(999_999 * time.Nanosecond) // 0.999999 ms: 0 ms
 	end := t0.Add(2*time.Second + 1_000_001*time.Nanosecond)
 	for _, v := range []*projections.JobView{
-		{Status: domain.JobRunning, StartedAt: start},
-		{Status: domain.JobRunning, StartedAt: start.Truncate(time.Microsecond)},
+		{Status: domain.JobStatusRunning, StartedAt: start},
+		{Status: domain.JobStatusRunning, StartedAt: start.Truncate(time.Microsecond)},
 	} {
 		for _, at := range []time.Time{end, end.Truncate(time.Microsecond)} {
 			_, d, _ := projections.StatsDelta(v, projections.Envelope{Event: domain.JobCompleted{At: at}, Recorded: t0})

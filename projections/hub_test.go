@@ -30,9 +30,9 @@ func TestHubOverflowKeepsNewest(t *testing.T) {
 			c, cancel := h.Watch("j", nil)
 			defer cancel()
 			for i := range tc.published {
-				h.Publish(update(uint64(i+1), domain.JobRunning))
+				h.Publish(update(uint64(i+1), domain.JobStatusRunning))
 			}
-			h.Publish(update(uint64(tc.published+1), domain.JobFailedStatus))
+			h.Publish(update(uint64(tc.published+1), domain.JobStatusFailed))
 			var got []uint64
 			for u := range c {
 				got = append(got, u.Job.Position)
@@ -60,9 +60,9 @@ func TestHubSkipsWhatTheSnapshotHad(t *testing.T) {
 	c, cancel := h.Watch("j", &projections.JobView{ID: "j", Position: 5})
 	defer cancel()
 	for _, p := range []uint64{4, 5, 6} {
-		h.Publish(update(p, domain.JobRunning))
+		h.Publish(update(p, domain.JobStatusRunning))
 	}
-	h.Publish(update(7, domain.JobCompletedStatus))
+	h.Publish(update(7, domain.JobStatusCompleted))
 	var got []uint64
 	for u := range c {
 		got = append(got, u.Job.Position)
@@ -94,8 +94,8 @@ func TestHubConcurrentReaders(t *testing.T) {
 		}()
 	}
 	for i := range 1000 {
-		h.Publish(update(uint64(i+1), domain.JobRunning))
+		h.Publish(update(uint64(i+1), domain.JobStatusRunning))
 	}
-	h.Publish(update(1001, domain.JobCancelledStatus))
+	h.Publish(update(1001, domain.JobStatusCancelled))
 	wg.Wait()
 }

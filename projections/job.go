@@ -42,11 +42,11 @@ type JobView struct {
 
 // Active reports whether the job is on a node (assigned or running).
 func (v *JobView) Active() bool {
-	return v.Status == domain.JobAssignedStatus || v.Status == domain.JobRunning
+	return v.Status == domain.JobStatusAssigned || v.Status == domain.JobStatusRunning
 }
 
 // Pending reports whether the job waits in the queue.
-func (v *JobView) Pending() bool { return v.Status == domain.JobPending && !v.Deleted }
+func (v *JobView) Pending() bool { return v.Status == domain.JobStatusPending && !v.Deleted }
 
 // Clone returns a copy that shares nothing mutable with v.
 func (v JobView) Clone() JobView {
@@ -88,10 +88,10 @@ func ApplyJob(v *JobView, e Envelope) {
 		spec := ev.Spec
 		spec.InitialData = nil
 		spec.Hyperparameters = maps.Clone(spec.Hyperparameters)
-		*v = JobView{ID: ev.JobID, Owner: ev.Owner, Spec: spec, Status: domain.JobPending,
+		*v = JobView{ID: ev.JobID, Owner: ev.Owner, Spec: spec, Status: domain.JobStatusPending,
 			SubmittedAt: ev.At, SubmittedPosition: e.Position}
 	case domain.JobAssigned:
-		v.Status, v.NodeID, v.AssignedAt, v.Attempts = domain.JobAssignedStatus, ev.NodeID, ev.At, ev.Attempt
+		v.Status, v.NodeID, v.AssignedAt, v.Attempts = domain.JobStatusAssigned, ev.NodeID, ev.At, ev.Attempt
 		v.Accepted, v.AcceptedAt, v.StartedAt = false, time.Time{}, time.Time{}
 		v.Progress, v.Epoch, v.Metrics = 0, 0, nil
 	case domain.JobAccepted:
@@ -99,7 +99,7 @@ func ApplyJob(v *JobView, e Envelope) {
 	case domain.JobRejected, domain.JobTimedOut:
 		// The JobRequeued or JobFailed that follows changes the view.
 	case domain.JobStarted:
-		v.Status, v.StartedAt = domain.JobRunning, ev.At
+		v.Status, v.StartedAt = domain.JobStatusRunning, ev.At
 		if !v.Accepted {
 			v.Accepted, v.AcceptedAt = true, ev.At
 		}
@@ -114,13 +114,13 @@ func ApplyJob(v *JobView, e Envelope) {
 	case domain.JobCompleted:
 		r := ev.Result
 		r.FinalMetrics = maps.Clone(r.FinalMetrics)
-		v.Status, v.Result, v.Progress, v.EndedAt = domain.JobCompletedStatus, &r, 1, ev.At
+		v.Status, v.Result, v.Progress, v.EndedAt = domain.JobStatusCompleted, &r, 1, ev.At
 	case domain.JobFailed:
-		v.Status, v.Reason, v.EndedAt = domain.JobFailedStatus, ev.Reason, ev.At
+		v.Status, v.Reason, v.EndedAt = domain.JobStatusFailed, ev.Reason, ev.At
 	case domain.JobCancelled:
-		v.Status, v.Reason, v.EndedAt = domain.JobCancelledStatus, ev.Reason, ev.At
+		v.Status, v.Reason, v.EndedAt = domain.JobStatusCancelled, ev.Reason, ev.At
 	case domain.JobRequeued:
-		v.Status, v.NodeID, v.Requeues, v.Reason = domain.JobPending, "", ev.Requeues, ev.Reason
+		v.Status, v.NodeID, v.Requeues, v.Reason = domain.JobStatusPending, "", ev.Requeues, ev.Reason
 		v.Accepted, v.AcceptedAt, v.StartedAt = false, time.Time{}, time.Time{}
 		v.Progress, v.Epoch, v.Metrics = 0, 0, nil
 	case domain.JobDeleted:

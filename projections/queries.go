@@ -48,7 +48,7 @@ type ReadModel interface {
 }
 
 // InProgress is the status group of the wire's STATUS_IN_PROGRESS.
-var InProgress = []domain.JobStatus{domain.JobAssignedStatus, domain.JobRunning}
+var InProgress = []domain.JobStatus{domain.JobStatusAssigned, domain.JobStatusRunning}
 
 // JobFilter selects jobs; zero fields select everything.
 type JobFilter struct {

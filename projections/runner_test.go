@@ -179,7 +179,7 @@ func TestRunnerReplayThenLive(t *testing.T) {
 	if p := r.Position(); p != head || m.Checkpoint() != head {
 		t.Fatalf("caught up at %d (model %d), want %d", p, m.Checkpoint(), head)
 	}
-	if v, _, _ := m.GetJob(context.Background(), "old-0000"); v.Status != domain.JobAssignedStatus {
+	if v, _, _ := m.GetJob(context.Background(), "old-0000"); v.Status != domain.JobStatusAssigned {
 		t.Fatalf("old-0000 is %s, want assigned", v.Status)
 	}
 	mu.Lock()
@@ -363,7 +363,7 @@ func TestRunnerRestartsAfterFailures(t *testing.T) {
 	waitFor(t, r, head)
 	for _, id := range jobIDs(t, m) {
 		v, _, _ := m.GetJob(context.Background(), id)
-		if v.Status != domain.JobAssignedStatus || v.Attempts != 1 {
+		if v.Status != domain.JobStatusAssigned || v.Attempts != 1 {
 			t.Fatalf("%s: %s, attempts %d", id, v.Status, v.Attempts)
 		}
 	}

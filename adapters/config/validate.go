@@ -4,12 +4,13 @@ import (
 	"errors"
 	"github.com/cyxwiz/central-server/adapters/netpolicy"
 	"math"
-	"math/big"
 	"net"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cyxwiz/central-server/domain"
 )
 
 // MinSecretBytes is the shortest jwt.secret accepted: HS256 wants a key of
@@ -222,33 +223,9 @@ func schemeList(schemes []string) string {
 
 // pubkey checks that s is a base58-encoded 32-byte Solana public key.
 func (v *checker) pubkey(key, s string) {
-	if b, ok := decodeBase58(s); !ok || len(b) != 32 {
+	if domain.CheckAddress(s) != nil {
 		v.fail(key, "expected a base58 Solana address (32 bytes), got %q", s)
 	}
-}
-
-const base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-// decodeBase58 decodes Bitcoin-alphabet base58, as Solana uses.
-func decodeBase58(s string) ([]byte, bool) {
-	if s == "" {
-		return nil, false
-	}
-	n := new(big.Int)
-	radix := big.NewInt(58)
-	zeros := 0
-	for i, r := range s {
-		d := strings.IndexRune(base58Alphabet, r)
-		if d < 0 {
-			return nil, false
-		}
-		if d == 0 && i == zeros {
-			zeros++
-		}
-		n.Mul(n, radix)
-		n.Add(n, big.NewInt(int64(d)))
-	}
-	return append(make([]byte, zeros), n.Bytes()...), true
 }
 
 // validIdentifier reports whether s is a plain SQL identifier.

@@ -52,13 +52,13 @@ func specToProto(jobID string, s domain.JobSpec) *pb.JobConfig {
 // both IN_PROGRESS.
 func statusToProto(s domain.JobStatus) pb.StatusCode {
 	switch s {
-	case domain.JobAssignedStatus, domain.JobRunning:
+	case domain.JobStatusAssigned, domain.JobStatusRunning:
 		return pb.StatusCode_STATUS_IN_PROGRESS
-	case domain.JobCompletedStatus:
+	case domain.JobStatusCompleted:
 		return pb.StatusCode_STATUS_COMPLETED
-	case domain.JobFailedStatus:
+	case domain.JobStatusFailed:
 		return pb.StatusCode_STATUS_FAILED
-	case domain.JobCancelledStatus:
+	case domain.JobStatusCancelled:
 		return pb.StatusCode_STATUS_CANCELLED
 	default:
 		return pb.StatusCode_STATUS_PENDING
@@ -71,15 +71,15 @@ func statusFilterFromProto(c pb.StatusCode) ([]domain.JobStatus, error) {
 	case pb.StatusCode_STATUS_UNKNOWN:
 		return nil, nil
 	case pb.StatusCode_STATUS_PENDING:
-		return []domain.JobStatus{domain.JobPending}, nil
+		return []domain.JobStatus{domain.JobStatusPending}, nil
 	case pb.StatusCode_STATUS_IN_PROGRESS:
-		return []domain.JobStatus{domain.JobAssignedStatus, domain.JobRunning}, nil
+		return []domain.JobStatus{domain.JobStatusAssigned, domain.JobStatusRunning}, nil
 	case pb.StatusCode_STATUS_COMPLETED, pb.StatusCode_STATUS_SUCCESS:
-		return []domain.JobStatus{domain.JobCompletedStatus}, nil
+		return []domain.JobStatus{domain.JobStatusCompleted}, nil
 	case pb.StatusCode_STATUS_FAILED, pb.StatusCode_STATUS_ERROR:
-		return []domain.JobStatus{domain.JobFailedStatus}, nil
+		return []domain.JobStatus{domain.JobStatusFailed}, nil
 	case pb.StatusCode_STATUS_CANCELLED:
-		return []domain.JobStatus{domain.JobCancelledStatus}, nil
+		return []domain.JobStatus{domain.JobStatusCancelled}, nil
 	}
 	return nil, invalidf("filter_status %d is not a status code", c)
 }

@@ -32,8 +32,10 @@ func (s *jobService) SubmitJob(ctx context.Context, req *pb.SubmitJobRequest) (*
 	if err := checkFinite("config.payment_amount", cfg.GetPaymentAmount()); err != nil {
 		return nil, err
 	}
-	if a := cfg.GetPaymentAddress(); a != "" && !isBase58Address(a) {
-		return nil, invalidf("config.payment_address %q is not a base58 Solana address", clip(a))
+	if a := cfg.GetPaymentAddress(); a != "" {
+		if err := domain.CheckAddress(a); err != nil {
+			return nil, invalidf("config.payment_address %q is not a base58 Solana address: %v", clip(a), err)
+		}
 	}
 	job, _, pos, err := s.deps.Commands.SubmitJob(ctx, commands.SubmitJob{
 		JobID: cfg.GetJobId(), Owner: p.Subject, Spec: specFromProto(cfg, req.GetInitialData()), Wallet: p.Wallet,
@@ -41,7 +43,7 @@ func (s *jobService) SubmitJob(ctx context.Context, req *pb.SubmitJobRequest) (*
 	if err != nil {
 		return nil, toStatus(s.log, "SubmitJob", err)
 	}
-	s.settle(ctx, pos) // the read model's update wakes the scheduler
+	s.awaitReadModel(ctx, pos) // the read model's update wakes the scheduler
 	return &pb.SubmitJobResponse{
 		JobId: job.ID(), Status: statusToProto(job.Status()), AssignedNodeId: job.Node(),
 		EstimatedStartTime: s.deps.Now().Unix(),
@@ -77,7 +79,7 @@ func (s *jobService) GetJobStatus(ctx context.Context, req *pb.GetJobStatusReque
 // assignmentOf tells the job's owner where its job runs and gives the P2P
 // token the node expects; nil while the job has no node.
 func (s *Server) assignmentOf(ctx context.Context, v *projections.JobView) *pb.NodeAssignment {
-	if v.NodeID == "" || v.Status.Terminal() || v.Status == domain.JobPending {
+	if v.NodeID == "" || v.Status.Terminal() || v.Status == domain.JobStatusPending {
 		return nil
 	}
 	node, found, err := s.deps.Nodes.GetNode(ctx, v.NodeID)
@@ -102,7 +104,7 @@ func jobStatusToProto(v *projections.JobView) *pb.JobStatus {
 		JobId: v.ID, Status: statusToProto(v.Status), Progress: v.Progress, CurrentNodeId: v.NodeID,
 		Metrics: v.Metrics, CurrentEpoch: v.Epoch,
 	}
-	if !v.Status.Terminal() && v.Status != domain.JobAssignedStatus && v.Status != domain.JobRunning {
+	if !v.Status.Terminal() && v.Status != domain.JobStatusAssigned && v.Status != domain.JobStatusRunning {
 		out.CurrentNodeId = ""
 	}
 	if !v.StartedAt.IsZero() {
@@ -111,7 +113,7 @@ func jobStatusToProto(v *projections.JobView) *pb.JobStatus {
 	if !v.EndedAt.IsZero() {
 		out.EndTime = v.EndedAt.Unix()
 	}
-	if v.Status == domain.JobFailedStatus || v.Status == domain.JobCancelledStatus {
+	if v.Status == domain.JobStatusFailed || v.Status == domain.JobStatusCancelled {
 		out.Error = &pb.Error{Code: int32(statusToProto(v.Status)), Message: v.Reason}
 	}
 	if v.Result != nil && len(v.Result.FinalMetrics) > 0 {
@@ -135,15 +137,15 @@ func (s *jobService) CancelJob(ctx context.Context, req *pb.CancelJobRequest) (*
 	if err != nil {
 		return nil, toStatus(s.log, "CancelJob", err)
 	}
-	s.settle(ctx, pos)
+	s.awaitReadModel(ctx, pos)
 	// Escrow held for the job goes back to the payer: the settlement saga
 	// refunds it (or has begun to).
 	refund := false
-	if pay, err := s.deps.Commands.PaymentOutcome(ctx, req.GetJobId()); err != nil {
+	if pay, err := s.deps.Commands.PaymentState(ctx, req.GetJobId()); err != nil {
 		s.log.Warn("CancelJob: read the payment", "job", req.GetJobId(), "err", err)
 	} else {
 		switch pay.Status {
-		case domain.PaymentFundedStatus, domain.PaymentRefundingStatus, domain.PaymentRefundedStatus:
+		case domain.PaymentStatusFunded, domain.PaymentStatusRefunding, domain.PaymentStatusRefunded:
 			refund = true
 		}
 	}
@@ -159,7 +161,7 @@ func (s *jobService) DeleteJob(ctx context.Context, req *pb.DeleteJobRequest) (*
 	if err != nil {
 		return nil, toStatus(s.log, "DeleteJob", err)
 	}
-	s.settle(ctx, pos)
+	s.awaitReadModel(ctx, pos)
 	return &pb.DeleteJobResponse{Status: okStatus}, nil
 }
 
@@ -214,28 +216,4 @@ func (s *jobService) ListJobs(ctx context.Context, req *pb.ListJobsRequest) (*pb
 		out.Jobs = append(out.Jobs, jobStatusToProto(&jobs[i]))
 	}
 	return out, nil
-}
-
-// isBase58Address reports whether a looks like a Solana address: 32..44
-// characters of the base58 alphabet.
-func isBase58Address(a string) bool {
-	if len(a) < 32 || len(a) > 44 {
-		return false
-	}
-	const alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-	for _, r := range a {
-		if r > 127 || !containsByte(alphabet, byte(r)) {
-			return false
-		}
-	}
-	return true
-}
-
-func containsByte(s string, b byte) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == b {
-			return true
-		}
-	}
-	return false
 }

@@ -81,7 +81,7 @@ func (s *nodeService) RegisterNode(ctx context.Context, req *pb.RegisterNodeRequ
 	if err != nil {
 		return nil, toStatus(s.log, "RegisterNode", err)
 	}
-	s.settle(ctx, pos)
+	s.awaitReadModel(ctx, pos)
 	if err := s.deps.Monitor.Heartbeat(ctx, node.ID(), nil, len(node.ActiveJobs())); err != nil {
 		return nil, toStatus(s.log, "RegisterNode", err)
 	}
@@ -142,7 +142,7 @@ func (s *nodeService) Heartbeat(ctx context.Context, req *pb.HeartbeatRequest) (
 		}
 		// A job the node should not be running: unknown, finished, or
 		// taken back and given to another node.
-		if !found || v.Status.Terminal() || v.NodeID != req.GetNodeId() || v.Status == domain.JobPending {
+		if !found || v.Status.Terminal() || v.NodeID != req.GetNodeId() || v.Status == domain.JobStatusPending {
 			resp.JobsToCancel = append(resp.JobsToCancel, jobID)
 		}
 	}
@@ -172,7 +172,7 @@ func (s *Server) reportProgress(ctx context.Context, nodeID, jobID string, p dom
 	if err != nil {
 		return false, toStatus(s.log, "ReportProgress", err)
 	}
-	s.settle(ctx, pos)
+	s.awaitReadModel(ctx, pos)
 	return !job.Status().Terminal(), nil
 }
 
@@ -199,7 +199,7 @@ func (s *Server) finish(ctx context.Context, nodeID, jobID string, o outcome, r 
 	if err != nil {
 		return toStatus(s.log, "finish", err)
 	}
-	s.settle(ctx, pos)
+	s.awaitReadModel(ctx, pos)
 	return nil
 }
 
@@ -278,7 +278,7 @@ func (s *nodeService) ReportCompletion(ctx context.Context, req *pb.ReportComple
 	}
 	// The payout is settled by the saga after this answer, usually: a
 	// repeated report (or GetJobStatus) sees it once it is known.
-	pay, err := s.deps.Commands.PaymentOutcome(ctx, req.GetJobId())
+	pay, err := s.deps.Commands.PaymentState(ctx, req.GetJobId())
 	if err != nil {
 		return nil, toStatus(s.log, "ReportCompletion", err)
 	}
@@ -322,6 +322,6 @@ func (s *nodeService) NotifyJobAccepted(ctx context.Context, req *pb.JobAccepted
 	if err != nil {
 		return nil, toStatus(s.log, "NotifyJobAccepted", err)
 	}
-	s.settle(ctx, pos)
+	s.awaitReadModel(ctx, pos)
 	return &pb.JobAcceptedResponse{Status: okStatus, Acknowledged: true}, nil
 }

@@ -237,9 +237,9 @@ func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 // always have one.
 func principal(ctx context.Context) (auth.Principal, bool) { return auth.PrincipalFrom(ctx) }
 
-// settle waits until the read model has applied pos, so the caller's next
+// awaitReadModel waits until the read model has applied pos, so the caller's next
 // query sees its own write.
-func (s *Server) settle(ctx context.Context, pos uint64) {
+func (s *Server) awaitReadModel(ctx context.Context, pos uint64) {
 	if pos == 0 {
 		return
 	}

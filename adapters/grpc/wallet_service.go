@@ -2,16 +2,14 @@ package grpc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cyxwiz/central-server/commands"
 	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/pricing"
 	"github.com/cyxwiz/central-server/projections"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc/codes"
@@ -52,7 +50,7 @@ type TokenBalanceSource interface {
 //     and Tokens nil, it reports SOL and says the token balance could not
 //     be read.
 //   - History nil: GetTransactionHistory is UNAVAILABLE.
-//   - Pricing: unset parts take DefaultPricing's (see Pricing.withDefaults);
+//   - Pricing: unset parts take pricing.Default()'s (see pricing.Model.WithDefaults);
 //     cmd should set PlatformFeePercent from blockchain.platform_fee_percent.
 type WalletDeps struct {
 	Addresses AddressValidator
@@ -60,7 +58,7 @@ type WalletDeps struct {
 	Tokens    TokenBalanceSource
 	TokenMint string
 	History   projections.WalletQueries
-	Pricing   Pricing
+	Pricing   pricing.Model
 }
 
 // walletService is cyxwiz.protocol.WalletService: clients check a
@@ -70,8 +68,8 @@ type WalletDeps struct {
 type walletService struct {
 	pb.UnimplementedWalletServiceServer
 	*Server
-	w       WalletDeps
-	pricing Pricing
+	w     WalletDeps
+	price pricing.Model
 }
 
 func newWalletService(s *Server) *walletService {
@@ -79,17 +77,13 @@ func newWalletService(s *Server) *walletService {
 	if w.Addresses == nil {
 		w.Addresses = LocalAddresses{}
 	}
-	p := w.Pricing.withDefaults()
+	p := w.Pricing.WithDefaults()
 	if err := p.Validate(); err != nil {
 		s.log.Error("wallet service: invalid price model; EstimateJobCost uses the defaults", "err", err)
-		p = DefaultPricing()
+		p = pricing.Default()
 	}
-	return &walletService{Server: s, w: w, pricing: p}
+	return &walletService{Server: s, w: w, price: p}
 }
-
-// maxAddressBytes bounds an address before it is decoded: a 32-byte key
-// is at most 44 base58 characters.
-const maxAddressBytes = 64
 
 // walletOf returns the wallet a request names, or the caller token's
 // wallet_address claim when it names none; INVALID_ARGUMENT naming field
@@ -102,7 +96,7 @@ func (s *walletService) walletOf(ctx context.Context, field, address string) (st
 			return "", invalidf("%s is required (or a token with a wallet_address claim)", field)
 		}
 	}
-	if len(address) > maxAddressBytes {
+	if len(address) > domain.MaxAddressBytes {
 		return "", invalidf("%s is %d bytes: not a Solana address (at most 44 base58 characters)", field, len(address))
 	}
 	if err := s.w.Addresses.ValidAddress(address); err != nil {
@@ -120,7 +114,7 @@ func (s *walletService) ConnectWallet(ctx context.Context, req *pb.ConnectWallet
 	if a == "" {
 		return nil, invalidf("wallet_address is required")
 	}
-	if len(a) > maxAddressBytes {
+	if len(a) > domain.MaxAddressBytes {
 		return nil, invalidf("wallet_address is %d bytes: not a Solana address (at most 44 base58 characters)", len(a))
 	}
 	if err := s.w.Addresses.ValidAddress(a); err != nil {
@@ -257,7 +251,7 @@ func sol(lamports uint64) string {
 	return strconv.FormatFloat(lamportsToSOL(lamports), 'f', -1, 64)
 }
 
-// EstimateJobCost prices a job with the Pricing model (see Pricing).
+// EstimateJobCost prices a job with the price model (see package pricing).
 func (s *walletService) EstimateJobCost(_ context.Context, req *pb.EstimateJobCostRequest) (*pb.EstimateJobCostResponse, error) {
 	if err := checkString("model_type", req.GetModelType(), 128); err != nil {
 		return nil, err
@@ -265,7 +259,7 @@ func (s *walletService) EstimateJobCost(_ context.Context, req *pb.EstimateJobCo
 	if err := checkString("node_tier", req.GetNodeTier(), 128); err != nil {
 		return nil, err
 	}
-	est, err := s.pricing.Estimate(req.GetModelType(), req.GetEpochs(), req.GetDatasetSize(), req.GetNodeTier())
+	est, err := s.price.Estimate(req.GetModelType(), req.GetEpochs(), req.GetDatasetSize(), req.GetNodeTier())
 	if err != nil {
 		return nil, toStatus(s.log, "EstimateJobCost", err)
 	}
@@ -275,262 +269,9 @@ func (s *walletService) EstimateJobCost(_ context.Context, req *pb.EstimateJobCo
 
 // ---- addresses ----
 
-// LocalAddresses checks addresses without a chain: base58 that decodes
-// to exactly 32 bytes, the length of an ed25519 public key. It does not
-// check that the key is on the curve: a program-derived address (off the
-// curve) can receive payments too.
+// LocalAddresses checks addresses without a chain, with
+// domain.CheckAddress.
 type LocalAddresses struct{}
 
-const base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
 // ValidAddress implements AddressValidator.
-func (LocalAddresses) ValidAddress(address string) error {
-	if address == "" {
-		return errors.New("empty")
-	}
-	if len(address) > maxAddressBytes {
-		return fmt.Errorf("%d characters; a Solana address has 32 to 44", len(address))
-	}
-	b, err := decodeBase58(address)
-	if err != nil {
-		return err
-	}
-	if len(b) != 32 {
-		return fmt.Errorf("decodes to %d bytes; a Solana address (an ed25519 public key) is 32", len(b))
-	}
-	return nil
-}
-
-// decodeBase58 decodes Bitcoin-alphabet base58 (Solana's); inputs are
-// short (the caller bounds them), so the quadratic loop is fine.
-func decodeBase58(s string) ([]byte, error) {
-	var out []byte // big-endian, without the leading zeros
-	for i := 0; i < len(s); i++ {
-		d := strings.IndexByte(base58Alphabet, s[i])
-		if d < 0 {
-			return nil, fmt.Errorf("character %q at %d is not base58 (0, O, I and l are not in the alphabet)", s[i], i)
-		}
-		carry := d
-		for j := len(out) - 1; j >= 0; j-- {
-			carry += int(out[j]) * 58
-			out[j] = byte(carry)
-			carry >>= 8
-		}
-		for carry > 0 {
-			out = append([]byte{byte(carry)}, out...)
-			carry >>= 8
-		}
-	}
-	zeros := 0
-	for zeros < len(s) && s[zeros] == '1' {
-		zeros++
-	}
-	return append(make([]byte, zeros), out...), nil
-}
-
-// ---- pricing ----
-
-// Tier is a class of node a job can be priced on.
-type Tier struct {
-	// PricePerHour is what an hour of the tier costs, in SOL.
-	PricePerHour float64
-	// Speed is the tier's throughput relative to the reference machine
-	// the model types' SecondsPerSample are measured on (1 = as fast).
-	Speed float64
-}
-
-// Pricing is EstimateJobCost's price model:
-//
-//	samples  = epochs × dataset_size          (epochs 0 = 1; dataset_size 0 = DefaultDatasetSize)
-//	seconds  = samples × SecondsPerSample[model_type] / Tiers[node_tier].Speed
-//	minutes  = max(seconds / 60, MinimumMinutes)
-//	cost     = max(minutes / 60 × Tiers[node_tier].PricePerHour, MinimumCharge)     SOL
-//	fee      = cost × PlatformFeePercent / 100   (kept by the platform at payout)
-//	node     = cost − fee                        (paid to the node)
-//
-// cost is what the client deposits in escrow (payment_amount); the
-// settlement pays the node cost − fee and the treasury fee, as the saga
-// does. Model types and tiers are matched case-insensitively; an unknown
-// model type uses DefaultSecondsPerSample, an empty tier DefaultTier, an
-// unknown tier is INVALID_ARGUMENT listing the known ones.
-//
-// The config keys meant to feed it (owned by adapters/config, a
-// [pricing] section): default_tier, minimum_charge_sol, minimum_minutes,
-// default_dataset_size, default_seconds_per_sample, the tiers as
-// [pricing.tiers.<name>] price_per_hour_sol and speed, the model types as
-// [pricing.seconds_per_sample] <model> = seconds; platform_fee_percent is
-// [blockchain]'s.
-type Pricing struct {
-	Tiers                   map[string]Tier
-	DefaultTier             string
-	SecondsPerSample        map[string]float64
-	DefaultSecondsPerSample float64
-	DefaultDatasetSize      int32
-	MinimumMinutes          float64
-	MinimumCharge           float64
-	PlatformFeePercent      float64
-}
-
-// DefaultPricing is the model with this server's defaults: three tiers
-// (cpu 0.01 SOL/h at 1×, gpu 0.05 SOL/h at 8×, datacenter 0.2 SOL/h at
-// 25×), a few model families, a 1-minute and 0.0001 SOL minimum, and the
-// default 10 % platform fee.
-func DefaultPricing() Pricing {
-	return Pricing{
-		Tiers: map[string]Tier{
-			"cpu":        {PricePerHour: 0.01, Speed: 1},
-			"gpu":        {PricePerHour: 0.05, Speed: 8},
-			"datacenter": {PricePerHour: 0.2, Speed: 25},
-		},
-		DefaultTier: "gpu",
-		SecondsPerSample: map[string]float64{
-			"linear": 0.0001, "mlp": 0.0005, "cnn": 0.005, "rnn": 0.01, "lstm": 0.01,
-			"resnet": 0.02, "transformer": 0.05, "llm": 0.5,
-		},
-		DefaultSecondsPerSample: 0.01,
-		DefaultDatasetSize:      10_000,
-		MinimumMinutes:          1,
-		MinimumCharge:           0.0001,
-		PlatformFeePercent:      10,
-	}
-}
-
-func (p *Pricing) isZero() bool {
-	return len(p.Tiers) == 0 && p.DefaultTier == "" && len(p.SecondsPerSample) == 0 && p.DefaultSecondsPerSample == 0 &&
-		p.DefaultDatasetSize == 0 && p.MinimumMinutes == 0 && p.MinimumCharge == 0 && p.PlatformFeePercent == 0
-}
-
-// withDefaults returns p with DefaultPricing's values where p has none: the
-// whole model when p is zero; else the tiers, default tier, model types,
-// default seconds per sample and default dataset size when unset. The
-// minimums and the fee are kept as given (0 is a meaningful value).
-func (p Pricing) withDefaults() Pricing {
-	d := DefaultPricing()
-	if p.isZero() {
-		return d
-	}
-	if len(p.Tiers) == 0 {
-		p.Tiers = d.Tiers
-		if p.DefaultTier == "" {
-			p.DefaultTier = d.DefaultTier
-		}
-	}
-	if p.DefaultTier == "" && len(p.Tiers) == 1 {
-		for name := range p.Tiers {
-			p.DefaultTier = name
-		}
-	}
-	if p.SecondsPerSample == nil {
-		p.SecondsPerSample = d.SecondsPerSample
-	}
-	if p.DefaultSecondsPerSample == 0 {
-		p.DefaultSecondsPerSample = d.DefaultSecondsPerSample
-	}
-	if p.DefaultDatasetSize == 0 {
-		p.DefaultDatasetSize = d.DefaultDatasetSize
-	}
-	return p
-}
-
-// Validate reports what is wrong with a model, naming the parameter.
-func (p *Pricing) Validate() error {
-	var errs []error
-	bad := func(name string, v float64) {
-		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-			errs = append(errs, fmt.Errorf("pricing %s must be a finite number ≥ 0, got %v", name, v))
-		}
-	}
-	if len(p.Tiers) == 0 {
-		errs = append(errs, errors.New("pricing needs at least one tier"))
-	}
-	for name, t := range p.Tiers {
-		bad("tiers."+name+".price_per_hour_sol", t.PricePerHour)
-		if !(t.Speed > 0) || math.IsInf(t.Speed, 0) {
-			errs = append(errs, fmt.Errorf("pricing tiers.%s.speed must be > 0, got %v", name, t.Speed))
-		}
-	}
-	if _, ok := p.tier(p.DefaultTier); !ok {
-		errs = append(errs, fmt.Errorf("pricing default_tier %q is not one of the tiers", p.DefaultTier))
-	}
-	for name, v := range p.SecondsPerSample {
-		bad("seconds_per_sample."+name, v)
-	}
-	bad("default_seconds_per_sample", p.DefaultSecondsPerSample)
-	bad("minimum_minutes", p.MinimumMinutes)
-	bad("minimum_charge_sol", p.MinimumCharge)
-	bad("platform_fee_percent", p.PlatformFeePercent)
-	if p.PlatformFeePercent > 100 {
-		errs = append(errs, fmt.Errorf("pricing platform_fee_percent must be within 0..100, got %v", p.PlatformFeePercent))
-	}
-	if p.DefaultDatasetSize < 0 {
-		errs = append(errs, fmt.Errorf("pricing default_dataset_size must be ≥ 0, got %d", p.DefaultDatasetSize))
-	}
-	return errors.Join(errs...)
-}
-
-func (p *Pricing) tier(name string) (Tier, bool) {
-	for k, t := range p.Tiers {
-		if strings.EqualFold(k, name) {
-			return t, true
-		}
-	}
-	return Tier{}, false
-}
-
-// Estimate is a priced job.
-type Estimate struct {
-	CostSOL   float64
-	FeeSOL    float64
-	NodeSOL   float64
-	Minutes   float64
-	Tier      string
-	Breakdown string // one line a person can check the arithmetic with
-}
-
-// Estimate prices a job; bad input is an error wrapping
-// domain.ErrInvalidArgument that names the field.
-func (p *Pricing) Estimate(modelType string, epochs, datasetSize int32, tierName string) (Estimate, error) {
-	if epochs < 0 {
-		return Estimate{}, fmt.Errorf("%w: epochs must be ≥ 0, got %d", domain.ErrInvalidArgument, epochs)
-	}
-	if datasetSize < 0 {
-		return Estimate{}, fmt.Errorf("%w: dataset_size must be ≥ 0, got %d", domain.ErrInvalidArgument, datasetSize)
-	}
-	if tierName == "" {
-		tierName = p.DefaultTier
-	}
-	tier, ok := p.tier(tierName)
-	if !ok {
-		names := make([]string, 0, len(p.Tiers))
-		for k := range p.Tiers {
-			names = append(names, k)
-		}
-		slices.Sort(names)
-		return Estimate{}, fmt.Errorf("%w: node_tier %q is not a tier; use one of %s", domain.ErrInvalidArgument,
-			clip(tierName), strings.Join(names, ", "))
-	}
-	sps, known := p.DefaultSecondsPerSample, false
-	for k, v := range p.SecondsPerSample {
-		if strings.EqualFold(k, strings.TrimSpace(modelType)) {
-			sps, known = v, true
-		}
-	}
-	ep, ds := max(epochs, 1), datasetSize
-	if ds == 0 {
-		ds = p.DefaultDatasetSize
-	}
-	samples := float64(ep) * float64(ds)
-	minutes := max(samples*sps/tier.Speed/60, p.MinimumMinutes)
-	cost := max(minutes/60*tier.PricePerHour, p.MinimumCharge)
-	fee := cost * p.PlatformFeePercent / 100
-	model := modelType
-	if !known {
-		model = "default (model type " + strconv.Quote(clip(modelType)) + " not known)"
-	}
-	e := Estimate{CostSOL: cost, FeeSOL: fee, NodeSOL: cost - fee, Minutes: minutes, Tier: strings.ToLower(tierName)}
-	e.Breakdown = fmt.Sprintf("%d epochs × %d samples × %gs/sample (%s) ÷ %g× (tier %s) = %.2f min (minimum %g); "+
-		"%.2f min × %g SOL/h = %g SOL (minimum %g); platform fee %g%% = %g SOL, node receives %g SOL",
-		ep, ds, sps, model, tier.Speed, e.Tier, minutes, p.MinimumMinutes,
-		minutes, tier.PricePerHour, cost, p.MinimumCharge, p.PlatformFeePercent, fee, e.NodeSOL)
-	return e, nil
-}
+func (LocalAddresses) ValidAddress(address string) error { return domain.CheckAddress(address) }

@@ -96,12 +96,12 @@ func compareModels(t *testing.T, envs []projections.Envelope, want, got queryMod
 	filters := []projections.JobFilter{
 		{},
 		{Owner: "user-1"},
-		{Owner: "user-2", Statuses: []domain.JobStatus{domain.JobCompletedStatus}},
+		{Owner: "user-2", Statuses: []domain.JobStatus{domain.JobStatusCompleted}},
 		{Statuses: projections.InProgress},
-		{Statuses: []domain.JobStatus{domain.JobPending}},
-		{Statuses: []domain.JobStatus{domain.JobFailedStatus, domain.JobCancelledStatus}},
+		{Statuses: []domain.JobStatus{domain.JobStatusPending}},
+		{Statuses: []domain.JobStatus{domain.JobStatusFailed, domain.JobStatusCancelled}},
 		{Type: &training},
-		{Type: &training, Owner: "user-3", Statuses: []domain.JobStatus{domain.JobCompletedStatus, domain.JobFailedStatus}},
+		{Type: &training, Owner: "user-3", Statuses: []domain.JobStatus{domain.JobStatusCompleted, domain.JobStatusFailed}},
 		{Owner: "nobody"},
 	}
 	for _, f := range filters {

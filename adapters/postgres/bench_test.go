@@ -71,7 +71,7 @@ func BenchmarkListJobs(b *testing.B) {
 	if _, err := m.Pool().Exec(context.Background(), "ANALYZE"); err != nil {
 		b.Fatal(err)
 	}
-	pending := []domain.JobStatus{domain.JobPending}
+	pending := []domain.JobStatus{domain.JobStatusPending}
 	for _, c := range []struct {
 		name string
 		f    projections.JobFilter

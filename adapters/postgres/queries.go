@@ -279,9 +279,9 @@ func (m *Model) NetworkStats(ctx context.Context, now time.Time) (projections.Ne
 			}
 			s.JobsTotal += int(n)
 			switch domain.JobStatus(status) {
-			case domain.JobPending:
+			case domain.JobStatusPending:
 				s.JobsPending += int(n)
-			case domain.JobAssignedStatus, domain.JobRunning:
+			case domain.JobStatusAssigned, domain.JobStatusRunning:
 				s.JobsRunning += int(n)
 			}
 		}

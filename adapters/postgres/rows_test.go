@@ -188,7 +188,7 @@ func TestWatchedViewsAreWhole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first.Job.Status != domain.JobPending || u.Event != "JobAssigned" ||
+	if first.Job.Status != domain.JobStatusPending || u.Event != "JobAssigned" ||
 		!reflect.DeepEqual(readmodeltest.NormJob(u.Job), readmodeltest.NormJob(got)) {
 		t.Fatalf("watched:\n %s %+v\nGetJob:\n %+v", u.Event, u.Job, got)
 	}

@@ -89,7 +89,7 @@ func loadMirror(ctx context.Context, q pgx.Tx) (*mirror, error) {
 			rows.Close()
 			return nil, fmt.Errorf("read open jobs: %w", err)
 		}
-		if st := domain.JobStatus(status); st == domain.JobPending {
+		if st := domain.JobStatus(status); st == domain.JobStatusPending {
 			mr.pending[id] = domain.QueuedJob{JobID: id, Priority: domain.Priority(prio), SubmittedAt: fromTS(submitted),
 				Req: domain.Requirements{Device: domain.DeviceType(dev), Memory: mem}}
 		} else {

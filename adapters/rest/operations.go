@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/commands"
@@ -106,24 +105,15 @@ func readBody(c echo.Context, v any) error {
 	return nil
 }
 
-// fromCommand maps a command's error to an answer.
+// fromCommand maps a command's error to an answer: a refused deposit is
+// a failed precondition, an unreachable chain 503, the rest as queries'.
 func fromCommand(err error) error {
 	var de *commands.DepositError
-	msg := err.Error()
-	for _, kind := range []error{domain.ErrInvalidArgument, domain.ErrPermissionDenied, domain.ErrFailedPrecondition, domain.ErrNotFound, domain.ErrAlreadyExists} {
-		msg = strings.TrimPrefix(msg, kind.Error()+": ")
-	}
 	switch {
-	case errors.As(err, &de), errors.Is(err, domain.ErrFailedPrecondition), errors.Is(err, domain.ErrAlreadyExists):
-		return &Error{Status: http.StatusConflict, Code: CodeConflict, Message: msg}
-	case errors.Is(err, domain.ErrInvalidArgument):
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidArgument, Message: msg}
-	case errors.Is(err, domain.ErrPermissionDenied):
-		return forbidden("%s", msg)
-	case errors.Is(err, domain.ErrNotFound):
-		return notFound("%s", msg)
+	case errors.As(err, &de):
+		return &Error{Status: http.StatusBadRequest, Code: CodeFailedPrecondition, Message: err.Error()}
 	case errors.Is(err, commands.ErrChainUnavailable):
 		return unavailable("the Solana RPC node cannot be reached; retry later: %v", err)
 	}
-	return err
+	return fromQuery(err)
 }

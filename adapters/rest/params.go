@@ -55,12 +55,12 @@ func (e enum[T]) parse(where, param, raw string) (T, *Error) {
 // same values.
 var (
 	jobStatuses = newEnum[[]domain.JobStatus](
-		"pending", []domain.JobStatus{domain.JobPending},
-		"assigned", []domain.JobStatus{domain.JobAssignedStatus},
-		"running", []domain.JobStatus{domain.JobRunning},
-		"completed", []domain.JobStatus{domain.JobCompletedStatus},
-		"failed", []domain.JobStatus{domain.JobFailedStatus},
-		"cancelled", []domain.JobStatus{domain.JobCancelledStatus},
+		"pending", []domain.JobStatus{domain.JobStatusPending},
+		"assigned", []domain.JobStatus{domain.JobStatusAssigned},
+		"running", []domain.JobStatus{domain.JobStatusRunning},
+		"completed", []domain.JobStatus{domain.JobStatusCompleted},
+		"failed", []domain.JobStatus{domain.JobStatusFailed},
+		"cancelled", []domain.JobStatus{domain.JobStatusCancelled},
 		"in_progress", projections.InProgress,
 	)
 	jobTypes = newEnum[domain.JobType](

@@ -178,7 +178,7 @@ func benchSettlement(b *testing.B, pollMS int) {
 
 func allReleased(ctx context.Context, h *commands.Handler, jobs []string) bool {
 	for _, id := range jobs {
-		o, err := h.PaymentOutcome(ctx, id)
+		o, err := h.PaymentState(ctx, id)
 		if err != nil || !o.Released {
 			return false
 		}

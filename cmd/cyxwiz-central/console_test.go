@@ -303,7 +303,7 @@ func TestConsoleSettlement(t *testing.T) {
 	if _, err := s.jobs().CancelJob(as(alice), &pb.CancelJobRequest{JobId: refundJob, Reason: "changed my mind"}); err != nil {
 		t.Fatal(err)
 	}
-	refund := waitPayment(t, s, refundJob, domain.PaymentRefundedStatus).SettledSignature()
+	refund := waitPayment(t, s, refundJob, domain.PaymentStatusRefunded).SettledSignature()
 
 	// A payout: a paid job run and completed by a node with a wallet.
 	node, wallet := startWalletNode(t, s, "alpha")
@@ -311,7 +311,7 @@ func TestConsoleSettlement(t *testing.T) {
 	paid := s.submit(alice, paidJob(p, paidDep))
 	runJob(t, s, node, paid)
 	complete(t, s, node, paid)
-	payout := waitPayment(t, s, paid, domain.PaymentReleasedStatus).SettledSignature()
+	payout := waitPayment(t, s, paid, domain.PaymentStatusReleased).SettledSignature()
 	if payout == "" || refund == "" {
 		t.Fatalf("signatures: payout %q, refund %q", payout, refund)
 	}

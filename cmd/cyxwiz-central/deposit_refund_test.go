@@ -88,8 +88,8 @@ func TestRefusedDepositReturnedOnce(t *testing.T) {
 		{"/api/deposits/" + small + "/refund", alice, nil},
 		{"/api/admin/deposits/" + small + "/refund", s.adminToken("root"), map[string]string{"payer": p.address}},
 	} {
-		if a := restPost(t, s, req.path, req.token, req.body); a.status != http.StatusConflict || !strings.Contains(string(a.body), "once") {
-			t.Fatalf("second refund via %s = %d %s, want 409 naming the rule", req.path, a.status, a.body)
+		if a := restPost(t, s, req.path, req.token, req.body); status.Code(a.err()) != codes.FailedPrecondition || !strings.Contains(string(a.body), "once") {
+			t.Fatalf("second refund via %s = %d %s, want failed_precondition naming the rule", req.path, a.status, a.body)
 		}
 	}
 	// The returned deposit funds nothing now.
@@ -126,10 +126,10 @@ func TestDepositRefundRaces(t *testing.T) {
 	wg.Wait()
 	accepted := 0
 	for _, a := range answers {
-		switch a.status {
-		case http.StatusAccepted:
+		switch status.Code(a.err()) {
+		case codes.OK:
 			accepted++
-		case http.StatusConflict:
+		case codes.FailedPrecondition:
 		default:
 			t.Fatalf("a racing request got %d %s", a.status, a.body)
 		}
@@ -159,20 +159,20 @@ func TestDepositRefundRules(t *testing.T) {
 	for _, c := range []struct {
 		name, path, token string
 		body              any
-		want              int
+		want              codes.Code
 		says              string
 	}{
-		{"a deposit that funds a job", "/api/deposits/" + claimed + "/refund", alice, nil, http.StatusConflict, jobID},
-		{"an operator, before the deposit is old enough", "/api/admin/deposits/" + fresh + "/refund", s.adminToken("root"), map[string]string{"payer": p.address}, http.StatusConflict, "unclaimed_deposit_refund_after_seconds"},
-		{"an operator naming no payer", "/api/admin/deposits/" + fresh + "/refund", s.adminToken("root"), nil, http.StatusBadRequest, "payer"},
-		{"a token without a wallet", "/api/deposits/" + fresh + "/refund", s.userToken("alice"), nil, http.StatusForbidden, "wallet_address"},
-		{"an operator-role token on the admin endpoint", "/api/admin/deposits/" + fresh + "/refund", s.payerToken("bob", p.address), map[string]string{"payer": p.address}, http.StatusForbidden, "role"},
-		{"no such transaction", "/api/deposits/5VERv8NMvzbJMEkV8xnrLkEaWRtSz9CosKDYjCJjBRnbJLgp8uirBgmQpjKhoR4tjF3ZpRzrFmBV6UjKdiSZkQUW/refund", alice, nil, http.StatusConflict, "not_found"},
+		{"a deposit that funds a job", "/api/deposits/" + claimed + "/refund", alice, nil, codes.FailedPrecondition, jobID},
+		{"an operator, before the deposit is old enough", "/api/admin/deposits/" + fresh + "/refund", s.adminToken("root"), map[string]string{"payer": p.address}, codes.FailedPrecondition, "unclaimed_deposit_refund_after_seconds"},
+		{"an operator naming no payer", "/api/admin/deposits/" + fresh + "/refund", s.adminToken("root"), nil, codes.InvalidArgument, "payer"},
+		{"a token without a wallet", "/api/deposits/" + fresh + "/refund", s.userToken("alice"), nil, codes.PermissionDenied, "wallet_address"},
+		{"an operator-role token on the admin endpoint", "/api/admin/deposits/" + fresh + "/refund", s.payerToken("bob", p.address), map[string]string{"payer": p.address}, codes.PermissionDenied, "role"},
+		{"no such transaction", "/api/deposits/5VERv8NMvzbJMEkV8xnrLkEaWRtSz9CosKDYjCJjBRnbJLgp8uirBgmQpjKhoR4tjF3ZpRzrFmBV6UjKdiSZkQUW/refund", alice, nil, codes.FailedPrecondition, "not_found"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := restPost(t, s, c.path, c.token, c.body)
-			if a.status != c.want || !strings.Contains(string(a.body), c.says) {
-				t.Fatalf("= %d %s, want %d naming %q", a.status, a.body, c.want, c.says)
+			if status.Code(a.err()) != c.want || !strings.Contains(string(a.body), c.says) {
+				t.Fatalf("= %d %s, want %v naming %q", a.status, a.body, c.want, c.says)
 			}
 		})
 	}

@@ -163,26 +163,23 @@ type restAnswer struct {
 	body   []byte
 }
 
-// err maps an error answer to the gRPC code of the same meaning, so REST
-// attacks fit hostileCase.
+// err is the answer as a gRPC status of the same meaning (from the
+// body's error code), so REST attacks fit hostileCase; nil for success.
 func (a restAnswer) err() error {
-	code := codes.OK
-	switch a.status {
-	case http.StatusOK, http.StatusAccepted, http.StatusNoContent:
+	if a.status < 300 {
 		return nil
-	case http.StatusBadRequest:
-		code = codes.InvalidArgument
-	case http.StatusUnauthorized:
-		code = codes.Unauthenticated
-	case http.StatusForbidden:
-		code = codes.PermissionDenied
-	case http.StatusNotFound:
-		code = codes.NotFound
-	case http.StatusConflict:
-		code = codes.FailedPrecondition
-	case http.StatusServiceUnavailable:
-		code = codes.Unavailable
-	default:
+	}
+	var body struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	_ = json.Unmarshal(a.body, &body)
+	code, ok := map[string]codes.Code{
+		rest.CodeInvalidArgument: codes.InvalidArgument, rest.CodeUnauthenticated: codes.Unauthenticated,
+		rest.CodePermissionDenied: codes.PermissionDenied, rest.CodeNotFound: codes.NotFound,
+		rest.CodeConflict: codes.AlreadyExists, rest.CodeFailedPrecondition: codes.FailedPrecondition,
+		rest.CodeResourceExhausted: codes.ResourceExhausted, rest.CodeUnavailable: codes.Unavailable,
+	}[body.Error.Code]
+	if !ok {
 		code = codes.Unknown
 	}
 	return status.Errorf(code, "HTTP %d: %s", a.status, a.body)

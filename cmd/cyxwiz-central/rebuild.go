@@ -179,7 +179,7 @@ func (r *onlineRebuild) rebuild(ctx context.Context, schema string) (retired str
 
 	// Under the live model's apply lock: let the rebuild reach the live
 	// checkpoint (it follows the log, so it gets there), then stop it.
-	settle := func(ctx context.Context, live uint64) error {
+	catchUp := func(ctx context.Context, live uint64) error {
 		at = live
 		if err := runner.WaitFor(ctx, live); err != nil {
 			return err
@@ -192,6 +192,6 @@ func (r *onlineRebuild) rebuild(ctx context.Context, schema string) (retired str
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	retired, err = r.live.Adopt(wctx, fresh, settle)
+	retired, err = r.live.Adopt(wctx, fresh, catchUp)
 	return retired, at, err
 }

@@ -238,7 +238,7 @@ func TestPaidLifecycle(t *testing.T) {
 
 	dep := pc.deposit(p, jobLamports)
 	jobID := s.submit(alice, paidJob(p, dep))
-	if pay := s.payment(t, jobID); pay.Status() != domain.PaymentFundedStatus || pay.Lamports() != jobLamports || pay.Payer() != p.address {
+	if pay := s.payment(t, jobID); pay.Status() != domain.PaymentStatusFunded || pay.Lamports() != jobLamports || pay.Payer() != p.address {
 		t.Fatalf("after SubmitJob the payment is %s, %d lamports from %s", pay.Status(), pay.Lamports(), pay.Payer())
 	}
 	before := pc.balances(p, wallet)
@@ -302,7 +302,7 @@ func TestPaidCancelRefunds(t *testing.T) {
 		}
 		t.Fatal(err)
 	}
-	pay := waitPayment(t, s, jobID, domain.PaymentRefundedStatus)
+	pay := waitPayment(t, s, jobID, domain.PaymentStatusRefunded)
 	after := pc.balances(p, "")
 	if got := after.payer - before.payer; got != jobLamports {
 		t.Errorf("payer refunded %d lamports, want %d", got, jobLamports)
@@ -333,7 +333,7 @@ func TestPaidFailureRefunds(t *testing.T) {
 			FinalStatus: pb.StatusCode_STATUS_FAILED, ErrorMessage: "CUDA out of memory"}); err != nil {
 			t.Fatal(err)
 		}
-		waitPayment(t, s, jobID, domain.PaymentRefundedStatus)
+		waitPayment(t, s, jobID, domain.PaymentStatusRefunded)
 		after := pc.balances(p, wallet)
 		if after.payer-before.payer != jobLamports || after.node != before.node {
 			t.Errorf("payer +%d (want +%d), node +%d (want 0)", after.payer-before.payer, jobLamports, after.node-before.node)
@@ -355,9 +355,9 @@ func TestPaidFailureRefunds(t *testing.T) {
 		node.heartbeat()
 		eventually(t, 20*time.Second, "the job failed after its retries", func() bool {
 			j, err := s.app.handler.LoadJob(context.Background(), jobID)
-			return err == nil && j.Status() == domain.JobFailedStatus
+			return err == nil && j.Status() == domain.JobStatusFailed
 		})
-		waitPayment(t, s, jobID, domain.PaymentRefundedStatus)
+		waitPayment(t, s, jobID, domain.PaymentStatusRefunded)
 		if got := pc.balances(p, "").payer - before.payer; got != jobLamports {
 			t.Errorf("payer refunded %d, want %d", got, jobLamports)
 		}
@@ -497,7 +497,7 @@ func TestDepositIdentifiesTheSubmission(t *testing.T) {
 	node, _ := startWalletNode(t, s, "finisher")
 	runJob(t, s, node, cut)
 	complete(t, s, node, cut)
-	waitPayment(t, s, cut, domain.PaymentReleasedStatus)
+	waitPayment(t, s, cut, domain.PaymentStatusReleased)
 	types, _ := paymentEvents(t, s, cut)
 	if n := strings.Count(strings.Join(types, " "), "PaymentReleaseSubmitted"); n != 1 {
 		t.Fatalf("payment events %v: want one payout", types)
@@ -531,7 +531,7 @@ func TestRestartAfterSubmitted(t *testing.T) {
 
 			pc.tc.SetDropTransactions(true)
 			complete(t, s, node, jobID)
-			first := waitPayment(t, s, jobID, domain.PaymentReleasingStatus).Signature()
+			first := waitPayment(t, s, jobID, domain.PaymentStatusReleasing).Signature()
 			time.Sleep(200 * time.Millisecond) // a few rebroadcasts, all dropped
 			s.stop()                           // the "crash": the payout is recorded, not landed
 			pc.tc.SetDropTransactions(false)
@@ -543,7 +543,7 @@ func TestRestartAfterSubmitted(t *testing.T) {
 			}
 
 			s2 := startPaidServer(t, dir, pc)
-			pay := waitPayment(t, s2, jobID, domain.PaymentReleasedStatus)
+			pay := waitPayment(t, s2, jobID, domain.PaymentStatusReleased)
 			time.Sleep(300 * time.Millisecond) // more saga steps: nothing more may be paid
 			after := pc.balances(p, wallet)
 			assertPayout(t, pc, before, after, pay.SettledSignature())
@@ -589,11 +589,11 @@ func TestChainUnreachable(t *testing.T) {
 	pc.tc.Stop()
 	complete(t, s, node, jobID)
 	eventually(t, 30*time.Second, "solana degraded", func() bool { return restHealth(t, s)["solana"] == "degraded" })
-	if st := s.payment(t, jobID).Status(); st != domain.PaymentFundedStatus {
+	if st := s.payment(t, jobID).Status(); st != domain.PaymentStatusFunded {
 		t.Fatalf("payment %s while the chain is unreachable, want funded (nothing signed without a blockhash)", st)
 	}
 	pc.tc.Restart()
-	pay := waitPayment(t, s, jobID, domain.PaymentReleasedStatus)
+	pay := waitPayment(t, s, jobID, domain.PaymentStatusReleased)
 	eventually(t, 10*time.Second, "solana ok again", func() bool { return restHealth(t, s)["solana"] == "ok" })
 	assertPayout(t, pc, before, pc.balances(p, wallet), pay.SettledSignature())
 }
@@ -638,7 +638,7 @@ func TestPaymentSkippedWhenChainDisabled(t *testing.T) {
 	c.PaymentAmount, c.PaymentAddress = 0.25, "11111111111111111111111111111112"
 	jobID := s.submit(s.userToken("alice"), c)
 	pay := s.payment(t, jobID)
-	if pay.Status() != domain.PaymentSkippedStatus || !strings.Contains(pay.SkipReason(), "disabled") {
+	if pay.Status() != domain.PaymentStatusSkipped || !strings.Contains(pay.SkipReason(), "disabled") {
 		t.Fatalf("payment %s (%q), want skipped because the chain is disabled", pay.Status(), pay.SkipReason())
 	}
 	if got := restHealth(t, s)["solana"]; got != "disabled" {
@@ -669,14 +669,14 @@ func TestFinalizedConfirmation(t *testing.T) {
 	runJob(t, s, node, jobID)
 	before := pc.balances(p, wallet)
 	complete(t, s, node, jobID)
-	sig := waitPayment(t, s, jobID, domain.PaymentReleasingStatus).Signature()
+	sig := waitPayment(t, s, jobID, domain.PaymentStatusReleasing).Signature()
 	eventually(t, 10*time.Second, "the payout landed", func() bool { tx, _ := pc.tc.Transaction(sig); return tx != nil })
 	time.Sleep(300 * time.Millisecond) // several saga steps: landed and confirmed, not finalized
-	if st := s.payment(t, jobID).Status(); st != domain.PaymentReleasingStatus {
+	if st := s.payment(t, jobID).Status(); st != domain.PaymentStatusReleasing {
 		t.Fatalf("payment %s before finality, want release_submitted", st)
 	}
 	pc.tc.AdvanceBlocks(40)
-	pay := waitPayment(t, s, jobID, domain.PaymentReleasedStatus)
+	pay := waitPayment(t, s, jobID, domain.PaymentStatusReleased)
 	assertPayout(t, pc, before, pc.balances(p, wallet), pay.SettledSignature())
 	if pay.SettledSignature() != sig {
 		t.Fatalf("settled %s, want the first (and only) payout %s", pay.SettledSignature(), sig)
@@ -719,7 +719,7 @@ func TestConcurrentSagasPayOnce(t *testing.T) {
 		complete(t, s, node, id)
 	}
 	for _, id := range ids {
-		waitPayment(t, s, id, domain.PaymentReleasedStatus)
+		waitPayment(t, s, id, domain.PaymentStatusReleased)
 	}
 	time.Sleep(300 * time.Millisecond)
 	after := pc.balances(p, wallet)

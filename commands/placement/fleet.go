@@ -48,7 +48,7 @@ type failure struct {
 	ok     bool
 	device domain.DeviceType
 	memory int64
-	policy domain.Policy
+	policy domain.NodeLimits
 	stats  Stats
 }
 
@@ -81,7 +81,7 @@ func NewFleet(snapshot []domain.Candidate) *Fleet {
 func hasDevice(c *domain.Candidate, d domain.DeviceType) bool {
 	probe := *c
 	probe.Online, probe.Banned, probe.ActiveJobs, probe.Reputation = true, false, 0, 0
-	return domain.Feasible(domain.Requirements{Device: d}, &probe, domain.Policy{MaxJobsPerNode: 1}) != domain.ReasonDevice
+	return domain.Feasible(domain.Requirements{Device: d}, &probe, domain.NodeLimits{MaxJobsPerNode: 1}) != domain.ReasonDevice
 }
 
 // SetLimit sets how many feasible nodes a placement scores before it stops

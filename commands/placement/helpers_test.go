@@ -10,7 +10,7 @@ import (
 
 const gib = int64(1) << 30
 
-var policy = domain.Policy{MaxJobsPerNode: 5, MinReputation: 0.3}
+var policy = domain.NodeLimits{MaxJobsPerNode: 5, MinReputation: 0.3}
 
 func cpu(id string, ramGiB int64, rep float64) domain.Candidate {
 	return domain.Candidate{NodeID: id, Online: true, CPUCores: 16, RAMTotal: ramGiB * gib, RAMAvailable: ramGiB * gib, Reputation: rep}
@@ -35,7 +35,7 @@ func req(d domain.DeviceType, memGiB int64) domain.Requirements {
 // servers with one to four GPUs, Apple machines (Metal, unified memory), a
 // few OpenCL/Vulkan cards; varied RAM/VRAM and reputations; some nodes
 // offline, banned, below the reputation floor, busy or full.
-func snapshot(rng *rand.Rand, n int, p domain.Policy) []domain.Candidate {
+func snapshot(rng *rand.Rand, n int, p domain.NodeLimits) []domain.Candidate {
 	vrams := []int64{8, 12, 16, 24, 40, 48, 80}
 	rams := []int64{8, 16, 32, 64, 128, 256}
 	out := make([]domain.Candidate, n)
@@ -95,7 +95,7 @@ func queue(rng *rand.Rand, n int) Queue {
 }
 
 // best is the reference: the highest score over every feasible node.
-func best(f *Fleet, r domain.Requirements, p domain.Policy) (float64, bool) {
+func best(f *Fleet, r domain.Requirements, p domain.NodeLimits) (float64, bool) {
 	var top float64
 	found := false
 	for i := range f.Len() {

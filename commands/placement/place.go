@@ -169,7 +169,7 @@ func bytesString(n int64) string {
 // with their number), stopping once limit feasible nodes have been scored;
 // otherwise every node is scored. Among equal best scores the node is chosen
 // uniformly at random. rng must not be nil.
-func (f *Fleet) Place(r domain.Requirements, p domain.Policy, rng *rand.Rand) (Placement, error) {
+func (f *Fleet) Place(r domain.Requirements, p domain.NodeLimits, rng *rand.Rand) (Placement, error) {
 	return f.PlaceAvoiding(r, p, rng, nil)
 }
 
@@ -179,7 +179,7 @@ func (f *Fleet) Place(r domain.Requirements, p domain.Policy, rng *rand.Rand) (P
 // capacity (then the job waits for a slot there), so a job with a single
 // capable node still runs, and a job never goes straight back to the node
 // that just gave it up while another could take it.
-func (f *Fleet) PlaceAvoiding(r domain.Requirements, p domain.Policy, rng *rand.Rand, avoid []string) (Placement, error) {
+func (f *Fleet) PlaceAvoiding(r domain.Requirements, p domain.NodeLimits, rng *rand.Rand, avoid []string) (Placement, error) {
 	slot, nodes := f.candidates(r.Device)
 	if m := &f.failed[slot]; m.ok && m.device == r.Device && m.policy == p && r.Memory >= m.memory {
 		return Placement{}, &NoPlacement{Req: r, Stats: m.stats, Cached: true}

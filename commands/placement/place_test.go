@@ -208,7 +208,7 @@ func TestCapacityTakenWithinPass(t *testing.T) {
 				nodes = append(nodes, gpu(string(rune('A'+i%26))+string(rune('a'+i/26)), domain.DeviceCUDA, 24, 0.9))
 			}
 			f := NewFleet(nodes)
-			p := domain.Policy{MaxJobsPerNode: tt.max}
+			p := domain.NodeLimits{MaxJobsPerNode: tt.max}
 			rng := rand.New(rand.NewPCG(3, 4))
 			placed := 0
 			for range tt.jobs {
@@ -245,7 +245,7 @@ func TestCapacityTakenWithinPass(t *testing.T) {
 
 func TestReleaseGivesCapacityBack(t *testing.T) {
 	f := NewFleet([]domain.Candidate{gpu("a", domain.DeviceCUDA, 24, 1)})
-	p := domain.Policy{MaxJobsPerNode: 1}
+	p := domain.NodeLimits{MaxJobsPerNode: 1}
 	rng := rand.New(rand.NewPCG(1, 1))
 	got, err := f.Place(req(domain.DeviceCUDA, 8), p, rng)
 	if err != nil {
@@ -272,7 +272,7 @@ func TestFailureMemo(t *testing.T) {
 	}
 	f := NewFleet(nodes)
 	rng := rand.New(rand.NewPCG(1, 1))
-	place := func(r domain.Requirements, p domain.Policy) (*NoPlacement, error) {
+	place := func(r domain.Requirements, p domain.NodeLimits) (*NoPlacement, error) {
 		_, err := f.Place(r, p, rng)
 		if err == nil {
 			return nil, nil
@@ -286,13 +286,13 @@ func TestFailureMemo(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
 		req    domain.Requirements
-		p      domain.Policy
+		p      domain.NodeLimits
 		cached bool
 	}{
 		{"same job", req(domain.DeviceCUDA, 20), policy, true},
 		{"bigger job", req(domain.DeviceCUDA, 40), policy, true},
 		{"other device", req(domain.DeviceMetal, 20), policy, false},
-		{"other policy", req(domain.DeviceCUDA, 20), domain.Policy{MaxJobsPerNode: 9}, false},
+		{"other policy", req(domain.DeviceCUDA, 20), domain.NodeLimits{MaxJobsPerNode: 9}, false},
 	} {
 		np, err := place(tt.req, tt.p)
 		if tt.cached && (np == nil || !np.Cached || np.Stats != first.Stats || np.Req != tt.req || !strings.Contains(err.Error(), tt.req.Device.String())) {
@@ -327,7 +327,7 @@ func TestFailureMemo(t *testing.T) {
 // fleet.
 func TestFailureMemoStaysExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(21, 22))
-	p := domain.Policy{MaxJobsPerNode: 2, MinReputation: 0.3}
+	p := domain.NodeLimits{MaxJobsPerNode: 2, MinReputation: 0.3}
 	f := NewFleet(snapshot(rng, 120, p))
 	jobs := queue(rng, 50)
 	var held []int
@@ -435,7 +435,7 @@ func TestSamplingLimit(t *testing.T) {
 			}
 			f := NewFleet(nodes)
 			f.SetLimit(tt.limit)
-			p := domain.Policy{MaxJobsPerNode: 5}
+			p := domain.NodeLimits{MaxJobsPerNode: 5}
 			rng := rand.New(rand.NewPCG(5, 6))
 			seen := map[int]bool{}
 			for range 200 {

@@ -74,7 +74,7 @@ var (
 
 const (
 	numTypes    = int(domain.JobTypePreprocessing) + 1
-	numStatuses = int(domain.JobCancelledStatus) + 1
+	numStatuses = int(domain.JobStatusCancelled) + 1
 )
 
 // counts are job counts by type and status.

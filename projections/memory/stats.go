@@ -25,9 +25,9 @@ func (m *Model) NetworkStats(_ context.Context, now time.Time) (projections.Netw
 			n := m.allCounts[t][st] // deleted jobs are not counted
 			s.JobsTotal += n
 			switch domain.JobStatus(st) {
-			case domain.JobPending:
+			case domain.JobStatusPending:
 				s.JobsPending += n
-			case domain.JobAssignedStatus, domain.JobRunning:
+			case domain.JobStatusAssigned, domain.JobStatusRunning:
 				s.JobsRunning += n
 			}
 		}

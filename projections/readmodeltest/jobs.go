@@ -73,13 +73,13 @@ func testJobLifecycle(t *testing.T, newModel func(*testing.T) ReadModelUnderTest
 	steps := []step{
 		{"JobSubmitted", domain.JobSubmitted{JobID: "job-1", Owner: "alice", Spec: spec, At: At(time.Minute)},
 			func(w *projections.JobView, e projections.Envelope) {
-				*w = projections.JobView{ID: "job-1", Owner: "alice", Spec: viewSpec, Status: domain.JobPending,
+				*w = projections.JobView{ID: "job-1", Owner: "alice", Spec: viewSpec, Status: domain.JobStatusPending,
 					SubmittedAt: At(time.Minute), SubmittedPosition: e.Position}
 			}},
 		{"NodeJobReserved", domain.NodeJobReserved{NodeID: "n1", JobID: "job-1", At: At(2 * time.Minute)}, nil},
 		{"JobAssigned", domain.JobAssigned{JobID: "job-1", NodeID: "n1", Attempt: 1, Score: 170, At: At(2 * time.Minute)},
 			func(w *projections.JobView, _ projections.Envelope) {
-				w.Status, w.NodeID, w.Attempts, w.AssignedAt = domain.JobAssignedStatus, "n1", 1, At(2*time.Minute)
+				w.Status, w.NodeID, w.Attempts, w.AssignedAt = domain.JobStatusAssigned, "n1", 1, At(2*time.Minute)
 			}},
 		{"JobAccepted", domain.JobAccepted{JobID: "job-1", NodeID: "n1", At: At(3 * time.Minute)},
 			func(w *projections.JobView, _ projections.Envelope) {
@@ -87,7 +87,7 @@ func testJobLifecycle(t *testing.T, newModel func(*testing.T) ReadModelUnderTest
 			}},
 		{"JobStarted", domain.JobStarted{JobID: "job-1", NodeID: "n1", At: At(4 * time.Minute)},
 			func(w *projections.JobView, _ projections.Envelope) {
-				w.Status, w.StartedAt = domain.JobRunning, At(4*time.Minute)
+				w.Status, w.StartedAt = domain.JobStatusRunning, At(4*time.Minute)
 			}},
 		{"JobProgressed", domain.JobProgressed{JobID: "job-1", NodeID: "n1", Progress: 0.5, Epoch: 5,
 			Metrics: map[string]float64{"loss": 0.3}, Log: "epoch 5/10", At: At(5 * time.Minute)},
@@ -100,7 +100,7 @@ func testJobLifecycle(t *testing.T, newModel func(*testing.T) ReadModelUnderTest
 		{"JobCompleted", domain.JobCompleted{JobID: "job-1", NodeID: "n1", Result: result, At: At(7 * time.Minute)},
 			func(w *projections.JobView, _ projections.Envelope) {
 				r := result
-				w.Status, w.Progress, w.Result, w.EndedAt = domain.JobCompletedStatus, 1, &r, At(7*time.Minute)
+				w.Status, w.Progress, w.Result, w.EndedAt = domain.JobStatusCompleted, 1, &r, At(7*time.Minute)
 			}},
 		{"NodeJobReleased", domain.NodeJobReleased{NodeID: "n1", JobID: "job-1", Reason: "completed", At: At(7 * time.Minute)}, nil},
 		{"JobDeleted", domain.JobDeleted{JobID: "job-1", By: "alice", At: At(8 * time.Minute)},
@@ -136,7 +136,7 @@ func testJobLifecycle(t *testing.T, newModel func(*testing.T) ReadModelUnderTest
 	if p := got[4]; p.Log != "epoch 5/10" || p.LiveMetrics["loss"] != 0.3 || p.Job.Progress != 0.5 {
 		t.Errorf("progress update = log %q metrics %v progress %v", p.Log, p.LiveMetrics, p.Job.Progress)
 	}
-	if last := got[len(got)-1]; last.Job.Status != domain.JobCompletedStatus || !last.Terminal() {
+	if last := got[len(got)-1]; last.Job.Status != domain.JobStatusCompleted || !last.Terminal() {
 		t.Errorf("last update status %s, want completed", last.Job.Status)
 	}
 	cancel() // after close: harmless
@@ -147,21 +147,21 @@ func testJobPaths(t *testing.T, newModel func(*testing.T) ReadModelUnderTest) {
 	submitted := func(id string) step {
 		return step{"JobSubmitted", domain.JobSubmitted{JobID: id, Owner: "bob", Spec: spec, At: At(time.Minute)},
 			func(w *projections.JobView, e projections.Envelope) {
-				*w = projections.JobView{ID: id, Owner: "bob", Spec: spec, Status: domain.JobPending,
+				*w = projections.JobView{ID: id, Owner: "bob", Spec: spec, Status: domain.JobStatusPending,
 					SubmittedAt: At(time.Minute), SubmittedPosition: e.Position}
 			}}
 	}
 	assigned := func(id, node string, attempt int, at time.Duration) step {
 		return step{"JobAssigned", domain.JobAssigned{JobID: id, NodeID: node, Attempt: attempt, At: At(at)},
 			func(w *projections.JobView, _ projections.Envelope) {
-				w.Status, w.NodeID, w.Attempts, w.AssignedAt = domain.JobAssignedStatus, node, attempt, At(at)
+				w.Status, w.NodeID, w.Attempts, w.AssignedAt = domain.JobStatusAssigned, node, attempt, At(at)
 			}}
 	}
 	started := func(id, node string, at time.Duration) step {
 		return step{"JobStarted", domain.JobStarted{JobID: id, NodeID: node, At: At(at)},
 			func(w *projections.JobView, _ projections.Envelope) {
 				// Starting implies accepting.
-				w.Status, w.StartedAt, w.Accepted, w.AcceptedAt = domain.JobRunning, At(at), true, At(at)
+				w.Status, w.StartedAt, w.Accepted, w.AcceptedAt = domain.JobStatusRunning, At(at), true, At(at)
 			}}
 	}
 	progressed := func(id, node string, p float64) step {
@@ -174,7 +174,7 @@ func testJobPaths(t *testing.T, newModel func(*testing.T) ReadModelUnderTest) {
 	requeued := func(id, node, reason string, n int) step {
 		return step{"JobRequeued", domain.JobRequeued{JobID: id, PreviousNode: node, Reason: reason, Requeues: n, At: At(30 * time.Minute)},
 			func(w *projections.JobView, _ projections.Envelope) {
-				w.Status, w.NodeID, w.Requeues, w.Reason = domain.JobPending, "", n, reason
+				w.Status, w.NodeID, w.Requeues, w.Reason = domain.JobStatusPending, "", n, reason
 				w.Accepted, w.AcceptedAt, w.StartedAt = false, time.Time{}, time.Time{}
 				w.Progress, w.Epoch, w.Metrics = 0, 0, nil
 			}}
@@ -196,7 +196,7 @@ func testJobPaths(t *testing.T, newModel func(*testing.T) ReadModelUnderTest) {
 			{"JobTimedOut", domain.JobTimedOut{JobID: "j", NodeID: "n2", Phase: domain.PhaseRun, At: At(90 * time.Minute)}, func(*projections.JobView, projections.Envelope) {}},
 			{"JobFailed", domain.JobFailed{JobID: "j", NodeID: "n2", Reason: "retries exhausted", At: At(90 * time.Minute)},
 				func(w *projections.JobView, _ projections.Envelope) {
-					w.Status, w.Reason, w.EndedAt = domain.JobFailedStatus, "retries exhausted", At(90*time.Minute)
+					w.Status, w.Reason, w.EndedAt = domain.JobStatusFailed, "retries exhausted", At(90*time.Minute)
 				}},
 		}},
 		{"node lost while running, requeued, then cancelled", []step{
@@ -210,14 +210,14 @@ func testJobPaths(t *testing.T, newModel func(*testing.T) ReadModelUnderTest) {
 			progressed("k", "n2", 0.1),
 			{"JobCancelled", domain.JobCancelled{JobID: "k", By: "bob", NodeID: "n2", Reason: "no longer needed", At: At(50 * time.Minute)},
 				func(w *projections.JobView, _ projections.Envelope) {
-					w.Status, w.Reason, w.EndedAt = domain.JobCancelledStatus, "no longer needed", At(50*time.Minute)
+					w.Status, w.Reason, w.EndedAt = domain.JobStatusCancelled, "no longer needed", At(50*time.Minute)
 				}},
 		}},
 		{"cancelled while pending", []step{
 			submitted("c"),
 			{"JobCancelled", domain.JobCancelled{JobID: "c", By: "bob", At: At(2 * time.Minute)},
 				func(w *projections.JobView, _ projections.Envelope) {
-					w.Status, w.EndedAt = domain.JobCancelledStatus, At(2*time.Minute)
+					w.Status, w.EndedAt = domain.JobStatusCancelled, At(2*time.Minute)
 				}},
 		}},
 	}
@@ -282,32 +282,32 @@ func pagingHistory() ([]projections.Envelope, []jobFact) {
 		switch k % 10 {
 		case 0:
 			assign()
-			f.status = domain.JobAssignedStatus
+			f.status = domain.JobStatusAssigned
 		case 1:
 			assign()
 			envs = append(envs, h.Envelope(domain.JobStarted{JobID: f.id, NodeID: "n1", At: at}))
-			f.status = domain.JobRunning
+			f.status = domain.JobStatusRunning
 		case 2, 3:
 			assign()
 			envs = append(envs, h.Envelopes(
 				domain.JobCompleted{JobID: f.id, NodeID: "n1", At: at},
 				domain.NodeJobReleased{NodeID: "n1", JobID: f.id, At: at})...)
-			f.status = domain.JobCompletedStatus
+			f.status = domain.JobStatusCompleted
 			if k%10 == 3 {
 				envs = append(envs, h.Envelope(domain.JobDeleted{JobID: f.id, By: f.owner, At: at}))
 				f.deleted = true
 			}
 		case 4:
 			envs = append(envs, h.Envelope(domain.JobCancelled{JobID: f.id, By: f.owner, At: at}))
-			f.status = domain.JobCancelledStatus
+			f.status = domain.JobStatusCancelled
 		case 5:
 			assign()
 			envs = append(envs, h.Envelopes(
 				domain.JobFailed{JobID: f.id, NodeID: "n1", Reason: "boom", At: at},
 				domain.NodeJobReleased{NodeID: "n1", JobID: f.id, At: at})...)
-			f.status = domain.JobFailedStatus
+			f.status = domain.JobStatusFailed
 		default:
-			f.status = domain.JobPending
+			f.status = domain.JobStatusPending
 		}
 		facts = append(facts, f)
 	}
@@ -329,13 +329,13 @@ func testListJobsPaging(t *testing.T, newModel func(*testing.T) ReadModelUnderTe
 		{"one owner, one type", projections.JobFilter{Owner: "pager", Type: typ(domain.JobTypeTraining)}},
 		{"one owner, in progress", projections.JobFilter{Owner: "pager", Statuses: projections.InProgress}},
 		{"one owner, completed inference", projections.JobFilter{Owner: "pager", Type: typ(domain.JobTypeInference),
-			Statuses: []domain.JobStatus{domain.JobCompletedStatus}}},
+			Statuses: []domain.JobStatus{domain.JobStatusCompleted}}},
 		{"one owner, a status listed twice", projections.JobFilter{Owner: "pager",
-			Statuses: []domain.JobStatus{domain.JobPending, domain.JobPending}}},
-		{"other owner, pending", projections.JobFilter{Owner: "other", Statuses: []domain.JobStatus{domain.JobPending}}},
+			Statuses: []domain.JobStatus{domain.JobStatusPending, domain.JobStatusPending}}},
+		{"other owner, pending", projections.JobFilter{Owner: "other", Statuses: []domain.JobStatus{domain.JobStatusPending}}},
 		{"every owner", projections.JobFilter{}},
 		{"every owner, failed or cancelled", projections.JobFilter{
-			Statuses: []domain.JobStatus{domain.JobFailedStatus, domain.JobCancelledStatus}}},
+			Statuses: []domain.JobStatus{domain.JobStatusFailed, domain.JobStatusCancelled}}},
 		{"unknown owner", projections.JobFilter{Owner: "nobody"}},
 		{"a type nobody submitted", projections.JobFilter{Type: typ(domain.JobTypeUnknown)}},
 	}

@@ -94,8 +94,8 @@ func testSchedulerSnapshot(t *testing.T, newModel func(*testing.T) ReadModelUnde
 			queued("j1", domain.PriorityLow, 1, GiB))
 	})
 	t.Run("Assignments", func(t *testing.T) {
-		checkAssignments(t, assignment("j5", domain.JobAssignedStatus, min(10), time.Time{}, time.Time{}),
-			assignment("j6", domain.JobRunning, min(11), min(12), min(13)))
+		checkAssignments(t, assignment("j5", domain.JobStatusAssigned, min(10), time.Time{}, time.Time{}),
+			assignment("j6", domain.JobStatusRunning, min(11), min(12), min(13)))
 	})
 	t.Run("Candidates", func(t *testing.T) {
 		want := []domain.Candidate{
@@ -149,8 +149,8 @@ func testSchedulerSnapshot(t *testing.T, newModel func(*testing.T) ReadModelUnde
 		checkPending(t, queued("j4", domain.PriorityCritical, 2, 4*GiB), queued("j6", domain.PriorityHigh, 6, GiB),
 			queued("j3", domain.PriorityNormal, 3, 3*GiB), queued("j7", domain.PriorityNormal, 7, 7*GiB),
 			queued("j1", domain.PriorityLow, 1, GiB))
-		checkAssignments(t, assignment("j5", domain.JobAssignedStatus, min(10), time.Time{}, time.Time{}),
-			assignment("j2", domain.JobAssignedStatus, min(20), time.Time{}, time.Time{}))
+		checkAssignments(t, assignment("j5", domain.JobStatusAssigned, min(10), time.Time{}, time.Time{}),
+			assignment("j2", domain.JobStatusAssigned, min(20), time.Time{}, time.Time{}))
 		if got := m.OnlineNodes(); !slices.Equal(got, []string{"a"}) {
 			t.Fatalf("OnlineNodes = %v, want [a]", got)
 		}

@@ -36,7 +36,7 @@ func testWatchSlowReader(t *testing.T, newModel func(*testing.T) ReadModelUnderT
 	updates, cancel := m.WatchJob("j")
 	defer cancel()
 	first := recv(t, updates) // the current view
-	if first.Event != "" || first.Job.Status != domain.JobRunning || first.Job.ID != "j" {
+	if first.Event != "" || first.Job.Status != domain.JobStatusRunning || first.Job.ID != "j" {
 		t.Fatalf("first update = %s %+v; want the current view", first.Event, first.Job)
 	}
 	// 300 reports nobody reads, in batches of every size: Apply never waits
@@ -59,7 +59,7 @@ func testWatchSlowReader(t *testing.T, newModel func(*testing.T) ReadModelUnderT
 		}
 	}
 	last := got[len(got)-1]
-	if last.Event != "JobCompleted" || last.Job.Status != domain.JobCompletedStatus || last.Job.Position != end.Position {
+	if last.Event != "JobCompleted" || last.Job.Status != domain.JobStatusCompleted || last.Job.Position != end.Position {
 		t.Fatalf("last update = %s, status %s at %d; want JobCompleted at %d", last.Event, last.Job.Status, last.Job.Position, end.Position)
 	}
 	if len(got) > 1 {
@@ -84,7 +84,7 @@ func testWatchCancel(t *testing.T, newModel func(*testing.T) ReadModelUnderTest)
 	drain(t, updates) // closed
 	cancel()          // twice: harmless
 	apply(t, m, h.Envelope(progress("j", 2)), h.Envelope(completed("j")))
-	if v := getJob(t, m, "j"); v.Status != domain.JobCompletedStatus {
+	if v := getJob(t, m, "j"); v.Status != domain.JobStatusCompleted {
 		t.Fatalf("status %s after cancelled watch", v.Status)
 	}
 }
@@ -98,7 +98,7 @@ func testWatchFinishedJob(t *testing.T, newModel func(*testing.T) ReadModelUnder
 	updates, cancel := m.WatchJob("j")
 	defer cancel()
 	got := drain(t, updates)
-	if len(got) != 1 || got[0].Job.Status != domain.JobCompletedStatus || !got[0].Terminal() {
+	if len(got) != 1 || got[0].Job.Status != domain.JobStatusCompleted || !got[0].Terminal() {
 		t.Fatalf("watching a finished job gave %d updates %+v; want its final view, then the end", len(got), got)
 	}
 
@@ -146,7 +146,7 @@ func testWatchManyWatchers(t *testing.T, newModel func(*testing.T) ReadModelUnde
 		domain.JobSubmitted{JobID: "not-yet", Owner: "w", Spec: JobSpec(domain.JobTypeTraining, domain.PriorityLow, domain.DeviceAny, 0), At: T0},
 		domain.JobCancelled{JobID: "not-yet", By: "w", At: T0})...)
 	got := drain(t, unrelated)
-	if len(got) != 2 || got[0].Event != "JobSubmitted" || got[1].Job.Status != domain.JobCancelledStatus {
+	if len(got) != 2 || got[0].Event != "JobSubmitted" || got[1].Job.Status != domain.JobStatusCancelled {
 		t.Fatalf("late job: %d updates %+v", len(got), got)
 	}
 }

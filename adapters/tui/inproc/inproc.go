@@ -130,12 +130,12 @@ func (s *Source) Health(ctx context.Context) (tui.Health, error) {
 }
 
 var statuses = map[string][]domain.JobStatus{
-	"pending":     {domain.JobPending},
-	"assigned":    {domain.JobAssignedStatus},
-	"running":     {domain.JobRunning},
-	"completed":   {domain.JobCompletedStatus},
-	"failed":      {domain.JobFailedStatus},
-	"cancelled":   {domain.JobCancelledStatus},
+	"pending":     {domain.JobStatusPending},
+	"assigned":    {domain.JobStatusAssigned},
+	"running":     {domain.JobStatusRunning},
+	"completed":   {domain.JobStatusCompleted},
+	"failed":      {domain.JobStatusFailed},
+	"cancelled":   {domain.JobStatusCancelled},
 	"in_progress": projections.InProgress,
 }
 

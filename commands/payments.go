@@ -85,7 +85,7 @@ func (h *Handler) fundJob(ctx context.Context, jobID string, spec domain.JobSpec
 		return err
 	}
 	if p.Exists() {
-		if p.Status() != domain.PaymentSkippedStatus && p.DepositSignature() == sig && p.Payer() == payer && p.Lamports() == lamports {
+		if p.Status() != domain.PaymentStatusSkipped && p.DepositSignature() == sig && p.Payer() == payer && p.Lamports() == lamports {
 			return nil // a retry of this very submission
 		}
 		return fmt.Errorf("%w: job %s already has a payment (%s)", domain.ErrAlreadyExists, jobID, p.Status())
@@ -153,4 +153,27 @@ func (h *Handler) claimedJob(ctx context.Context, spec domain.JobSpec) (string, 
 		return "", err
 	}
 	return d.JobID(), nil
+}
+
+// PaymentState is what a job's payment has come to, for the answers of
+// ReportCompletion.
+type PaymentState struct {
+	Released bool // the payout is confirmed
+	// PayoutSignature is the payout's latest transaction ("" before one is
+	// signed, and for a refund).
+	PayoutSignature string
+	Status          domain.PaymentStatus
+}
+
+// PaymentState reads a job's payment from the log.
+func (h *Handler) PaymentState(ctx context.Context, jobID string) (PaymentState, error) {
+	p, err := h.LoadPayment(ctx, jobID)
+	if err != nil {
+		return PaymentState{}, err
+	}
+	out := PaymentState{Released: p.Status() == domain.PaymentStatusReleased, Status: p.Status()}
+	if pt, ok := p.Pending(); ok && pt.Kind == domain.SettleRelease || out.Released {
+		out.PayoutSignature = p.Signature()
+	}
+	return out, nil
 }
