@@ -32,6 +32,7 @@ func NewCodec() *eventstore.Registry {
 	eventstore.Register[domain.NodeJobReleased](r, domain.NodeJobReleased{}.EventName())
 	eventstore.Register[domain.NodeBanned](r, domain.NodeBanned{}.EventName())
 	eventstore.Register[domain.NodeUnbanned](r, domain.NodeUnbanned{}.EventName())
+	eventstore.Register[domain.NodeDeleted](r, domain.NodeDeleted{}.EventName())
 	eventstore.Register[domain.DepositClaimed](r, domain.DepositClaimed{}.EventName())
 	eventstore.Register[domain.EscrowFunded](r, domain.EscrowFunded{}.EventName())
 	eventstore.Register[domain.PaymentSkipped](r, domain.PaymentSkipped{}.EventName())

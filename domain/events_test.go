@@ -49,6 +49,7 @@ func sampleEvents() []domain.Event {
 		domain.NodeJobReleased{NodeID: nodeA, JobID: jobID, Reason: "completed", At: t3},
 		domain.NodeBanned{NodeID: nodeA, Reason: "fraud", By: "op", At: t3},
 		domain.NodeUnbanned{NodeID: nodeA, By: "op", At: t3},
+		domain.NodeDeleted{NodeID: nodeA, Reason: "abuse", By: "op", At: t3},
 	}
 }
 

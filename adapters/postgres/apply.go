@@ -46,6 +46,7 @@ type nodeWork struct {
 	known   bool
 	changed bool
 	full    bool                  // its registration (owner, spec) changed: write the whole row
+	deleted bool                  // NodeDeleted: its rows go
 	base    *projections.NodeView // the mirror's view before the batch; nil for a new node
 }
 
@@ -266,6 +267,9 @@ func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []proje
 				nw.known = true
 				projections.ApplyNode(&nw.v, *e)
 				normNode(&nw.v)
+				if nw.v.Deleted {
+					nw.known, nw.deleted = false, true
+				}
 			}
 		}
 		if id, p, ok := projections.MetricPointOf(e.Event); ok && w.node(base, id).known {
@@ -336,12 +340,17 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 			b.Queue(upsertCounts, owners, types, statuses, ns)
 		}
 	}
+	var gone []string // deleted nodes: their rows go after this batch's samples are in
 	if len(w.nodeIDs) > 0 {
 		var nc, sc nodeCols // new or whole rows; state changes only
 		var rc reservationCols
 		var resNodes []string
 		for _, id := range w.nodeIDs {
 			nw := w.nodes[id]
+			if nw.deleted {
+				gone = append(gone, text(id))
+				continue
+			}
 			c := &sc
 			if nw.full {
 				c = &nc
@@ -369,6 +378,11 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 	}
 	if len(w.samples.position) > 0 {
 		b.Queue(insertSamples, w.samples.args()...)
+	}
+	if len(gone) > 0 {
+		b.Queue(`DELETE FROM node_reservations WHERE node_id = ANY($1)`, gone)
+		b.Queue(`DELETE FROM metric_samples WHERE node_id = ANY($1)`, gone)
+		b.Queue(`DELETE FROM nodes WHERE id = ANY($1)`, gone)
 	}
 	if len(w.activity.position) > 0 {
 		b.Queue(insertActivity, w.activity.args()...)
@@ -401,6 +415,10 @@ func (m *Model) publishMirror(w *batchWork) {
 		mr.counted[k] = struct{}{}
 	}
 	for _, id := range w.nodeIDs {
+		if w.nodes[id].deleted {
+			mr.removeNode(id)
+			continue
+		}
 		v := w.nodes[id].v // a fresh copy, owned by the mirror from now on
 		mr.putNode(&v)
 	}

@@ -20,6 +20,9 @@ import (
 // it; every write is recorded as events with the caller as actor.
 type Operations interface {
 	RequestDepositRefund(ctx context.Context, r commands.DepositRefund) (*domain.Deposit, uint64, error)
+	BanNode(ctx context.Context, nodeID, by, reason string) (*domain.Node, uint64, error)
+	UnbanNode(ctx context.Context, nodeID, by string) (*domain.Node, uint64, error)
+	DeleteNode(ctx context.Context, nodeID, by, reason string) (*domain.Node, uint64, error)
 }
 
 // maxBodyBytes bounds a write's JSON body.
@@ -81,6 +84,62 @@ func (s *Server) refundDeposit(c echo.Context, wallet, operator, by string) erro
 		return fromCommand(err)
 	}
 	return c.JSON(http.StatusAccepted, DepositView{Signature: d.Signature(), Status: d.Status().String(), Payer: d.Payer(), Lamports: d.Lamports(), RequestedBy: by})
+}
+
+// NodeAction is the answer of the node ban, unban and delete endpoints.
+type NodeAction struct {
+	NodeID  string `json:"node_id"`
+	Banned  bool   `json:"banned"`
+	Deleted bool   `json:"deleted"`
+}
+
+// nodeReasonBody is the body of POST /api/admin/nodes/:id/ban.
+type nodeReasonBody struct {
+	Reason string `json:"reason"`
+}
+
+// maxReasonBytes bounds an operator's reason.
+const maxReasonBytes = 1024
+
+// nodeAction runs one operator decision about the node in the path and
+// answers the node's state after it. The operator is recorded as By and
+// as the events' actor.
+func (s *Server) nodeAction(c echo.Context, reason string, act func(ops Operations, ctx context.Context, id, by, reason string) (*domain.Node, uint64, error)) error {
+	if s.deps.Operations == nil {
+		return unavailable("this server makes no writes over REST")
+	}
+	id, perr := pathID(c, "node")
+	if perr != nil {
+		return perr
+	}
+	if len(reason) > maxReasonBytes {
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidArgument, Param: "reason", Message: fmt.Sprintf("reason is longer than %d bytes", maxReasonBytes)}
+	}
+	p, _ := auth.PrincipalFrom(c.Request().Context())
+	n, pos, err := act(s.deps.Operations, s.writeContext(c), id, p.Subject, reason)
+	if err != nil {
+		return fromCommand(err)
+	}
+	s.log.Info("operator node decision", "route", c.Path(), "node", id, "by", p.Subject, "reason", reason, "position", pos)
+	return c.JSON(http.StatusOK, NodeAction{NodeID: n.ID(), Banned: n.Banned(), Deleted: n.Deleted()})
+}
+
+func (s *Server) banNode(c echo.Context) error {
+	var body nodeReasonBody
+	if err := readBody(c, &body); err != nil {
+		return err
+	}
+	return s.nodeAction(c, body.Reason, Operations.BanNode)
+}
+
+func (s *Server) unbanNode(c echo.Context) error {
+	return s.nodeAction(c, "", func(ops Operations, ctx context.Context, id, by, _ string) (*domain.Node, uint64, error) {
+		return ops.UnbanNode(ctx, id, by)
+	})
+}
+
+func (s *Server) deleteNode(c echo.Context) error {
+	return s.nodeAction(c, c.QueryParam("reason"), Operations.DeleteNode)
 }
 
 // writeContext is the request's context with the event metadata of a

@@ -217,6 +217,9 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 		{path: "/api/admin/rebuild", admin: true, h: s.getRebuild},
 		{method: http.MethodPost, path: "/api/deposits/:signature/refund", user: true, h: s.refundDepositAsPayer},
 		{method: http.MethodPost, path: "/api/admin/deposits/:signature/refund", admin: true, h: s.refundDepositAsOperator},
+		{method: http.MethodPost, path: "/api/admin/nodes/:id/ban", admin: true, h: s.banNode},
+		{method: http.MethodPost, path: "/api/admin/nodes/:id/unban", admin: true, h: s.unbanNode},
+		{method: http.MethodDelete, path: "/api/admin/nodes/:id", params: []string{"reason"}, admin: true, h: s.deleteNode},
 	}
 	if opts.Metrics != nil {
 		endpoints = append(endpoints, endpoint{path: "/metrics", open: true, h: echo.WrapHandler(opts.Metrics)})

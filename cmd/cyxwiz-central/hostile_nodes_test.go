@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/cyxwiz/central-server/adapters/config"
 	"github.com/cyxwiz/central-server/adapters/rest"
 	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/eventstore"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -154,6 +156,133 @@ func TestPublicServerDoesNotPushToANodeRegisteredBefore(t *testing.T) {
 	case a := <-n.assigned:
 		t.Fatalf("the node got job %s pushed", a.GetJob().GetJobId())
 	default:
+	}
+}
+
+// streamEvents returns a stream's recorded events.
+func streamEvents(t *testing.T, s *testServer, stream string) []eventstore.RecordedEvent {
+	t.Helper()
+	recs, err := s.app.store.ReadStream(context.Background(), stream, 0, 0)
+	if err != nil && !errors.Is(err, eventstore.ErrStreamNotFound) {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// lastOf returns the last event of that type in recs, or nil.
+func lastOf(recs []eventstore.RecordedEvent, typ string) *eventstore.RecordedEvent {
+	for i := len(recs) - 1; i >= 0; i-- {
+		if recs[i].Type == typ {
+			return &recs[i]
+		}
+	}
+	return nil
+}
+
+// TestOperatorBansAndDeletesNodes: only an admin can ban or delete a node
+// (through `cyxwiz-central node`, over the REST API); a banned node's job
+// goes back to the queue and elsewhere, and it gets no new job; a deleted
+// node leaves discovery and lists while the log keeps it. Every decision
+// is recorded with the operator as actor.
+func TestOperatorBansAndDeletesNodes(t *testing.T) {
+	s := startServer(t, t.TempDir(), Settings{})
+	alpha := startNode(t, s, "mallory", "alpha", pb.DeviceType_DEVICE_CUDA, 24<<30)
+	alpha.heartbeat()
+	alice := s.userToken("alice")
+	jobID := s.submit(alice, trainingJob())
+	if a := alpha.waitAssignment(10 * time.Second); a.GetJob().GetJobId() != jobID {
+		t.Fatalf("alpha got %s, want %s", a.GetJob().GetJobId(), jobID)
+	}
+	ban := "/api/admin/nodes/" + alpha.id + "/ban"
+	operator, _, _ := s.iss.MintUser("op", "", rest.RoleOperator, time.Hour)
+	runHostile(t, []hostileCase{
+		{name: "the node's owner bans it", attack: func(t *testing.T) error { return restPost(t, s, ban, s.userToken("mallory"), nil).err() }, want: codes.PermissionDenied},
+		{name: "an operator (not admin) deletes it", attack: func(t *testing.T) error {
+			return restDo(t, s, http.MethodDelete, "/api/admin/nodes/"+alpha.id, operator, nil).err()
+		}, want: codes.PermissionDenied},
+		{name: "a node session bans it", attack: func(t *testing.T) error { return restPost(t, s, ban, alpha.session, nil).err() }, want: codes.PermissionDenied,
+			contained: func(t *testing.T) {
+				if lastOf(streamEvents(t, s, domain.NodeStream(alpha.id)), "NodeBanned") != nil {
+					t.Fatal("a refused ban was recorded")
+				}
+			}},
+	})
+
+	api, admin := "http://"+s.app.RESTAddr(), s.adminToken("root")
+	cli := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if code := run(append(args, "--api", api, "--token", admin), &out, &errOut); code != 0 {
+			t.Fatalf("cyxwiz-central %v: exit %d: %s", args, code, errOut.String())
+		}
+		return out.String()
+	}
+	if out := cli("node", "ban", alpha.id, "--reason", "refuses other users' jobs"); !strings.Contains(out, "banned=true") {
+		t.Fatalf("node ban printed %q", out)
+	}
+	nodeRecs := streamEvents(t, s, domain.NodeStream(alpha.id))
+	banned := lastOf(nodeRecs, "NodeBanned")
+	if banned == nil || banned.Metadata.Actor != "user:root" || !strings.Contains(string(banned.Data), `"by":"root"`) {
+		t.Fatalf("NodeBanned %+v, want it by root with root as actor", banned)
+	}
+	if lastOf(streamEvents(t, s, domain.JobStream(jobID)), "JobRequeued") == nil {
+		t.Fatal("the banned node's job was not requeued")
+	}
+	// The job goes to another node; the banned one gets nothing new.
+	beta := startNode(t, s, "ops", "beta", pb.DeviceType_DEVICE_CUDA, 24<<30)
+	beta.heartbeat()
+	if a := beta.waitAssignment(10 * time.Second); a.GetJob().GetJobId() != jobID {
+		t.Fatalf("beta got %s, want the requeued %s", a.GetJob().GetJobId(), jobID)
+	}
+	alpha.heartbeat()
+	second := s.submit(alice, trainingJob())
+	if a := beta.waitAssignment(10 * time.Second); a.GetJob().GetJobId() != second {
+		t.Fatalf("beta got %s, want %s", a.GetJob().GetJobId(), second)
+	}
+	select {
+	case a := <-alpha.assigned:
+		t.Fatalf("the banned node got job %s", a.GetJob().GetJobId())
+	default:
+	}
+
+	cli("node", "unban", alpha.id)
+	if lastOf(streamEvents(t, s, domain.NodeStream(alpha.id)), "NodeUnbanned") == nil {
+		t.Fatal("no NodeUnbanned recorded")
+	}
+	if out := cli("node", "delete", alpha.id, "--reason", "abuse"); !strings.Contains(out, "deleted=true") {
+		t.Fatalf("node delete printed %q", out)
+	}
+	list, err := s.discovery().ListNodes(as(alice), &pb.ListNodesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range list.GetNodes() {
+		if n.GetNodeId() == alpha.id {
+			t.Fatal("the deleted node is still listed")
+		}
+	}
+	if _, err := s.discovery().GetNodeInfo(as(alice), &pb.GetNodeInfoRequest{NodeId: alpha.id}); status.Code(err) != codes.NotFound {
+		t.Fatalf("GetNodeInfo(deleted) = %v, want NOT_FOUND", err)
+	}
+	if a := restDo(t, s, http.MethodGet, "/api/nodes/"+alpha.id, admin, nil); a.status != http.StatusNotFound {
+		t.Fatalf("/api/nodes/{deleted} = %d", a.status)
+	}
+	// The log keeps it, and its history is still served.
+	deleted := lastOf(streamEvents(t, s, domain.NodeStream(alpha.id)), "NodeDeleted")
+	if deleted == nil || deleted.Metadata.Actor != "user:root" {
+		t.Fatalf("NodeDeleted %+v, want it with root as actor", deleted)
+	}
+	if a := restDo(t, s, http.MethodGet, "/api/nodes/"+alpha.id+"/events", admin, nil); a.status != http.StatusOK || !strings.Contains(string(a.body), "NodeDeleted") {
+		t.Fatalf("/api/nodes/{deleted}/events = %d %s", a.status, a.body)
+	}
+	// Its owner cannot bring it back under its id, nor may it be unbanned.
+	info := nodeInfo("alpha", alpha.port, pb.DeviceType_DEVICE_CUDA, 24<<30)
+	info.NodeId = alpha.id
+	if _, err := s.nodes().RegisterNode(as(s.userToken("mallory")), &pb.RegisterNodeRequest{Info: info}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("re-registering a deleted node = %v, want FAILED_PRECONDITION", err)
+	}
+	if a := restPost(t, s, "/api/admin/nodes/"+alpha.id+"/unban", admin, nil); status.Code(a.err()) != codes.FailedPrecondition {
+		t.Fatalf("unban a deleted node = %d %s", a.status, a.body)
 	}
 }
 

@@ -7,6 +7,7 @@
 //	cyxwiz-central token --sub NAME [--wallet ADDR] [--role ROLE] [--ttl 1h]
 //	cyxwiz-central replay [--verify]
 //	cyxwiz-central audit job|node ID [--json]
+//	cyxwiz-central node ban|unban|delete ID [--reason R] [--api URL] [--token ADMIN_TOKEN]
 //	cyxwiz-central version
 package main
 
@@ -56,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = auditCmd(args, stdout, stderr)
 	case "healthcheck":
 		err = healthcheckCmd(args, stdout, stderr)
+	case "node":
+		err = nodeCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "cyxwiz-central %s\n", version)
 	case "help", "-h", "--help":
@@ -91,6 +94,10 @@ func usage(w io.Writer) {
                                             the rebuild in once it has caught up
   cyxwiz-central audit job|node ID [--json] print a job's or a node's full history from the log
                                             (the server must be stopped: it holds the log file)
+  cyxwiz-central node ban|unban|delete ID [--reason R] [--api URL] [--token ADMIN_TOKEN]
+                                            an operator's decision about a node, through the running server:
+                                            ban (no new jobs; its jobs go back to the queue), lift a ban, or
+                                            delete it from discovery and lists (the log keeps its history)
   cyxwiz-central version                    print the version
 
 Every config key can be overridden with CYXWIZ_<SECTION>_<KEY>, e.g. CYXWIZ_SERVER_GRPC_ADDRESS.
