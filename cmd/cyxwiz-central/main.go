@@ -94,6 +94,9 @@ func usage(w io.Writer) {
                                             the rebuild in once it has caught up
   cyxwiz-central audit job|node ID [--json] print a job's or a node's full history from the log
                                             (the server must be stopped: it holds the log file)
+  cyxwiz-central healthcheck [--addr HOST:PORT] [--service NAME] [--timeout 3s]
+                                            probe a running server's gRPC health service; exit 0 only
+                                            when it answers SERVING (the container HEALTHCHECK)
   cyxwiz-central node ban|unban|delete ID [--reason R] [--api URL] [--token ADMIN_TOKEN]
                                             an operator's decision about a node, through the running server:
                                             ban (no new jobs; its jobs go back to the queue), lift a ban, or
