@@ -13,6 +13,7 @@ import (
 
 	"github.com/cyxwiz/central-server/adapters/config"
 	"github.com/cyxwiz/central-server/adapters/rest"
+	"github.com/cyxwiz/central-server/commands"
 	"github.com/cyxwiz/central-server/domain"
 	"github.com/cyxwiz/central-server/eventstore"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
@@ -157,6 +158,71 @@ func TestPublicServerDoesNotPushToANodeRegisteredBefore(t *testing.T) {
 		t.Fatalf("the node got job %s pushed", a.GetJob().GetJobId())
 	default:
 	}
+}
+
+// TestRefusingOwnerCannotFailOthersJobs: a node owner who refuses another
+// user's job every time it is pushed costs the job one retry, not all of
+// them: with max_retries 1 the job does not fail, the refusing node is
+// barred from it after its second refusal, and the job runs on the next
+// node that comes. The first refusal counted; the second did not.
+func TestRefusingOwnerCannotFailOthersJobs(t *testing.T) {
+	s := startServer(t, t.TempDir(), Settings{}, func(c *config.Config) { c.Scheduler.MaxRetries = 1 })
+	evil := startNode(t, s, "mallory", "evil", pb.DeviceType_DEVICE_CUDA, 24<<30)
+	evil.setAccept(false, "not your job")
+	evil.keepAlive(100 * time.Millisecond)
+	alice := s.userToken("alice")
+	jobID := s.submit(alice, trainingJob())
+	var requeues []domain.JobRequeued
+	eventually(t, 10*time.Second, "a second, uncounted refusal", func() bool {
+		requeues = nil
+		codec := commands.NewCodec()
+		for _, r := range streamEvents(t, s, domain.JobStream(jobID)) {
+			if r.Type == "JobRequeued" {
+				v, err := codec.Decode(r.Type, r.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				requeues = append(requeues, v.(domain.JobRequeued))
+			}
+		}
+		return len(requeues) >= 2
+	})
+	if r := requeues[0]; r.Uncounted || r.Requeues != 1 || r.Owner != "mallory" {
+		t.Fatalf("first refusal %+v, want counted against mallory", r)
+	}
+	if r := requeues[1]; !r.Uncounted || r.Requeues != 1 {
+		t.Fatalf("second refusal %+v, want uncounted", r)
+	}
+	if st := s.jobStatus(alice, jobID).GetStatus().GetStatus(); st == pb.StatusCode_STATUS_FAILED {
+		t.Fatal("the job failed: one owner's refusals spent its retries")
+	}
+	// Barred: the refusing node is not offered the job a third time.
+	for len(evil.assigned) > 0 {
+		<-evil.assigned
+	}
+	good := startNode(t, s, "ops", "good", pb.DeviceType_DEVICE_CUDA, 24<<30)
+	good.keepAlive(100 * time.Millisecond)
+	if a := good.waitAssignment(10 * time.Second); a.GetJob().GetJobId() != jobID {
+		t.Fatalf("the honest node got %s, want %s", a.GetJob().GetJobId(), jobID)
+	}
+	if n := len(streamEventsOfType(t, s, domain.JobStream(jobID), "JobRejected")); n != 2 {
+		t.Fatalf("%d refusals recorded, want 2 (the node is barred after its second)", n)
+	}
+	select {
+	case a := <-evil.assigned:
+		t.Fatalf("the barred node got the job again (%s)", a.GetJob().GetJobId())
+	default:
+	}
+}
+
+func streamEventsOfType(t *testing.T, s *testServer, stream, typ string) []eventstore.RecordedEvent {
+	var out []eventstore.RecordedEvent
+	for _, r := range streamEvents(t, s, stream) {
+		if r.Type == typ {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // streamEvents returns a stream's recorded events.
