@@ -74,7 +74,7 @@ func TestNodeClientConnectionsAreBounded(t *testing.T) {
 
 	c := NewNodeClient(NodeClientConfig{MaxConns: maxConns, IdleTimeout: 300 * time.Millisecond})
 	defer c.Close()
-	peak := 0
+	peak, peakG := 0, 0
 	for _, a := range addrs {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		ok, _, err := c.AssignJob(ctx, a, order())
@@ -82,7 +82,7 @@ func TestNodeClientConnectionsAreBounded(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("AssignJob %s = %v, %v", a, ok, err)
 		}
-		peak = max(peak, c.Open())
+		peak, peakG = max(peak, c.Open()), max(peakG, runtime.NumGoroutine())
 	}
 	if node.calls.Load() != nodes {
 		t.Fatalf("%d pushes arrived, want %d", node.calls.Load(), nodes)
@@ -94,7 +94,7 @@ func TestNodeClientConnectionsAreBounded(t *testing.T) {
 	// The client's sweeper is the one goroutine it keeps; allow a little
 	// slack for the runtime's own.
 	waitFor(t, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= baseline+3 })
-	t.Logf("goroutines: baseline %d (the %d listeners), after the idle timeout %d; peak connections %d", baseline, nodes, runtime.NumGoroutine(), peak)
+	t.Logf("goroutines: baseline %d (the %d listeners), peak %d, after the idle timeout %d; peak connections %d", baseline, nodes, peakG, runtime.NumGoroutine(), peak)
 }
 
 // TestNodeClientAddressPolicy: an address the policy refuses is not

@@ -148,3 +148,14 @@ func FuzzPolicy(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCheck is the cost a push pays for the policy (one Check per
+// dial, and per registration).
+func BenchmarkCheck(b *testing.B) {
+	p, _ := New(ModePublic, []string{"10.20.0.0/16"})
+	addrs := []netip.Addr{netip.MustParseAddr("8.8.8.8"), netip.MustParseAddr("2606:4700::1111"), netip.MustParseAddr("192.168.1.1")}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		_ = p.Check(addrs[i%len(addrs)])
+	}
+}
