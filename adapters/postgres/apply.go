@@ -350,77 +350,12 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 	if m.opts.AsyncCommit {
 		b.Queue(`SET LOCAL synchronous_commit = off`)
 	}
-	if len(w.jobOrder) > 0 {
-		var opened, updated jobCols
-		for _, id := range w.jobOrder {
-			jw := w.jobs[id]
-			c := &updated
-			if jw.opened {
-				c = &opened
-			}
-			if err := c.add(&jw.v, jw.opened); err != nil {
-				return fmt.Errorf("postgres read model: %w", err)
-			}
-		}
-		if len(opened.id) > 0 {
-			b.Queue(upsertJobs, opened.args()...)
-		}
-		if len(updated.id) > 0 {
-			b.Queue(updateJobStates, updated.stateArgs()...)
-		}
-		var owners []string
-		var types, statuses []int16
-		var ns []int64
-		for k, d := range w.counts {
-			if _, there := base.counted[k]; there && d == 0 {
-				continue
-			}
-			typ, err1 := small(int(k.typ), "job type")
-			st, err2 := small(int(k.status), "status")
-			if err1 != nil || err2 != nil {
-				return fmt.Errorf("postgres read model: job counts: %w", errors.Join(err1, err2))
-			}
-			owners, types, statuses, ns = append(owners, text(k.owner)), append(types, typ), append(statuses, st), append(ns, d)
-		}
-		if len(owners) > 0 {
-			b.Queue(upsertCounts, owners, types, statuses, ns)
-		}
+	if err := w.queueJobs(b, base); err != nil {
+		return fmt.Errorf("postgres read model: %w", err)
 	}
-	var gone []string // deleted nodes: their rows go after this batch's samples are in
-	if len(w.nodeIDs) > 0 {
-		var nc, sc nodeCols // new or whole rows; state changes only
-		var rc reservationCols
-		var resNodes []string
-		for _, id := range w.nodeIDs {
-			nw := w.nodes[id]
-			if nw.deleted {
-				gone = append(gone, text(id))
-				continue
-			}
-			c := &sc
-			if nw.full {
-				c = &nc
-			}
-			if err := c.add(&nw.v, nw.full); err != nil {
-				return fmt.Errorf("postgres read model: %w", err)
-			}
-			if nw.base == nil || !slices.Equal(nw.base.Reservations, nw.v.Reservations) {
-				resNodes = append(resNodes, text(id))
-				rc.add(&nw.v)
-			}
-		}
-		if len(nc.id) > 0 {
-			b.Queue(upsertNodes, nc.args()...)
-		}
-		if len(sc.id) > 0 {
-			b.Queue(updateNodeStates, sc.stateArgs()...)
-		}
-		if len(resNodes) > 0 {
-			b.Queue(`DELETE FROM node_reservations WHERE node_id = ANY($1)`, resNodes)
-			if len(rc.node) > 0 {
-				b.Queue(insertReservations, rc.node, rc.job, rc.slot, rc.at)
-			}
-		}
+	gone, err := w.queueNodes(b) // deleted nodes: their rows go after this batch's samples are in
+	if err != nil {
+		return fmt.Errorf("postgres read model: %w", err)
 	}
 	if len(w.samples.position) > 0 {
 		b.Queue(insertSamples, w.samples.args()...)
@@ -433,16 +368,7 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 	if len(w.activity.position) > 0 {
 		b.Queue(insertActivity, w.activity.args()...)
 	}
-	if len(w.hours) > 0 {
-		var hours []time.Time
-		var sub, comp, fail, canc, timed, dur []int64
-		for h, c := range w.hours {
-			hours = append(hours, h)
-			sub, comp, fail = append(sub, int64(c.Submitted)), append(comp, int64(c.Completed)), append(fail, int64(c.Failed))
-			canc, timed, dur = append(canc, int64(c.Cancelled)), append(timed, int64(c.Timed)), append(dur, c.DurationMs)
-		}
-		b.Queue(upsertHours, hours, sub, comp, fail, canc, timed, dur)
-	}
+	w.queueHours(b)
 	if err := w.queuePayments(b); err != nil {
 		return fmt.Errorf("postgres read model: %w", err)
 	}
@@ -451,6 +377,107 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 		return fmt.Errorf("postgres read model: write batch: %w", err)
 	}
 	return nil
+}
+
+// queueJobs queues the batch's job rows (new ones whole, the others' state)
+// and the changed per-owner counts.
+func (w *batchWork) queueJobs(b *pgx.Batch, base *mirror) error {
+	if len(w.jobOrder) == 0 {
+		return nil
+	}
+	var opened, updated jobCols
+	for _, id := range w.jobOrder {
+		jw := w.jobs[id]
+		c := &updated
+		if jw.opened {
+			c = &opened
+		}
+		if err := c.add(&jw.v, jw.opened); err != nil {
+			return err
+		}
+	}
+	if len(opened.id) > 0 {
+		b.Queue(upsertJobs, opened.args()...)
+	}
+	if len(updated.id) > 0 {
+		b.Queue(updateJobStates, updated.stateArgs()...)
+	}
+	var owners []string
+	var types, statuses []int16
+	var ns []int64
+	for k, d := range w.counts {
+		if _, there := base.counted[k]; there && d == 0 {
+			continue
+		}
+		typ, err1 := small(int(k.typ), "job type")
+		st, err2 := small(int(k.status), "status")
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("job counts: %w", errors.Join(err1, err2))
+		}
+		owners, types, statuses, ns = append(owners, text(k.owner)), append(types, typ), append(statuses, st), append(ns, d)
+	}
+	if len(owners) > 0 {
+		b.Queue(upsertCounts, owners, types, statuses, ns)
+	}
+	return nil
+}
+
+// queueNodes queues the batch's node rows (new or re-registered ones whole,
+// the others' state) and the reservations of nodes whose reservations changed.
+// It returns the deleted nodes, whose rows the caller deletes.
+func (w *batchWork) queueNodes(b *pgx.Batch) (gone []string, err error) {
+	if len(w.nodeIDs) == 0 {
+		return nil, nil
+	}
+	var nc, sc nodeCols // new or whole rows; state changes only
+	var rc reservationCols
+	var resNodes []string
+	for _, id := range w.nodeIDs {
+		nw := w.nodes[id]
+		if nw.deleted {
+			gone = append(gone, text(id))
+			continue
+		}
+		c := &sc
+		if nw.full {
+			c = &nc
+		}
+		if err := c.add(&nw.v, nw.full); err != nil {
+			return nil, err
+		}
+		if nw.base == nil || !slices.Equal(nw.base.Reservations, nw.v.Reservations) {
+			resNodes = append(resNodes, text(id))
+			rc.add(&nw.v)
+		}
+	}
+	if len(nc.id) > 0 {
+		b.Queue(upsertNodes, nc.args()...)
+	}
+	if len(sc.id) > 0 {
+		b.Queue(updateNodeStates, sc.stateArgs()...)
+	}
+	if len(resNodes) > 0 {
+		b.Queue(`DELETE FROM node_reservations WHERE node_id = ANY($1)`, resNodes)
+		if len(rc.node) > 0 {
+			b.Queue(insertReservations, rc.node, rc.job, rc.slot, rc.at)
+		}
+	}
+	return gone, nil
+}
+
+// queueHours queues the batch's additions to the hourly statistics.
+func (w *batchWork) queueHours(b *pgx.Batch) {
+	if len(w.hours) == 0 {
+		return
+	}
+	var hours []time.Time
+	var sub, comp, fail, canc, timed, dur []int64
+	for h, c := range w.hours {
+		hours = append(hours, h)
+		sub, comp, fail = append(sub, int64(c.Submitted)), append(comp, int64(c.Completed)), append(fail, int64(c.Failed))
+		canc, timed, dur = append(canc, int64(c.Cancelled)), append(timed, int64(c.Timed)), append(dur, c.DurationMs)
+	}
+	b.Queue(upsertHours, hours, sub, comp, fail, canc, timed, dur)
 }
 
 // publishMirror applies the batch's committed changes to the mirror;
