@@ -75,15 +75,7 @@ func (d *Deposit) SettledSignature() string { return d.settledSig }
 func (d *Deposit) FailReason() string { return d.failReason }
 
 // Pending returns the signed, unconfirmed refund, if any.
-func (d *Deposit) Pending() (PendingTx, bool) {
-	if d.pending == nil {
-		return PendingTx{}, false
-	}
-	c := *d.pending
-	c.Tx = slices.Clone(c.Tx)
-	c.Transfers = slices.Clone(c.Transfers)
-	return c, true
-}
+func (d *Deposit) Pending() (PendingTx, bool) { return d.pending.copy() }
 
 // Version is the number of events folded.
 func (d *Deposit) Version() int { return d.version }
@@ -91,10 +83,7 @@ func (d *Deposit) Version() int { return d.version }
 // Clone returns a deep copy, for caches of folded aggregates.
 func (d *Deposit) Clone() *Deposit {
 	c := *d
-	if d.pending != nil {
-		pt, _ := d.Pending()
-		c.pending = &pt
-	}
+	c.pending = d.pending.clone()
 	return &c
 }
 
