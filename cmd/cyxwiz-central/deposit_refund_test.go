@@ -182,3 +182,28 @@ func TestDepositRefundRules(t *testing.T) {
 		}
 	}
 }
+
+// TestDepositRefundSurvivesRestart: the server stops right after a refund
+// was requested (the saga may or may not have signed it yet); the next
+// start finds it in the log and returns the deposit, once.
+func TestDepositRefundSurvivesRestart(t *testing.T) {
+	pc := newPaidChain(t)
+	dir := t.TempDir()
+	s := startPaidServer(t, dir, pc)
+	p := newPayer(t, pc)
+	dep := pc.deposit(p, jobLamports)
+	before := pc.balances(p, "")
+	if a := restPost(t, s, "/api/deposits/"+dep+"/refund", s.payerToken("alice", p.address), nil); a.status != http.StatusAccepted {
+		t.Fatalf("refund request = %d %s", a.status, a.body)
+	}
+	s.stop()
+	s = startPaidServer(t, dir, pc)
+	d := waitDeposit(t, s, dep, domain.DepositRefundedStatus)
+	fee := pc.txFee(t, d.SettledSignature())
+	if after := pc.balances(p, ""); after.payer != before.payer+jobLamports || after.escrow != before.escrow-jobLamports-fee {
+		t.Fatalf("balances %+v → %+v, want the deposit back once", before, after)
+	}
+	if n := len(streamEventsOfType(t, s, domain.DepositStream(dep), "DepositRefunded")); n != 1 {
+		t.Fatalf("%d DepositRefunded, want 1", n)
+	}
+}
