@@ -347,12 +347,21 @@ func TestPaidFailureRefunds(t *testing.T) {
 		pc := newPaidChain(t)
 		s := startPaidServer(t, t.TempDir(), pc, func(c *config.Config) { c.Scheduler.MaxRetries = 1 })
 		p := newPayer(t, pc)
+		// Two refusals by two owners (one owner's refusals cost a job one
+		// retry: TestRefusingOwnerCannotFailOthersJobs).
 		node, _ := startWalletNode(t, s, "alpha")
-		node.setAccept(false, "busy")
-		repBefore := mustNode(t, s, node.id).Reputation()
+		other := startNode(t, s, "ops2", "beta", pb.DeviceType_DEVICE_CUDA, 24<<30)
+		nodes := []*testNode{node, other}
+		repBefore := map[string]float64{}
+		for _, n := range nodes {
+			n.setAccept(false, "busy")
+			repBefore[n.id] = mustNode(t, s, n.id).Reputation()
+		}
 		jobID := s.submit(s.payerToken("alice", p.address), paidJob(p, pc.deposit(p, jobLamports)))
 		before := pc.balances(p, "")
-		node.heartbeat()
+		for _, n := range nodes {
+			n.heartbeat()
+		}
 		eventually(t, 20*time.Second, "the job failed after its retries", func() bool {
 			j, err := s.app.handler.LoadJob(context.Background(), jobID)
 			return err == nil && j.Status() == domain.JobStatusFailed
@@ -362,9 +371,11 @@ func TestPaidFailureRefunds(t *testing.T) {
 			t.Errorf("payer refunded %d, want %d", got, jobLamports)
 		}
 		// Two rejections, each costing reputation_penalty_reject.
-		want := repBefore - 2*config.Default().Scheduler.ReputationPenaltyReject
-		if got := mustNode(t, s, node.id).Reputation(); !near(got, want) {
-			t.Errorf("reputation %v after two rejections, want %v", got, want)
+		for _, n := range nodes {
+			want := repBefore[n.id] - config.Default().Scheduler.ReputationPenaltyReject
+			if got := mustNode(t, s, n.id).Reputation(); !near(got, want) {
+				t.Errorf("node %s: reputation %v after its rejection, want %v", n.id, got, want)
+			}
 		}
 	})
 }
