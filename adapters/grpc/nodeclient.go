@@ -2,17 +2,19 @@ package grpc
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/netpolicy"
+	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	"github.com/cyxwiz/central-server/commands"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // NodeClientConfig bounds the dispatcher's connections to nodes.
@@ -27,9 +29,11 @@ type NodeClientConfig struct {
 	// mode of netpolicy); it is checked on every connection, after name
 	// resolution.
 	Policy *netpolicy.Policy
-	// DialOptions replace the default plaintext credentials (nodes on the
-	// CyxWiz network listen without TLS on their control port).
-	DialOptions []grpc.DialOption
+	// TLS, when set, pushes over TLS: the node's certificate must verify
+	// against TLS.RootCAs for the host it is dialled at. Nil pushes in
+	// plaintext (nodes on the CyxWiz network listen without TLS on their
+	// control port unless the operator gives them certificates).
+	TLS *tls.Config
 }
 
 // NodeClient pushes assignments to nodes' own NodeService.AssignJob over
@@ -69,12 +73,12 @@ func NewNodeClient(cfg NodeClientConfig) *NodeClient {
 	}
 	c := &NodeClient{cfg: cfg, policy: cfg.Policy, stop: make(chan struct{}), done: make(chan struct{})}
 	dialer := &net.Dialer{Control: cfg.Policy.Control}
-	c.opts = append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	c.opts = []grpc.DialOption{
+		grpc.WithTransportCredentials(tlsconf.Credentials(cfg.TLS)),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			return dialer.DialContext(ctx, "tcp", addr)
 		}),
-	}, cfg.DialOptions...)
+	}
 	c.conns, _ = lru.NewWithEvict(cfg.MaxConns, func(_ string, n *nodeConn) {
 		n.evicted = true
 		if n.refs == 0 {
@@ -159,6 +163,10 @@ func (c *NodeClient) AssignJob(ctx context.Context, address string, o commands.O
 		AuthorizationToken: o.Token,
 	}, grpc.WaitForReady(false))
 	if err != nil {
+		if strings.Contains(err.Error(), "authentication handshake failed") {
+			return false, "", fmt.Errorf("TLS to node %s at %s failed; its certificate must chain to server.tls_node_ca_file and be valid for %s: %w",
+				o.NodeID, address, address, err)
+		}
 		return false, "", err
 	}
 	if resp.GetJobId() != "" && resp.GetJobId() != o.JobID {
