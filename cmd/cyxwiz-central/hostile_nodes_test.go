@@ -18,6 +18,7 @@ import (
 	"github.com/cyxwiz/central-server/eventstore"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 )
 
@@ -35,7 +36,8 @@ type hostileCase struct {
 	contained func(t *testing.T)
 }
 
-func runHostile(t *testing.T, cases []hostileCase) {
+// runHostile runs each case against s; after each, s must still serve.
+func runHostile(t *testing.T, s *testServer, cases []hostileCase) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -44,6 +46,10 @@ func runHostile(t *testing.T, cases []hostileCase) {
 			}
 			if c.contained != nil {
 				c.contained(t)
+			}
+			resp, err := healthpb.NewHealthClient(s.conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
+			if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				t.Fatalf("the server is not serving after the attack: %v, %v", resp.GetStatus(), err)
 			}
 		})
 	}
@@ -56,7 +62,7 @@ func TestHostilePaidJobs(t *testing.T) {
 	s := startPaidServer(t, t.TempDir(), pc)
 	alice, mallory := newPayer(t, pc), newPayer(t, pc)
 	dep := pc.deposit(alice, jobLamports)
-	runHostile(t, []hostileCase{
+	runHostile(t, s, []hostileCase{
 		{
 			name: "another user names the payer's wallet and deposit",
 			attack: func(t *testing.T) error {
@@ -118,14 +124,15 @@ func TestHostileNodeAddresses(t *testing.T) {
 			}
 		}
 	}
-	var cases []hostileCase
+	var cases, publicCases []hostileCase
 	for _, ip := range []string{"169.254.169.254", "fd00:ec2::254", "::ffff:169.254.169.254", "169.254.10.1", "fe80::1", "0.0.0.0", "::", "224.0.0.251", "255.255.255.255"} {
 		cases = append(cases, hostileCase{name: "register at " + ip, attack: register(private, ip), want: codes.InvalidArgument, contained: noNodes(private)})
 	}
 	for _, ip := range []string{"127.0.0.1", "localhost", "10.0.0.8", "192.168.1.1", "::1"} {
-		cases = append(cases, hostileCase{name: "register at " + ip + " on a public server", attack: register(public, ip), want: codes.InvalidArgument, contained: noNodes(public)})
+		publicCases = append(publicCases, hostileCase{name: "register at " + ip + " on a public server", attack: register(public, ip), want: codes.InvalidArgument, contained: noNodes(public)})
 	}
-	runHostile(t, cases)
+	runHostile(t, private, cases)
+	runHostile(t, public, publicCases)
 }
 
 // TestPublicServerDoesNotPushToANodeRegisteredBefore: a node recorded at a
@@ -261,7 +268,7 @@ func TestOperatorBansAndDeletesNodes(t *testing.T) {
 	}
 	ban := "/api/admin/nodes/" + alpha.id + "/ban"
 	operator, _, _ := s.iss.MintUser("op", "", rest.RoleOperator, time.Hour)
-	runHostile(t, []hostileCase{
+	runHostile(t, s, []hostileCase{
 		{name: "the node's owner bans it", attack: func(t *testing.T) error { return restPost(t, s, ban, s.userToken("mallory"), nil).err() }, want: codes.PermissionDenied},
 		{name: "an operator (not admin) deletes it", attack: func(t *testing.T) error {
 			return restDo(t, s, http.MethodDelete, "/api/admin/nodes/"+alpha.id, operator, nil).err()
