@@ -281,7 +281,8 @@ func (s *Settlement) probe(ctx context.Context) {
 	}
 }
 
-// step drives one settlement one step and books the outcome.
+// step drives one settlement one step and books the outcome; jobID is the
+// work list's key: a job id, or a deposit's stream (deposit-<signature>).
 func (s *Settlement) step(ctx context.Context, jobID string) {
 	var done bool
 	var err error
