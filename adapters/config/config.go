@@ -38,6 +38,7 @@ const (
 const (
 	BackendEmbedded = "embedded"
 	BackendESDB     = "esdb"
+	BackendPostgres = "postgres"
 )
 
 // SecretFileName is the file in eventstore.data_dir that holds the generated
@@ -205,6 +206,19 @@ type EventStore struct {
 	Backend string `toml:"backend"`
 	DataDir string `toml:"data_dir"`
 	ESDBURL string `toml:"esdb_url"`
+	// PostgresURL is the PostgreSQL of the "postgres" backend; "" = database.url.
+	PostgresURL string `toml:"postgres_url"`
+	// PostgresSchema holds the log's tables ("" = "eventlog").
+	PostgresSchema string `toml:"postgres_schema"`
+}
+
+// LogPostgresURL returns the PostgreSQL the "postgres" backend uses and the
+// key it comes from: postgres_url, or database.url when that is empty.
+func (c Config) LogPostgresURL() (url, key string) {
+	if c.EventStore.PostgresURL != "" {
+		return c.EventStore.PostgresURL, "eventstore.postgres_url"
+	}
+	return c.Database.URL, "database.url"
 }
 
 // Default returns the built-in configuration: the embedded mode (event store

@@ -113,7 +113,7 @@ func (c Config) validate(origins map[string]origin) []error {
 	v.intMin("jwt.node_session_ttl_seconds", j.NodeSessionTTLSeconds, 1)
 
 	e := c.EventStore
-	v.oneOf("eventstore.backend", e.Backend, BackendEmbedded, BackendESDB)
+	v.oneOf("eventstore.backend", e.Backend, BackendEmbedded, BackendESDB, BackendPostgres)
 	if strings.TrimSpace(e.DataDir) == "" {
 		v.fail("eventstore.data_dir", "required: the directory of the embedded event store and the generated JWT secret")
 	}
@@ -122,6 +122,15 @@ func (c Config) validate(origins map[string]origin) []error {
 	} else if e.Backend == BackendESDB {
 		v.failFrom("eventstore.esdb_url", "eventstore.backend",
 			`required when eventstore.backend is "esdb" (e.g. "esdb://localhost:2113?tls=false")`)
+	}
+	if e.PostgresURL != "" {
+		v.url("eventstore.postgres_url", e.PostgresURL, "postgres", "postgresql")
+	} else if e.Backend == BackendPostgres && c.Database.URL == "" {
+		v.failFrom("eventstore.postgres_url", "eventstore.backend",
+			`required when eventstore.backend is "postgres" and database.url is empty (e.g. "postgres://user@localhost:5432/cyxwiz")`)
+	}
+	if len(e.PostgresSchema) > 63 {
+		v.fail("eventstore.postgres_schema", "at most 63 bytes (a PostgreSQL identifier), got %d", len(e.PostgresSchema))
 	}
 	return v.errs
 }

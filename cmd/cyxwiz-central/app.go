@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/eventstore/bolt"
 	"github.com/cyxwiz/central-server/eventstore/esdb"
+	pglog "github.com/cyxwiz/central-server/eventstore/postgres"
 	"github.com/cyxwiz/central-server/pricing"
 	"github.com/cyxwiz/central-server/projections"
 	"github.com/cyxwiz/central-server/projections/memory"
@@ -205,6 +207,7 @@ func (a *App) openReadModel(ctx context.Context) error {
 	a.metrics = metrics.New(metrics.Options{
 		ProjectionLag:      func() time.Duration { return a.runner.Stats().LastLag },
 		ProjectionPosition: func() uint64 { return a.runner.Position() },
+		LogDelivery:        logDelivery(a.store),
 		Log:                a.log.With("component", "metrics"),
 	})
 	return nil
@@ -371,11 +374,20 @@ func (a *App) openStore(ctx context.Context) (eventstore.Store, error) {
 }
 
 // openLog opens the configured event store: EventStoreDB at
-// eventstore.esdb_url, or the embedded file in eventstore.data_dir, which
-// one process holds at a time (bolt options such as a lock timeout, for
-// the tools that read it beside a server).
+// eventstore.esdb_url, PostgreSQL at eventstore.postgres_url (or
+// database.url), or the embedded file in eventstore.data_dir, which one
+// process holds at a time (bolt options such as a lock timeout, for the
+// tools that read it beside a server).
 func openLog(ctx context.Context, cfg config.Config, log *slog.Logger, boltOpts ...bolt.Option) (eventstore.Store, error) {
 	ec := cfg.EventStore
+	if ec.Backend == config.BackendPostgres {
+		url, key := cfg.LogPostgresURL()
+		store, err := pglog.Open(ctx, url, pglog.Options{Schema: ec.PostgresSchema, Logger: log.With("component", "eventstore")})
+		if err != nil {
+			return nil, fmt.Errorf("eventstore.backend %q: open the log at %s (schema eventstore.postgres_schema = %q): %w", ec.Backend, key, ec.PostgresSchema, err)
+		}
+		return store, nil
+	}
 	if ec.Backend == config.BackendESDB {
 		store, err := esdb.Open(ctx, ec.ESDBURL, esdb.WithLogger(log))
 		if err != nil {
@@ -391,10 +403,27 @@ func openLog(ctx context.Context, cfg config.Config, log *slog.Logger, boltOpts 
 	return store, nil
 }
 
+// logDelivery returns the PostgreSQL log's delivery lag for /metrics, or
+// nil for the other stores, which deliver what they commit at once.
+func logDelivery(store eventstore.Store) func() (uint64, time.Duration) {
+	pg, ok := store.(*pglog.Store)
+	if !ok {
+		return nil
+	}
+	return func() (uint64, time.Duration) {
+		st := pg.Stats()
+		return st.Issued - st.Horizon, st.Waiting
+	}
+}
+
 // logLocation says where the log is, secrets masked.
 func logLocation(cfg config.Config) string {
-	if cfg.EventStore.Backend == config.BackendESDB {
+	switch cfg.EventStore.Backend {
+	case config.BackendESDB:
 		return cfg.Redacted().EventStore.ESDBURL
+	case config.BackendPostgres:
+		url, _ := cfg.Redacted().LogPostgresURL()
+		return url + " schema " + cmp.Or(cfg.EventStore.PostgresSchema, pglog.DefaultSchema)
 	}
 	return filepath.Join(cfg.EventStore.DataDir, "events.db")
 }
