@@ -160,6 +160,9 @@ type Blockchain struct {
 	Confirmation       string `toml:"confirmation"`
 	UnpaidJobs         string `toml:"unpaid_jobs"`      // UnpaidAllow or UnpaidRefuse
 	PollIntervalMS     int    `toml:"poll_interval_ms"` // settlement saga's step interval
+	// UnclaimedDepositRefundAfterSeconds is how old a deposit no job claimed
+	// must be before an operator may return it to its payer.
+	UnclaimedDepositRefundAfterSeconds int `toml:"unclaimed_deposit_refund_after_seconds"`
 }
 
 // Values of blockchain.unpaid_jobs.
@@ -174,6 +177,11 @@ func (b Blockchain) AllowUnpaidJobs() bool { return b.UnpaidJobs != UnpaidRefuse
 // PollInterval is how often the settlement saga checks pending transactions.
 func (b Blockchain) PollInterval() time.Duration {
 	return time.Duration(b.PollIntervalMS) * time.Millisecond
+}
+
+// UnclaimedDepositAge is blockchain.unclaimed_deposit_refund_after_seconds.
+func (b Blockchain) UnclaimedDepositAge() time.Duration {
+	return time.Duration(b.UnclaimedDepositRefundAfterSeconds) * time.Second
 }
 
 // Scheduler is the [scheduler] section: matching, dispatch, timeouts and
@@ -195,6 +203,15 @@ type Scheduler struct {
 	ReputationPenaltyTimeout     float64 `toml:"reputation_penalty_timeout"`
 	ReputationPenaltyFailure     float64 `toml:"reputation_penalty_failure"`
 	ReputationRewardSuccess      float64 `toml:"reputation_reward_success"`
+	// NodeNetworks is which addresses the server pushes assignments to:
+	// "private" (loopback and private ranges too) or "public" (public
+	// unicast only). Link-local, unspecified, multicast and cloud metadata
+	// addresses are refused in both.
+	NodeNetworks string `toml:"node_networks"`
+	// NodeDeniedNetworks are CIDRs (or addresses) refused besides.
+	NodeDeniedNetworks     List `toml:"node_denied_networks"`
+	DispatchMaxConnections int  `toml:"dispatch_max_connections"`
+	DispatchIdleSeconds    int  `toml:"dispatch_idle_seconds"`
 }
 
 // JWT is the [jwt] section: token signing and lifetimes.
@@ -237,12 +254,13 @@ func Default() Config {
 		},
 		Database: Database{MaxConnections: 10},
 		Blockchain: Blockchain{
-			Network:            NetworkDisabled,
-			ProgramID:          "11111111111111111111111111111111",
-			PlatformFeePercent: 10,
-			Confirmation:       ConfirmationConfirmed,
-			UnpaidJobs:         UnpaidAllow,
-			PollIntervalMS:     500,
+			Network:                            NetworkDisabled,
+			ProgramID:                          "11111111111111111111111111111111",
+			PlatformFeePercent:                 10,
+			Confirmation:                       ConfirmationConfirmed,
+			UnpaidJobs:                         UnpaidAllow,
+			PollIntervalMS:                     500,
+			UnclaimedDepositRefundAfterSeconds: 3600,
 		},
 		Scheduler: Scheduler{
 			PollingIntervalMS:            1000,
@@ -261,6 +279,9 @@ func Default() Config {
 			ReputationPenaltyTimeout:     0.05,
 			ReputationPenaltyFailure:     0.03,
 			ReputationRewardSuccess:      0.01,
+			NodeNetworks:                 "private",
+			DispatchMaxConnections:       256,
+			DispatchIdleSeconds:          60,
 		},
 		JWT: JWT{
 			P2PTokenExpirationSeconds: 3600,

@@ -18,6 +18,7 @@ import (
 	grpcadapter "github.com/cyxwiz/central-server/adapters/grpc"
 	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/adapters/metrics"
+	"github.com/cyxwiz/central-server/adapters/netpolicy"
 	"github.com/cyxwiz/central-server/adapters/postgres"
 	"github.com/cyxwiz/central-server/adapters/rest"
 	"github.com/cyxwiz/central-server/adapters/solana"
@@ -86,19 +87,21 @@ type App struct {
 	pg         *postgres.Model
 	rebuild    *onlineRebuild
 	nodes      *grpcadapter.NodeClient
-	listener   net.Listener
-	chain      commands.Chain
-	solana     *solana.Client // the chain client built here (closed on Stop)
-	settlement *commands.Settlement
-	leases     commands.Leases
-	rdb        *goredis.Client // nil with in-memory leases
-	shared     *cluster.Leases // the Redis leases, when shared
-	leader     *cluster.Leader // nil: this replica runs the leader's work unconditionally
-	registry   *cluster.Registry
-	replicaID  string
-	runCtx     context.Context   // ends when the process managers stop
-	tls        *tlsconf.Reloader // nil in plaintext
-	stopTLS    context.CancelFunc
+	// nodeNetworks is where nodes may be pushed to (scheduler.node_networks).
+	nodeNetworks *netpolicy.Policy
+	listener     net.Listener
+	chain        commands.Chain
+	solana       *solana.Client // the chain client built here (closed on Stop)
+	settlement   *commands.Settlement
+	tls          *tlsconf.Reloader // nil in plaintext
+	stopTLS      context.CancelFunc
+	leases       commands.Leases
+	rdb          *goredis.Client // nil with in-memory leases
+	shared       *cluster.Leases // the Redis leases, when shared
+	leader       *cluster.Leader // nil: this replica runs the leader's work unconditionally
+	registry     *cluster.Registry
+	replicaID    string
+	runCtx       context.Context // ends when the process managers stop
 
 	cancel         context.CancelFunc // stops the process managers
 	wg             sync.WaitGroup
@@ -242,6 +245,7 @@ func (a *App) buildWriteSide() error {
 	policy.PenaltyFailure = sc.ReputationPenaltyFailure
 	policy.RewardSuccess = sc.ReputationRewardSuccess
 	policy.AllowUnpaidJobs = a.cfg.Blockchain.AllowUnpaidJobs()
+	policy.UnclaimedDepositAge = a.cfg.Blockchain.UnclaimedDepositAge()
 	a.handler = commands.NewHandler(a.metrics.Store(a.store), a.codec, a.set.Now, policy, a.log.With("component", "commands"))
 	if err := a.startChain(); err != nil {
 		return err
@@ -253,7 +257,13 @@ func (a *App) buildWriteSide() error {
 	if err != nil {
 		return err
 	}
-	a.nodes = grpcadapter.NewNodeClient(nodeTLS)
+	if a.nodeNetworks, err = netpolicy.New(sc.NodeNetworks, sc.NodeDeniedNetworks.Items()); err != nil {
+		return err
+	}
+	a.nodes = grpcadapter.NewNodeClient(grpcadapter.NodeClientConfig{
+		MaxConns: sc.DispatchMaxConnections, IdleTimeout: time.Duration(sc.DispatchIdleSeconds) * time.Second,
+		Policy: a.nodeNetworks, TLS: nodeTLS,
+	})
 	a.disp = commands.NewDispatcher(a.handler, a.nodes, a.issuer, commands.DispatchConfig{
 		PortOffset: sc.NodeControlPortOffset, Attempts: sc.DispatchAttempts, Backoff: a.set.DispatchBackoff,
 	}, a.log.With("component", "dispatcher"))
@@ -341,7 +351,7 @@ func (a *App) serve() error {
 		Projection: a.runner, Auth: a.issuer, Tokens: a.issuer, Now: a.set.Now, Wallet: a.walletDeps(),
 	}, grpcadapter.Options{
 		MaxMessageBytes: cfg.Server.MaxMessageBytes, P2PTokenTTL: cfg.JWT.P2PTokenExpiration(),
-		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset,
+		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset, NodeAddresses: a.nodeNetworks,
 		Unary:  []grpc.UnaryServerInterceptor{a.metrics.UnaryServerInterceptor()},
 		Stream: []grpc.StreamServerInterceptor{a.metrics.StreamServerInterceptor()},
 		TLS:    a.serverTLS("h2"), MutualTLS: cfg.Server.TLSClientCAFile != "",
@@ -358,7 +368,7 @@ func (a *App) serve() error {
 	a.rest = rest.New(rest.Deps{
 		Jobs: a.model, Nodes: a.model, Stats: a.model, Activity: a.model, Payments: a.model,
 		Store: a.store, Codec: a.codec, Auth: a.issuer, Health: a.health, Head: a.runner.Position, Now: a.set.Now,
-		Rebuild: a.rebuild, Logs: a.set.Logs, Config: &a.cfg, EscrowAddress: a.escrowAddress(),
+		Rebuild: a.rebuild, Operations: a.handler, Logs: a.set.Logs, Config: &a.cfg, EscrowAddress: a.escrowAddress(),
 	}, rest.Options{
 		CORSOrigins: cfg.Server.CORSOrigins.Items(), MaxJobsPerNode: sc.MaxJobsPerNode,
 		Middleware: []echo.MiddlewareFunc{a.metrics.Echo()}, Metrics: a.metrics.Handler(), Version: version,
