@@ -224,8 +224,12 @@ func (c *testCluster) conn() *grpc.ClientConn {
 	return cc
 }
 
-func (c *testCluster) token(sub string) string {
-	tok, _, err := c.iss.MintUser(sub, "", "", time.Hour)
+func (c *testCluster) token(sub string) string { return c.walletToken(sub, "") }
+
+// walletToken is a user token whose wallet_address claim is wallet (a
+// paid job's payer must hold one).
+func (c *testCluster) walletToken(sub, wallet string) string {
+	tok, _, err := c.iss.MintUser(sub, wallet, "", time.Hour)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -308,19 +312,24 @@ func (l *load) end() ([]string, []error) {
 
 // logReport is what checkClusterLog found.
 type logReport struct {
-	events, assignments, requeues int
-	ended                         map[string]int    // job → terminal events
-	completedOn                   map[string]string // job → the node that completed it
+	events, jobs, assignments, requeues int
+	ended                               map[string]int    // job → terminal events
+	completedOn                         map[string]string // job → the node that completed it
 }
 
-// readClusterLog folds the whole log in position order and fails at the
+// readClusterLog checks the cluster's log (foldLog).
+func (c *testCluster) readClusterLog() logReport {
+	c.t.Helper()
+	return foldLog(c.t, c.pgURL, c.schema, clusterCapacity)
+}
+
+// foldLog folds the whole PostgreSQL log in position order and fails at the
 // first job assigned while not pending (held by two nodes), job requeued
 // while not on a node (a double requeue), or node over capacity — by its
 // own stream's slots or by the jobs' streams.
-func (c *testCluster) readClusterLog() logReport {
-	t := c.t
+func foldLog(t testing.TB, url, schema string, capacity int) logReport {
 	t.Helper()
-	st, err := pglog.Open(t.Context(), c.pgURL, pglog.Options{Schema: c.schema})
+	st, err := pglog.Open(t.Context(), url, pglog.Options{Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,6 +361,7 @@ func (c *testCluster) readClusterLog() logReport {
 			if j == nil {
 				j = &domain.Job{}
 				jobs[rec.Stream] = j
+				rep.jobs++
 			}
 			switch ev := e.(type) {
 			case domain.JobAssigned:
@@ -379,8 +389,8 @@ func (c *testCluster) readClusterLog() logReport {
 			}
 			j.Apply(e)
 			if n := holds(j); n != "" {
-				if held[n]++; held[n] > clusterCapacity {
-					t.Fatalf("position %d: %d jobs on node %s by their streams, capacity %d", rec.Position, held[n], n, clusterCapacity)
+				if held[n]++; held[n] > capacity {
+					t.Fatalf("position %d: %d jobs on node %s by their streams, capacity %d", rec.Position, held[n], n, capacity)
 				}
 			}
 		case strings.HasPrefix(rec.Stream, "node-"):
@@ -390,8 +400,8 @@ func (c *testCluster) readClusterLog() logReport {
 				nodes[rec.Stream] = n
 			}
 			n.Apply(e)
-			if active := n.ActiveJobs(); len(active) > clusterCapacity {
-				t.Fatalf("position %d: %s holds %d slots %v, capacity %d", rec.Position, rec.Stream, len(active), active, clusterCapacity)
+			if active := n.ActiveJobs(); len(active) > capacity {
+				t.Fatalf("position %d: %s holds %d slots %v, capacity %d", rec.Position, rec.Stream, len(active), active, capacity)
 			}
 		}
 	}
@@ -689,7 +699,7 @@ func TestClusterSettlementLeaderKilled(t *testing.T) {
 	for j := range jobs {
 		ids[j] = uuid.NewString()
 		payerOf[ids[j]] = j % payers
-		tok := c.token(fmt.Sprintf("payer-%d", j%payers))
+		tok := c.walletToken(fmt.Sprintf("payer-%d", j%payers), ps[j%payers].address)
 		cfg := paidJob(ps[j%payers], sigs[j])
 		cfg.JobId = ids[j]
 		if _, err := jobsAPI.SubmitJob(as(tok), &pb.SubmitJobRequest{Config: cfg}); err != nil {

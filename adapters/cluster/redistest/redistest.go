@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cyxwiz/central-server/eventstore/postgres/pgtest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -28,13 +29,7 @@ var (
 )
 
 // Unavailable skips the test, or fails it when CI=true.
-func Unavailable(tb testing.TB, msg string) {
-	tb.Helper()
-	if os.Getenv("CI") == "true" {
-		tb.Fatal(msg)
-	}
-	tb.Skip(msg)
-}
+var Unavailable = pgtest.Unavailable
 
 // URL returns the shared test server's URL, or skips (fails in CI) when
 // it is unreachable.
