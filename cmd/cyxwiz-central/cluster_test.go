@@ -325,8 +325,9 @@ func (c *testCluster) readClusterLog() logReport {
 
 // foldLog folds the whole PostgreSQL log in position order and fails at the
 // first job assigned while not pending (held by two nodes), job requeued
-// while not on a node (a double requeue), or node over capacity — by its
-// own stream's slots or by the jobs' streams.
+// while not on a node (a double requeue), node over capacity — by its own
+// stream's slots or by the jobs' streams —, or node going online (offline)
+// while it already is.
 func foldLog(t testing.TB, url, schema string, capacity int) logReport {
 	t.Helper()
 	st, err := pglog.Open(t.Context(), url, pglog.Options{Schema: schema})
@@ -398,6 +399,16 @@ func foldLog(t testing.TB, url, schema string, capacity int) logReport {
 			if n == nil {
 				n = &domain.Node{}
 				nodes[rec.Stream] = n
+			}
+			switch e.(type) {
+			case domain.NodeWentOnline:
+				if n.Online() {
+					t.Fatalf("position %d: %s went online while online", rec.Position, rec.Stream)
+				}
+			case domain.NodeWentOffline:
+				if !n.Online() {
+					t.Fatalf("position %d: %s went offline while offline", rec.Position, rec.Stream)
+				}
 			}
 			n.Apply(e)
 			if active := n.ActiveJobs(); len(active) > capacity {
