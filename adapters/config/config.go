@@ -128,7 +128,27 @@ type Database struct {
 // Redis is the [redis] section: where node liveness leases live.
 type Redis struct {
 	URL string `toml:"url"` // "" = in memory
+	// KeyPrefix starts every key of this cluster, so clusters (or tests)
+	// can share one Redis server.
+	KeyPrefix string `toml:"key_prefix"`
+	// LeaderTTLMS is the leader lease: a dead leader's successor takes
+	// over within it plus one poll (a third of it).
+	LeaderTTLMS int `toml:"leader_ttl_ms"`
+	// Leader is LeaderElect, or LeaderAlways (this replica runs the
+	// leader's work regardless of the lease: a fault injection that shows
+	// two leaders cannot assign a job twice or pay twice; never in
+	// production).
+	Leader string `toml:"leader"`
+	// ReplicaID names this server in the cluster ("" = host name and
+	// process id).
+	ReplicaID string `toml:"replica_id"`
 }
+
+// redis.leader values.
+const (
+	LeaderElect  = "elect"
+	LeaderAlways = "always"
+)
 
 // Blockchain is the [blockchain] section: Solana escrow settlement.
 type Blockchain struct {
@@ -141,6 +161,9 @@ type Blockchain struct {
 	Confirmation       string `toml:"confirmation"`
 	UnpaidJobs         string `toml:"unpaid_jobs"`      // UnpaidAllow or UnpaidRefuse
 	PollIntervalMS     int    `toml:"poll_interval_ms"` // settlement saga's step interval
+	// UnclaimedDepositRefundAfterSeconds is how old a deposit no job claimed
+	// must be before an operator may return it to its payer.
+	UnclaimedDepositRefundAfterSeconds int `toml:"unclaimed_deposit_refund_after_seconds"`
 }
 
 // Values of blockchain.unpaid_jobs.
@@ -155,6 +178,11 @@ func (b Blockchain) AllowUnpaidJobs() bool { return b.UnpaidJobs != UnpaidRefuse
 // PollInterval is how often the settlement saga checks pending transactions.
 func (b Blockchain) PollInterval() time.Duration {
 	return time.Duration(b.PollIntervalMS) * time.Millisecond
+}
+
+// UnclaimedDepositAge is blockchain.unclaimed_deposit_refund_after_seconds.
+func (b Blockchain) UnclaimedDepositAge() time.Duration {
+	return time.Duration(b.UnclaimedDepositRefundAfterSeconds) * time.Second
 }
 
 // Scheduler is the [scheduler] section: matching, dispatch, timeouts and
@@ -176,6 +204,15 @@ type Scheduler struct {
 	ReputationPenaltyTimeout     float64 `toml:"reputation_penalty_timeout"`
 	ReputationPenaltyFailure     float64 `toml:"reputation_penalty_failure"`
 	ReputationRewardSuccess      float64 `toml:"reputation_reward_success"`
+	// NodeNetworks is which addresses the server pushes assignments to:
+	// "private" (loopback and private ranges too) or "public" (public
+	// unicast only). Link-local, unspecified, multicast and cloud metadata
+	// addresses are refused in both.
+	NodeNetworks string `toml:"node_networks"`
+	// NodeDeniedNetworks are CIDRs (or addresses) refused besides.
+	NodeDeniedNetworks     List `toml:"node_denied_networks"`
+	DispatchMaxConnections int  `toml:"dispatch_max_connections"`
+	DispatchIdleSeconds    int  `toml:"dispatch_idle_seconds"`
 }
 
 // JWT is the [jwt] section: token signing and lifetimes.
@@ -247,12 +284,13 @@ func Default() Config {
 		},
 		Database: Database{MaxConnections: 10},
 		Blockchain: Blockchain{
-			Network:            NetworkDisabled,
-			ProgramID:          "11111111111111111111111111111111",
-			PlatformFeePercent: 10,
-			Confirmation:       ConfirmationConfirmed,
-			UnpaidJobs:         UnpaidAllow,
-			PollIntervalMS:     500,
+			Network:                            NetworkDisabled,
+			ProgramID:                          "11111111111111111111111111111111",
+			PlatformFeePercent:                 10,
+			Confirmation:                       ConfirmationConfirmed,
+			UnpaidJobs:                         UnpaidAllow,
+			PollIntervalMS:                     500,
+			UnclaimedDepositRefundAfterSeconds: 3600,
 		},
 		Scheduler: Scheduler{
 			PollingIntervalMS:            1000,
@@ -271,11 +309,15 @@ func Default() Config {
 			ReputationPenaltyTimeout:     0.05,
 			ReputationPenaltyFailure:     0.03,
 			ReputationRewardSuccess:      0.01,
+			NodeNetworks:                 "private",
+			DispatchMaxConnections:       256,
+			DispatchIdleSeconds:          60,
 		},
 		JWT: JWT{
 			P2PTokenExpirationSeconds: 3600,
 			NodeSessionTTLSeconds:     86400,
 		},
+		Redis: Redis{KeyPrefix: "cyxwiz:", LeaderTTLMS: 5000, Leader: LeaderElect},
 		EventStore: EventStore{
 			Backend: BackendEmbedded,
 			DataDir: "./data",
@@ -368,6 +410,9 @@ func (d Database) InMemory() bool { return d.URL == "" }
 
 // InMemory reports whether node liveness leases are kept in memory (no Redis URL).
 func (r Redis) InMemory() bool { return r.URL == "" }
+
+// LeaderTTL is redis.leader_ttl_ms as a duration.
+func (r Redis) LeaderTTL() time.Duration { return time.Duration(r.LeaderTTLMS) * time.Millisecond }
 
 // Enabled reports whether settlement on Solana is on.
 func (b Blockchain) Enabled() bool { return b.Network != "" && b.Network != NetworkDisabled }

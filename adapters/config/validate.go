@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"github.com/cyxwiz/central-server/adapters/netpolicy"
 	"math"
 	"net"
 	"net/url"
@@ -53,6 +54,8 @@ func (c Config) validate(origins map[string]origin) []error {
 	if c.Redis.URL != "" {
 		v.url("redis.url", c.Redis.URL, "redis", "rediss", "unix")
 	}
+	v.intRange("redis.leader_ttl_ms", c.Redis.LeaderTTLMS, 100, 60000)
+	v.oneOf("redis.leader", c.Redis.Leader, LeaderElect, LeaderAlways)
 
 	b := c.Blockchain
 	v.oneOf("blockchain.network", b.Network, NetworkDisabled, NetworkLocalnet, NetworkDevnet, NetworkMainnetBeta)
@@ -67,6 +70,7 @@ func (c Config) validate(origins map[string]origin) []error {
 	v.oneOf("blockchain.confirmation", b.Confirmation, ConfirmationProcessed, ConfirmationConfirmed, ConfirmationFinalized)
 	v.oneOf("blockchain.unpaid_jobs", b.UnpaidJobs, UnpaidAllow, UnpaidRefuse)
 	v.intMin("blockchain.poll_interval_ms", b.PollIntervalMS, 1)
+	v.intMin("blockchain.unclaimed_deposit_refund_after_seconds", b.UnclaimedDepositRefundAfterSeconds, 0)
 	if b.Enabled() {
 		if b.PayerKeypairPath == "" {
 			v.failFrom("blockchain.payer_keypair_path", "blockchain.network",
@@ -103,6 +107,12 @@ func (c Config) validate(origins map[string]origin) []error {
 	v.intMin("scheduler.heartbeat_timeout_seconds", sc.HeartbeatTimeoutSeconds, 1)
 	v.intMin("scheduler.max_retries", sc.MaxRetries, 0)
 	v.intRange("scheduler.node_control_port_offset", sc.NodeControlPortOffset, 0, 65535)
+	v.oneOf("scheduler.node_networks", sc.NodeNetworks, netpolicy.ModePrivate, netpolicy.ModePublic)
+	if _, err := netpolicy.New(netpolicy.ModePrivate, sc.NodeDeniedNetworks.Items()); err != nil {
+		v.fail("scheduler.node_denied_networks", "%v", err)
+	}
+	v.intMin("scheduler.dispatch_max_connections", sc.DispatchMaxConnections, 1)
+	v.intMin("scheduler.dispatch_idle_seconds", sc.DispatchIdleSeconds, 1)
 	v.intMin("scheduler.dispatch_attempts", sc.DispatchAttempts, 1)
 	v.intMin("scheduler.dispatch_backoff_ms", sc.DispatchBackoffMS, 0)
 	v.floatRange("scheduler.min_reputation", sc.MinReputation, 0, 1)

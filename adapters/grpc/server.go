@@ -6,6 +6,7 @@ package grpc
 import (
 	"context"
 	"crypto/tls"
+	"github.com/cyxwiz/central-server/adapters/netpolicy"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -52,6 +53,9 @@ type Options struct {
 	QueuedJobsPerUser int
 	NodesPerOwner     int
 	Streams           *ratelimit.Slots
+	// NodeAddresses is where nodes may ask to be pushed to, checked at
+	// registration (default: netpolicy's private mode).
+	NodeAddresses *netpolicy.Policy
 	// Unary and Stream interceptors run outermost, before recovery,
 	// logging and authentication (metrics: they time everything).
 	Unary  []grpc.UnaryServerInterceptor
@@ -79,6 +83,9 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 	}
 	if opts.MaxJobsPerNode <= 0 {
 		opts.MaxJobsPerNode = projections.DefaultMaxJobsPerNode
+	}
+	if opts.NodeAddresses == nil {
+		opts.NodeAddresses, _ = netpolicy.New(netpolicy.ModePrivate, nil)
 	}
 	if opts.ReadYourWrites <= 0 {
 		opts.ReadYourWrites = 2 * time.Second

@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/cluster"
 	"github.com/cyxwiz/central-server/adapters/config"
 	grpcadapter "github.com/cyxwiz/central-server/adapters/grpc"
 	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/adapters/metrics"
+	"github.com/cyxwiz/central-server/adapters/netpolicy"
 	"github.com/cyxwiz/central-server/adapters/postgres"
 	"github.com/cyxwiz/central-server/adapters/ratelimit"
 	"github.com/cyxwiz/central-server/adapters/rest"
@@ -31,6 +33,7 @@ import (
 	"github.com/cyxwiz/central-server/projections"
 	"github.com/cyxwiz/central-server/projections/memory"
 	"github.com/labstack/echo/v4"
+	goredis "github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 )
 
@@ -85,12 +88,21 @@ type App struct {
 	pg         *postgres.Model
 	rebuild    *onlineRebuild
 	nodes      *grpcadapter.NodeClient
-	listener   net.Listener
-	chain      commands.Chain
-	solana     *solana.Client // the chain client built here (closed on Stop)
-	settlement *commands.Settlement
-	tls        *tlsconf.Reloader // nil in plaintext
-	stopTLS    context.CancelFunc
+	// nodeNetworks is where nodes may be pushed to (scheduler.node_networks).
+	nodeNetworks *netpolicy.Policy
+	listener     net.Listener
+	chain        commands.Chain
+	solana       *solana.Client // the chain client built here (closed on Stop)
+	settlement   *commands.Settlement
+	tls          *tlsconf.Reloader // nil in plaintext
+	stopTLS      context.CancelFunc
+	leases       commands.Leases
+	rdb          *goredis.Client // nil with in-memory leases
+	shared       *cluster.Leases // the Redis leases, when shared
+	leader       *cluster.Leader // nil: this replica runs the leader's work unconditionally
+	registry     *cluster.Registry
+	replicaID    string
+	runCtx       context.Context // ends when the process managers stop
 
 	cancel         context.CancelFunc // stops the process managers
 	wg             sync.WaitGroup
@@ -104,9 +116,9 @@ func NewApp(cfg config.Config, set Settings, log *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	switch {
-	case !cfg.Redis.InMemory():
-		return nil, errors.New("redis.url is set, but shared Redis leases are not in this build yet; leave it empty for in-memory leases")
+	if !cfg.Redis.InMemory() && cfg.EventStore.Backend == config.BackendEmbedded {
+		return nil, fmt.Errorf("redis.url is set, but eventstore.backend = %q: the embedded log is a file one process holds, so there is one server and nothing to share Redis leases with; set eventstore.backend = %q or %q to run several servers, or leave redis.url empty",
+			cfg.EventStore.Backend, config.BackendPostgres, config.BackendESDB)
 	}
 	if set.Now == nil {
 		set.Now = time.Now
@@ -157,6 +169,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err := a.openReadModel(ctx); err != nil {
 		return err
 	}
+	if err := a.joinCluster(ctx); err != nil {
+		return err
+	}
 	if err := a.buildWriteSide(); err != nil {
 		return err
 	}
@@ -165,7 +180,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.runProcessManagers()
-	return a.serve()
+	if err := a.serve(); err != nil {
+		return err
+	}
+	a.goRun(func() error { a.runRegistry(a.runCtx); return nil })
+	return nil
 }
 
 // openEventLog creates the data directory and opens the event log.
@@ -229,6 +248,7 @@ func (a *App) buildWriteSide() error {
 	policy.RewardSuccess = sc.ReputationRewardSuccess
 	policy.AllowUnpaidJobs = a.cfg.Blockchain.AllowUnpaidJobs()
 	policy.Limits.MaxSpecBytes = a.cfg.Limits.MaxJobSpecBytes
+	policy.UnclaimedDepositAge = a.cfg.Blockchain.UnclaimedDepositAge()
 	a.handler = commands.NewHandler(a.metrics.Store(a.store), a.codec, a.set.Now, policy, a.log.With("component", "commands"))
 	if err := a.startChain(); err != nil {
 		return err
@@ -240,7 +260,13 @@ func (a *App) buildWriteSide() error {
 	if err != nil {
 		return err
 	}
-	a.nodes = grpcadapter.NewNodeClient(nodeTLS)
+	if a.nodeNetworks, err = netpolicy.New(sc.NodeNetworks, sc.NodeDeniedNetworks.Items()); err != nil {
+		return err
+	}
+	a.nodes = grpcadapter.NewNodeClient(grpcadapter.NodeClientConfig{
+		MaxConns: sc.DispatchMaxConnections, IdleTimeout: time.Duration(sc.DispatchIdleSeconds) * time.Second,
+		Policy: a.nodeNetworks, TLS: nodeTLS,
+	})
 	a.disp = commands.NewDispatcher(a.handler, a.nodes, a.issuer, commands.DispatchConfig{
 		PortOffset: sc.NodeControlPortOffset, Attempts: sc.DispatchAttempts, Backoff: a.set.DispatchBackoff,
 	}, a.log.With("component", "dispatcher"))
@@ -257,7 +283,7 @@ func (a *App) buildProcessManagers() {
 			Interval: a.set.SchedulerInterval, Seed: a.set.SchedulerSeed + uint64(i), Departures: a.departures,
 		}, a.log.With("component", "scheduler", "instance", i)))
 	}
-	a.monitor = commands.NewMonitor(a.handler, commands.NewMemoryLeases(), a.model, commands.MonitorConfig{
+	a.monitor = commands.NewMonitor(a.handler, a.leases, a.model, commands.MonitorConfig{
 		HeartbeatTimeout: a.set.HeartbeatTimeout, SampleInterval: sc.MetricsSampleInterval(),
 	}, a.set.Now, a.log.With("component", "monitor"), a.kick)
 	a.timeouts = commands.NewTimeouts(a.handler, a.model, commands.TimeoutConfig{
@@ -302,15 +328,18 @@ func (a *App) replay(ctx context.Context) error {
 }
 
 // runProcessManagers runs the schedulers, the monitor, the timeouts and
-// the settlement saga until Stop, and asks for a first scheduling pass.
+// the settlement saga until Stop, and asks for a first scheduling pass;
+// with Redis, the schedulers and timeouts run only while this replica
+// leads (lead).
 func (a *App) runProcessManagers() {
 	runCtx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
-	for _, s := range a.scheds {
-		a.goRun(func() error { return s.Run(runCtx) })
-	}
+	a.runCtx, a.cancel = runCtx, cancel
 	a.goRun(func() error { return a.monitor.Run(runCtx) })
-	a.goRun(func() error { return a.timeouts.Run(runCtx) })
+	if a.leader != nil {
+		a.goRun(func() error { a.leader.Run(runCtx, a.lead); return nil })
+	} else {
+		a.goRun(func() error { a.lead(runCtx); return nil })
+	}
 	if a.settlement != nil {
 		a.goRun(func() error { return a.settlement.Run(runCtx) })
 	}
@@ -326,7 +355,8 @@ func (a *App) serve() error {
 	}, grpcadapter.Options{
 		MaxMessageBytes: cfg.Server.MaxMessageBytes, P2PTokenTTL: cfg.JWT.P2PTokenExpiration(),
 		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset, MaxJobsPerNode: sc.MaxJobsPerNode,
-		Limits: ratelimit.NewPrincipals(rateRules(cfg.Limits)), Streams: ratelimit.NewSlots(cfg.Limits.StreamsPerPrincipal),
+		NodeAddresses: a.nodeNetworks,
+		Limits:        ratelimit.NewPrincipals(rateRules(cfg.Limits)), Streams: ratelimit.NewSlots(cfg.Limits.StreamsPerPrincipal),
 		QueuedJobsPerUser: cfg.Limits.QueuedJobsPerUser, NodesPerOwner: cfg.Limits.NodesPerOwner,
 		Unary:  []grpc.UnaryServerInterceptor{a.metrics.UnaryServerInterceptor()},
 		Stream: []grpc.StreamServerInterceptor{a.metrics.StreamServerInterceptor()},
@@ -344,7 +374,7 @@ func (a *App) serve() error {
 	a.rest = rest.New(rest.Deps{
 		Jobs: a.model, Nodes: a.model, Stats: a.model, Activity: a.model, Payments: a.model,
 		Store: a.store, Codec: a.codec, Auth: a.issuer, Health: a.health, Head: a.runner.Position, Now: a.set.Now,
-		Rebuild: a.rebuild, Logs: a.set.Logs, Config: &a.cfg, EscrowAddress: a.escrowAddress(),
+		Rebuild: a.rebuild, Operations: a.handler, Logs: a.set.Logs, Config: &a.cfg, EscrowAddress: a.escrowAddress(),
 	}, rest.Options{
 		CORSOrigins: cfg.Server.CORSOrigins.Items(), MaxJobsPerNode: sc.MaxJobsPerNode,
 		Middleware: []echo.MiddlewareFunc{a.metrics.Echo()}, Metrics: a.metrics.Handler(), Version: version,
@@ -455,7 +485,7 @@ func (a *App) health(ctx context.Context) map[string]rest.Component {
 	}
 	return map[string]rest.Component{
 		"eventstore": rest.StoreCheck(ctx, a.store), "database": db,
-		"redis": {Status: rest.ComponentMemory}, "solana": a.solanaHealth(),
+		"redis": a.redisHealth(ctx), "solana": a.solanaHealth(),
 	}
 }
 
@@ -500,7 +530,7 @@ func (a *App) startChain() error {
 	a.handler.UseChain(a.chain)
 	a.settlement = commands.NewSettlement(a.handler, a.chain, commands.SettlementConfig{
 		Treasury: b.TreasuryAddress, FeePercent: b.PlatformFeePercent, Confirmation: b.Confirmation,
-		Interval: a.set.SettleInterval,
+		Interval: a.set.SettleInterval, Leading: a.leading,
 	}, a.log.With("component", "settlement"))
 	a.log.Info("Solana settlement on", "network", b.Network, "rpc", b.RPCEndpoint(), "escrow", a.chain.EscrowAddress(),
 		"treasury", b.TreasuryAddress, "fee_percent", b.PlatformFeePercent, "confirmation", b.Confirmation)
@@ -525,10 +555,15 @@ func (a *App) goRun(fn func() error) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		if err := fn(); err != nil && !errors.Is(err, context.Canceled) {
-			a.log.Error("background task stopped", "err", err)
-		}
+		a.logStopped(fn())
 	}()
+}
+
+// logStopped logs why a background task stopped, unless it was asked to.
+func (a *App) logStopped(err error) {
+	if err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Error("background task stopped", "err", err)
+	}
 }
 
 func (a *App) kick() {
@@ -581,6 +616,10 @@ func (a *App) Stop() error {
 	}
 	if a.nodes != nil {
 		a.nodes.Close()
+	}
+	if a.rdb != nil {
+		a.rdb.Close()
+		a.rdb = nil
 	}
 	if a.solana != nil {
 		a.solana.Close()

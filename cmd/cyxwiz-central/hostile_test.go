@@ -42,11 +42,11 @@ import (
 // ratio of two tiny numbers would fail at random. The floor still catches
 // what the limits are for: a flood making others wait seconds.)
 //
-// Cases of other files follow the same shape: append to a []hostileCase
-// and call runHostile.
+// Cases of other files follow the same shape: append to a []edgeAttack
+// and call runEdgeAttacks (part B's cases, hostile_nodes_test.go, use their own lighter runner).
 
-// hostileCase is one attack.
-type hostileCase struct {
+// edgeAttack is one attack.
+type edgeAttack struct {
 	name string
 	// attack runs the attack and returns the code the attacker was
 	// finally answered (codes.OK when everything was accepted).
@@ -88,7 +88,7 @@ func hostileLimits(c *config.Config) {
 	c.Limits.MaxReplyBytes = 1 << 20
 }
 
-func runHostile(t *testing.T, cases []hostileCase) {
+func runEdgeAttacks(t *testing.T, cases []edgeAttack) {
 	if testing.Short() {
 		t.Skip("the hostile-client suite runs real servers under load")
 	}
@@ -403,7 +403,7 @@ func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 func (rawCodec) Unmarshal(mem.BufferSlice, any) error { return nil }
 func (rawCodec) Name() string                         { return "proto" }
 
-var partAAttacks = []hostileCase{
+var partAAttacks = []edgeAttack{
 	{
 		name: "register a node with megabytes of device names",
 		attack: func(t *testing.T, h *hostile) codes.Code {
@@ -791,4 +791,4 @@ func sseUntilEnd(t *testing.T, h *hostile, tok, query string) codes.Code {
 	return codes.OK
 }
 
-func TestHostileClients(t *testing.T) { runHostile(t, partAAttacks) }
+func TestHostileClients(t *testing.T) { runEdgeAttacks(t, partAAttacks) }
