@@ -56,11 +56,22 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(requestIDKey, id)
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		if s.deps.Head != nil {
+			// Taken before the handler reads: the answer reflects at least this position.
+			c.Response().Header().Set(ReadPositionHeader, strconv.FormatUint(s.deps.Head(), 10))
+		}
 		r := c.Request()
 		c.SetRequest(r.WithContext(context.WithValue(r.Context(), requestIDCtx{}, id)))
 		return next(c)
 	}
 }
+
+// ReadPositionHeader names the answer header carrying the log position the
+// read model had applied when the request was read: an answer reflects at
+// least every event up to it. A client following /api/events/stream
+// compares it with the last event it saw to know whether an answer may
+// still miss that event.
+const ReadPositionHeader = "X-Read-Position"
 
 // accessLog writes any error answer (so that outer middleware sees the
 // final status) and logs the request: at debug level, at info for server

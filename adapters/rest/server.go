@@ -209,7 +209,7 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 			AllowOrigins:  opts.CORSOrigins,
 			AllowMethods:  []string{http.MethodGet, http.MethodPost, http.MethodOptions},
 			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, "Last-Event-ID", echo.HeaderXRequestID},
-			ExposeHeaders: []string{echo.HeaderXRequestID},
+			ExposeHeaders: []string{echo.HeaderXRequestID, ReadPositionHeader},
 			MaxAge:        600,
 		}))
 	}
