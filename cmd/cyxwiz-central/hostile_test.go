@@ -42,8 +42,9 @@ import (
 // ratio of two tiny numbers would fail at random. The floor still catches
 // what the limits are for: a flood making others wait seconds.)
 //
-// Cases of other files follow the same shape: append to a []edgeAttack
-// and call runEdgeAttacks (part B's cases, hostile_nodes_test.go, use their own lighter runner).
+// Cases of other files follow the same shape: a []edgeAttack run by
+// TestHostileClients (part B's, nodeAttacks in hostile_nodes_test.go, whose
+// header says which cases cannot run here and why).
 
 // edgeAttack is one attack.
 type edgeAttack struct {
@@ -291,6 +292,26 @@ func httpCode(s int) codes.Code {
 	return codes.Unknown
 }
 
+// allNodes pages through ListNodes as ctx's caller (who, in errors) and
+// returns every node and the number of pages.
+func (h *hostile) allNodes(t *testing.T, ctx context.Context, who string) ([]*pb.NodeInfo, int) {
+	t.Helper()
+	var nodes []*pb.NodeInfo
+	pages := 0
+	req := &pb.ListNodesRequest{PageSize: 1000}
+	for {
+		resp, err := h.srv.discovery().ListNodes(ctx, req)
+		if err != nil {
+			t.Fatalf("%s ListNodes page %d: %v", who, pages, err)
+		}
+		nodes, pages = append(nodes, resp.GetNodes()...), pages+1
+		if resp.GetNextPageToken() == "" {
+			return nodes, pages
+		}
+		req.PageToken = resp.GetNextPageToken()
+	}
+}
+
 // attackerNode is a small node registration of an attacker (a device no
 // honest job asks for, so the scheduler never picks it).
 func attackerNode(name string) *pb.NodeInfo {
@@ -422,20 +443,8 @@ var partAAttacks = []edgeAttack{
 		want: codes.OK,
 		contain: func(t *testing.T, h *hostile) {
 			anon := context.Background()
-			seen, pages := 0, 0
-			req := &pb.ListNodesRequest{PageSize: 1000}
-			for {
-				resp, err := h.srv.discovery().ListNodes(anon, req)
-				if err != nil {
-					t.Fatalf("anonymous ListNodes page %d: %v", pages, err)
-				}
-				seen, pages = seen+len(resp.GetNodes()), pages+1
-				if resp.GetNextPageToken() == "" {
-					break
-				}
-				req.PageToken = resp.GetNextPageToken()
-			}
-			if seen < 61 || pages < 2 {
+			nodes, pages := h.allNodes(t, anon, "anonymous")
+			if seen := len(nodes); seen < 61 || pages < 2 {
 				t.Errorf("ListNodes paged %d nodes in %d pages; want every node, over more than one page", seen, pages)
 			}
 			if _, err := h.srv.discovery().FindNodes(anon, &pb.FindNodesRequest{RequiredDevice: pb.DeviceType_DEVICE_METAL, MaxResults: 100}); err != nil {
@@ -791,4 +800,4 @@ func sseUntilEnd(t *testing.T, h *hostile, tok, query string) codes.Code {
 	return codes.OK
 }
 
-func TestHostileClients(t *testing.T) { runEdgeAttacks(t, partAAttacks) }
+func TestHostileClients(t *testing.T) { runEdgeAttacks(t, slices.Concat(partAAttacks, nodeAttacks)) }
