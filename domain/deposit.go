@@ -168,7 +168,7 @@ func (d *Deposit) Confirm(refundSignature, confirmation string, now time.Time) (
 }
 
 // Fail stops a refund that cannot proceed (its transaction failed on
-// chain). Failing a failed refund records nothing.
+// chain), its reason cut to MaxPaymentReasonBytes. Failing a failed refund records nothing.
 func (d *Deposit) Fail(reason string, now time.Time) ([]Event, error) {
 	switch d.status {
 	case DepositRefundFailedStatus:
@@ -178,7 +178,7 @@ func (d *Deposit) Fail(reason string, now time.Time) ([]Event, error) {
 		if d.pending != nil {
 			sig = d.pending.Signature
 		}
-		return []Event{DepositRefundFailed{Signature: d.signature, Reason: reason, RefundSignature: sig, At: now}}, nil
+		return []Event{DepositRefundFailed{Signature: d.signature, Reason: TruncateText(reason, MaxPaymentReasonBytes), RefundSignature: sig, At: now}}, nil
 	}
 	return nil, precondition("deposit %s is %s; its refund cannot fail", d.signature, d.status)
 }

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"math"
+	"unicode/utf8"
 )
 
 // Bounds on what a node or a client may send, in one place so that the
@@ -25,7 +26,28 @@ const (
 	MaxLogBytes          = 16 << 10 // log_message, error_message
 	MaxReasonBytes       = 1024     // a cancel reason
 	MaxResultStringBytes = 64 << 10 // model_weights_uri, model_weights_hash, proof_of_compute
+	// MaxPaymentReasonBytes bounds why a payment was skipped, refunded or
+	// failed, or a deposit's refund failed. The text comes from chain and
+	// job errors, so a longer one is truncated (TruncateText), not refused.
+	MaxPaymentReasonBytes = 1024
 )
+
+// TruncatedMarker ends a text TruncateText cut.
+const TruncatedMarker = "…[truncated]"
+
+// TruncateText returns s when it has at most limit bytes, else its longest
+// prefix that, followed by TruncatedMarker, has at most limit bytes, cut
+// at a UTF-8 character boundary.
+func TruncateText(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	n := max(0, limit-len(TruncatedMarker))
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + TruncatedMarker
+}
 
 // Limits bound what a submission may ask for (config [limits]).
 type Limits struct {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/cyxwiz/central-server/domain"
 )
@@ -133,4 +135,41 @@ func FuzzNodeSpecValidate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPaymentReasonsTruncated: a payment's reason (from chain and job
+// errors) is cut to MaxPaymentReasonBytes with a marker, at a UTF-8
+// boundary, not refused.
+func TestPaymentReasonsTruncated(t *testing.T) {
+	limit := domain.MaxPaymentReasonBytes
+	for _, c := range []struct {
+		name, in string
+		cut      bool
+	}{
+		{"short", "rpc error", false},
+		{"at the limit", strings.Repeat("x", limit), false},
+		{"one past", strings.Repeat("x", limit+1), true},
+		{"megabytes", strings.Repeat("x", 4<<20), true},
+		{"multibyte at the cut", strings.Repeat("é", limit), true},
+	} {
+		got := domain.TruncateText(c.in, limit)
+		if len(got) > limit || !utf8.ValidString(got) || strings.HasSuffix(got, domain.TruncatedMarker) != c.cut ||
+			!strings.HasPrefix(c.in, strings.TrimSuffix(got, domain.TruncatedMarker)) {
+			t.Errorf("%s: TruncateText gave %d bytes %q…", c.name, len(got), got[:min(len(got), 20)])
+		}
+	}
+
+	long := strings.Repeat("chain error ", 1000)
+	var skipped domain.Payment
+	evs, err := skipped.Skip(domain.PaymentSkipped{JobID: "j1", Reason: long})
+	if err != nil || len(evs) != 1 || len(evs[0].(domain.PaymentSkipped).Reason) > limit {
+		t.Fatalf("Skip with a %d-byte reason: %v, %+v", len(long), err, evs)
+	}
+	var funded domain.Payment
+	funded.Apply(domain.EscrowFunded{JobID: "j2", Payer: "w", Lamports: 1, DepositLamports: 1, DepositSignature: "d", EscrowAddress: "e"})
+	evs, err = funded.Fail(long, time.Unix(0, 0))
+	if err != nil || len(evs) != 1 || !strings.HasSuffix(evs[0].(domain.PaymentFailed).Reason, domain.TruncatedMarker) ||
+		len(evs[0].(domain.PaymentFailed).Reason) > limit {
+		t.Fatalf("Fail with a %d-byte reason: %v, %+v", len(long), err, evs)
+	}
 }

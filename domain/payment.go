@@ -249,8 +249,8 @@ func (p *Payment) FundEscrow(e EscrowFunded) ([]Event, error) {
 	return []Event{e}, nil
 }
 
-// Skip opens the payment stream with no escrow; reason says why. Skipping
-// again records nothing.
+// Skip opens the payment stream with no escrow; reason says why (cut to
+// MaxPaymentReasonBytes). Skipping again records nothing.
 func (p *Payment) Skip(e PaymentSkipped) ([]Event, error) {
 	switch {
 	case e.JobID == "" || e.Reason == "":
@@ -260,6 +260,7 @@ func (p *Payment) Skip(e PaymentSkipped) ([]Event, error) {
 	case p.Exists():
 		return nil, alreadyExists("job %s already has a payment (%s)", p.jobID, p.status)
 	}
+	e.Reason = TruncateText(e.Reason, MaxPaymentReasonBytes)
 	return []Event{e}, nil
 }
 
@@ -285,8 +286,8 @@ func (p *Payment) SubmitRelease(e PaymentReleaseSubmitted) ([]Event, error) {
 }
 
 // SubmitRefund records a signed refund of the whole escrow to the payer
-// before it is broadcast; as SubmitRelease for re-signs. A payment being
-// released is never refunded.
+// before it is broadcast (its reason cut to MaxPaymentReasonBytes); as
+// SubmitRelease for re-signs. A payment being released is never refunded.
 func (p *Payment) SubmitRefund(e RefundSubmitted) ([]Event, error) {
 	if err := p.checkSubmit(SettleRefund, e.Signature, e.Tx, e.Replaces, e.Transfers); err != nil {
 		return nil, err
@@ -298,6 +299,7 @@ func (p *Payment) SubmitRefund(e RefundSubmitted) ([]Event, error) {
 		return nil, invalid("a refund returns the escrowed %d lamports, not %d", p.lamports, e.RefundLamports)
 	}
 	e.JobID, e.Attempt = p.jobID, p.lastAttempt+1
+	e.Reason = TruncateText(e.Reason, MaxPaymentReasonBytes)
 	return []Event{e}, nil
 }
 
@@ -370,14 +372,15 @@ func (p *Payment) Confirm(signature, confirmation string, now time.Time) ([]Even
 }
 
 // Fail stops a settlement that cannot proceed (a transaction that failed
-// on chain, a payout with nowhere to go). A funded or pending payment
-// fails; failing a failed one records nothing.
+// on chain, a payout with nowhere to go), its reason cut to
+// MaxPaymentReasonBytes. A funded or pending payment fails; failing a
+// failed one records nothing.
 func (p *Payment) Fail(reason string, now time.Time) ([]Event, error) {
 	switch p.status {
 	case PaymentStatusFailed:
 		return nil, nil
 	case PaymentStatusFunded, PaymentStatusReleasing, PaymentStatusRefunding:
-		return []Event{PaymentFailed{JobID: p.jobID, Reason: reason, Signature: p.Signature(), At: now}}, nil
+		return []Event{PaymentFailed{JobID: p.jobID, Reason: TruncateText(reason, MaxPaymentReasonBytes), Signature: p.Signature(), At: now}}, nil
 	}
 	return nil, precondition("job %s's payment is %s; it cannot fail", p.jobID, p.status)
 }

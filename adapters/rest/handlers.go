@@ -412,6 +412,19 @@ func (s *Server) listPayments(c echo.Context) error {
 			RefundLamports: p.RefundLamports, EscrowSignature: p.EscrowSignature, Signature: p.Signature, Reason: p.Reason,
 			CreatedAt: ts(p.CreatedAt), UpdatedAt: ts(p.UpdatedAt), SettledAt: ts(p.SettledAt)})
 	}
+	// Within the byte budget too, again not ending inside a run (a run
+	// that starts the page is kept whole, as a page always moves on).
+	if fit := fitJSON(s, out.Payments); fit < n {
+		k := fit
+		for k > 0 && ps[k-1].UpdatedAt.Equal(ps[k].UpdatedAt) {
+			k--
+		}
+		if k == 0 {
+			for k = 1; k < n && ps[k].UpdatedAt.Equal(ps[0].UpdatedAt); k++ {
+			}
+		}
+		out.Payments, n, next = out.Payments[:k], k, next || k < n
+	}
 	if next && n > 0 {
 		out.NextCursor = encodeCursor(cursorPayments, uint64(ps[n-1].UpdatedAt.UnixNano()))
 	}

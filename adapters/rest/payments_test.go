@@ -1,9 +1,11 @@
 package rest_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,6 +109,60 @@ func TestPaymentsPagingAcrossTies(t *testing.T) {
 		slices.Sort(ids)
 		if !slices.Equal(ids, all) {
 			t.Fatalf("limit %d: paged through %v; want every payment once", limit, ids)
+		}
+	}
+}
+
+// TestPaymentsPageStopsAtTheByteBudget: /api/payments stops a page before
+// limits.max_reply_bytes (payments with the longest reasons, runs of ties
+// among them) and hands out the cursor of the next; paging still returns
+// every payment once.
+func TestPaymentsPageStopsAtTheByteBudget(t *testing.T) {
+	h := readmodeltest.NewHistory()
+	var envs []projections.Envelope
+	var all []string
+	reason := strings.Repeat("r", domain.MaxPaymentReasonBytes)
+	for i := range 23 {
+		id := fmt.Sprintf("big-%02d", i)
+		all = append(all, id)
+		at := readmodeltest.At(time.Duration(i/3) * time.Second) // runs of 3 ties
+		envs = append(envs, h.Envelope(domain.PaymentSkipped{JobID: id, Payer: "w", Reason: reason, At: at}))
+	}
+	model := memory.New(memory.Config{})
+	if err := model.Apply(t.Context(), envs, envs[len(envs)-1].Position); err != nil {
+		t.Fatal(err)
+	}
+	for _, budget := range []int{1, 4 << 10, 10 << 10} {
+		x := newEnv(t, func(d *rest.Deps, o *rest.Options) { d.Payments, o.MaxReplyBytes = model, budget })
+		var ids []string
+		cursor, pages := "", 0
+		for range 40 {
+			path := "/api/payments?limit=100"
+			if cursor != "" {
+				path += "&cursor=" + cursor
+			}
+			var pg rest.PaymentListJSON
+			x.get(path, http.StatusOK, &pg)
+			pages++
+			size := 0
+			for _, p := range pg.Payments {
+				ids = append(ids, p.JobID)
+				b, _ := json.Marshal(p)
+				size += len(b) + 1
+			}
+			if size > budget && len(pg.Payments) > 3 { // over the budget only for one run of ties
+				t.Fatalf("budget %d: a page of %d payments holds %d bytes", budget, len(pg.Payments), size)
+			}
+			if cursor = pg.NextCursor; cursor == "" {
+				break
+			}
+		}
+		slices.Sort(ids)
+		if !slices.Equal(ids, all) {
+			t.Fatalf("budget %d: paged through %v; want every payment once", budget, ids)
+		}
+		if pages < 3 {
+			t.Fatalf("budget %d: %d pages of %d payments of over 1 KiB; want the pages cut by bytes", budget, pages, len(all))
 		}
 	}
 }
