@@ -42,24 +42,14 @@ func TestPaymentsFromTheReadModel(t *testing.T) {
 	}
 
 	var ids []string
-	cursor := ""
-	for range 10 {
-		path := "/api/payments?limit=3"
-		if cursor != "" {
-			path += "&cursor=" + cursor
-		}
-		var pg rest.PaymentListJSON
-		x.get(path, http.StatusOK, &pg)
+	payPages(x, 3, func(pg rest.PaymentListJSON) {
 		for _, p := range pg.Payments {
 			ids = append(ids, p.JobID)
 			if p.Status == "refunded" && (p.RefundLamports != 250_000_000 || p.Reason != "job cancelled: typo" || p.SettledAt == nil) {
 				t.Fatalf("pay-2 = %+v", p)
 			}
 		}
-		if cursor = pg.NextCursor; cursor == "" {
-			break
-		}
-	}
+	})
 	if wantIDs := []string{"pay-7", "pay-6", "pay-4", "pay-1", "pay-5", "pay-2", "pay-3", "pay-8"}; !slices.Equal(ids, wantIDs) {
 		t.Fatalf("payments %v; want %v", ids, wantIDs)
 	}
@@ -91,21 +81,11 @@ func TestPaymentsPagingAcrossTies(t *testing.T) {
 	x := newEnv(t, func(d *rest.Deps, _ *rest.Options) { d.Payments = model })
 	for limit := 1; limit <= 10; limit++ {
 		var ids []string
-		cursor := ""
-		for range 40 {
-			path := fmt.Sprintf("/api/payments?limit=%d", limit)
-			if cursor != "" {
-				path += "&cursor=" + cursor
-			}
-			var pg rest.PaymentListJSON
-			x.get(path, http.StatusOK, &pg)
+		payPages(x, limit, func(pg rest.PaymentListJSON) {
 			for _, p := range pg.Payments {
 				ids = append(ids, p.JobID)
 			}
-			if cursor = pg.NextCursor; cursor == "" {
-				break
-			}
-		}
+		})
 		slices.Sort(ids)
 		if !slices.Equal(ids, all) {
 			t.Fatalf("limit %d: paged through %v; want every payment once", limit, ids)
@@ -135,14 +115,8 @@ func TestPaymentsPageStopsAtTheByteBudget(t *testing.T) {
 	for _, budget := range []int{1, 4 << 10, 10 << 10} {
 		x := newEnv(t, func(d *rest.Deps, o *rest.Options) { d.Payments, o.MaxReplyBytes = model, budget })
 		var ids []string
-		cursor, pages := "", 0
-		for range 40 {
-			path := "/api/payments?limit=100"
-			if cursor != "" {
-				path += "&cursor=" + cursor
-			}
-			var pg rest.PaymentListJSON
-			x.get(path, http.StatusOK, &pg)
+		pages := 0
+		payPages(x, 100, func(pg rest.PaymentListJSON) {
 			pages++
 			size := 0
 			for _, p := range pg.Payments {
@@ -153,10 +127,7 @@ func TestPaymentsPageStopsAtTheByteBudget(t *testing.T) {
 			if size > budget && len(pg.Payments) > 3 { // over the budget only for one run of ties
 				t.Fatalf("budget %d: a page of %d payments holds %d bytes", budget, len(pg.Payments), size)
 			}
-			if cursor = pg.NextCursor; cursor == "" {
-				break
-			}
-		}
+		})
 		slices.Sort(ids)
 		if !slices.Equal(ids, all) {
 			t.Fatalf("budget %d: paged through %v; want every payment once", budget, ids)
@@ -165,4 +136,24 @@ func TestPaymentsPageStopsAtTheByteBudget(t *testing.T) {
 			t.Fatalf("budget %d: %d pages of %d payments of over 1 KiB; want the pages cut by bytes", budget, pages, len(all))
 		}
 	}
+}
+
+// payPages reads /api/payments?limit=limit page by page to the last,
+// passing each page to page.
+func payPages(x *env, limit int, page func(rest.PaymentListJSON)) {
+	x.t.Helper()
+	cursor := ""
+	for range 40 {
+		path := fmt.Sprintf("/api/payments?limit=%d", limit)
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		var pg rest.PaymentListJSON
+		x.get(path, http.StatusOK, &pg)
+		page(pg)
+		if cursor = pg.NextCursor; cursor == "" {
+			return
+		}
+	}
+	x.t.Fatalf("/api/payments?limit=%d: no last page after 40", limit)
 }
