@@ -39,7 +39,7 @@ func (h *Handler) SubmitJob(ctx context.Context, c SubmitJob) (job *domain.Job, 
 			return nil, false, 0, err
 		}
 	}
-	claimed := ""
+	claimed, named := "", c.JobID != ""
 	if c.JobID == "" && lamports > 0 {
 		if claimed, err = h.claimedJob(ctx, c.Spec); err != nil {
 			return nil, false, 0, err
@@ -69,9 +69,19 @@ func (h *Handler) SubmitJob(ctx context.Context, c SubmitJob) (job *domain.Job, 
 			return nil, false, 0, err
 		}
 	}
+	// Past fundJob, a deposit on chain funds c.JobID: whoever records that
+	// job first has it. When the id came from the server (fresh, or the
+	// deposit's claim), a submission that loses that race brought the same
+	// deposit as the winner — one found it claimed and completes the
+	// claim while the claimer records its own — and is told the deposit is
+	// used; a caller that named the id is told the id is taken.
+	funded := claimed
+	if lamports > 0 && h.chain != nil && !named {
+		funded = c.JobID
+	}
 	job, res, err := update(ctx, h, domain.JobStream(c.JobID), newJob, func(j *domain.Job) ([]domain.Event, error) {
 		if j.Exists() { // a concurrent retry won; compare with it
-			return nil, sameSubmission(j, c, claimed)
+			return nil, sameSubmission(j, c, funded)
 		}
 		return []domain.Event{ev}, nil
 	})
@@ -82,8 +92,7 @@ func (h *Handler) SubmitJob(ctx context.Context, c SubmitJob) (job *domain.Job, 
 }
 
 // sameSubmission is nil when the existing job is c submitted again, else
-// why c cannot have its job id (claimed: the id was taken from c's
-// deposit).
+// why c cannot have its job id (claimed: the job c's deposit funds).
 func sameSubmission(existing *domain.Job, c SubmitJob, claimed string) error {
 	if existing.Owner() == c.Owner && reflect.DeepEqual(normalize(existing.Spec()), normalize(c.Spec)) {
 		return nil
