@@ -78,6 +78,7 @@ type App struct {
 	chain      commands.Chain
 	solana     *solana.Client // the chain client built here (closed on Stop)
 	settlement *commands.Settlement
+	snaps      *snapshots // nil unless the read model is in memory and snapshots are on
 
 	cancel         context.CancelFunc // stops the process managers
 	wg             sync.WaitGroup
@@ -149,7 +150,8 @@ func (a *App) Start(ctx context.Context) (err error) {
 	sc := cfg.Scheduler
 	codec := commands.NewCodec()
 	if cfg.Database.InMemory() {
-		a.model = memory.New(memory.Config{MaxJobsPerNode: sc.MaxJobsPerNode})
+		a.model = memory.New(memory.Config{MaxJobsPerNode: sc.MaxJobsPerNode, KeepFinished: cfg.Database.KeepFinishedJobs,
+			Archive: projections.LogArchive{Store: store, Codec: codec}})
 		a.rebuild = newOnlineRebuild(store, nil, "", postgres.Options{}, a.set.Now, a.log)
 	} else {
 		opts := postgres.Options{
@@ -207,6 +209,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 	observers := []func([]projections.Envelope){a.wakeSchedulers, a.metrics.Observe}
 	if a.set.Observe != nil {
 		observers = append(observers, a.set.Observe)
+	}
+	if m, ok := a.model.(*memory.Model); ok && cfg.Database.SnapshotInterval() > 0 {
+		a.snaps = newSnapshots(cfg.EventStore.DataDir, cfg.Database.SnapshotInterval(), m, departures, store, codec, a.log.With("component", "snapshot"))
+		a.snaps.load(ctx)
+		observers = append(observers, a.snaps.observe)
 	}
 	a.runner = projections.NewRunner(store, codec, &observedModel{readModel: a.model, observers: observers,
 		// Before the batch is visible: a scheduler pass that sees a
@@ -462,6 +469,9 @@ func (a *App) Stop() error {
 		}
 		a.stopProjection()
 		a.projWG.Wait()
+		if a.snaps != nil {
+			a.snaps.final()
+		}
 	}
 	if a.nodes != nil {
 		a.nodes.Close()

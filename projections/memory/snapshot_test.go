@@ -1,9 +1,7 @@
 package memory_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/gob"
 	"fmt"
 	"reflect"
 	"slices"
@@ -77,36 +75,6 @@ func (a envArchive) ArchivedJob(_ context.Context, id string, before uint64) (pr
 	return v, found, nil
 }
 
-// roundTrip encodes st as the server's snapshot does, and decodes it.
-func roundTrip(t *testing.T, st *memory.State) *memory.State {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(st); err != nil {
-		t.Fatal(err)
-	}
-	var out memory.State
-	if err := gob.NewDecoder(&buf).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
-	return &out
-}
-
-// state is m's state in a form two models can be compared by: encoded
-// and decoded (nil and empty alike), unordered parts sorted.
-func state(t *testing.T, m *memory.Model) *memory.State {
-	t.Helper()
-	st, err := m.Snapshot(commands.NewCodec())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st = roundTrip(t, st)
-	slices.SortFunc(st.Payments, func(a, b projections.PaymentView) int { return strings.Compare(a.JobID, b.JobID) })
-	for _, jobs := range st.Wallets {
-		slices.Sort(jobs)
-	}
-	return st
-}
-
 // views is what m's queries answer, for every job and the whole lists.
 func views(t *testing.T, m *memory.Model, envs []projections.Envelope) string {
 	t.Helper()
@@ -157,7 +125,7 @@ func TestSnapshotPlusTailEqualsReplay(t *testing.T) {
 		cfg := memory.Config{KeepFinished: keep, MaxActivity: 500, Archive: envArchive(envs)}
 		full := memory.New(cfg)
 		feed(t, full, envs)
-		want, wantViews := state(t, full), views(t, full, envs)
+		want, wantViews := readmodeltest.State(t, full, codec), views(t, full, envs)
 		if keep > 0 && (want.Horizon == 0 || len(want.Jobs) >= len(envs)/10) {
 			t.Fatalf("keep %d: horizon %d, %d jobs in memory: nothing let go of", keep, want.Horizon, len(want.Jobs))
 		}
@@ -170,11 +138,11 @@ func TestSnapshotPlusTailEqualsReplay(t *testing.T) {
 					t.Fatal(err)
 				}
 				after := memory.New(cfg)
-				if err := after.Restore(roundTrip(t, st), codec); err != nil {
+				if err := after.Restore(readmodeltest.RoundTrip(t, st), codec); err != nil {
 					t.Fatal(err)
 				}
 				feed(t, after, envs[cut:])
-				if got := state(t, after); !reflect.DeepEqual(got, want) {
+				if got := readmodeltest.State(t, after, codec); !reflect.DeepEqual(got, want) {
 					t.Fatalf("state after snapshot at %d + tail differs from the full replay", cut)
 				}
 				if got := views(t, after, envs); got != wantViews {

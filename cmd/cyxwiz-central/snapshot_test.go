@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/gob"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/cyxwiz/central-server/adapters/config"
+	"github.com/cyxwiz/central-server/adapters/snapshotfile"
+	"github.com/cyxwiz/central-server/commands"
+	"github.com/cyxwiz/central-server/eventstore"
+	"github.com/cyxwiz/central-server/eventstore/bolt"
+	"github.com/cyxwiz/central-server/projections"
+	"github.com/cyxwiz/central-server/projections/memory"
+	"github.com/cyxwiz/central-server/projections/readmodeltest"
+	"github.com/google/uuid"
+)
+
+// appendHistory appends envs to the log in dir, in order, as a server
+// would have recorded them.
+func appendHistory(t *testing.T, dir string, envs []projections.Envelope) {
+	t.Helper()
+	store, err := bolt.Open(filepath.Join(dir, "events.db"), bolt.WithNoSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	codec := commands.NewCodec()
+	for _, e := range envs {
+		data, err := codec.NewEvent(uuid.NewString(), e.Event, e.Metadata)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Append(context.Background(), e.Stream, eventstore.Any(), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// replayed is the read model and the departures a replay of the whole
+// log in dir builds.
+func replayed(t *testing.T, dir string) (*memory.State, map[string][]string) {
+	t.Helper()
+	store, err := bolt.Open(filepath.Join(dir, "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	codec := commands.NewCodec()
+	m := memory.New(memory.Config{MaxJobsPerNode: config.Default().Scheduler.MaxJobsPerNode})
+	d := commands.NewDepartures()
+	r := projections.NewRunner(store, codec, &observedModel{readModel: m, before: func(b []projections.Envelope) {
+		for _, e := range b {
+			d.Observe(e.Event)
+		}
+	}}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	<-r.CaughtUp()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return readmodeltest.State(t, m, codec), d.Snapshot()
+}
+
+// restart starts a server on dir and stops it; it returns the events its
+// runner applied (all of them without a snapshot) and its read model and
+// departures once stopped.
+func restart(t *testing.T, dir string) (applied uint64, st *memory.State, departures map[string][]string) {
+	t.Helper()
+	s := startServer(t, dir, Settings{}, func(c *config.Config) { c.Database.KeepFinishedJobs = 0 })
+	app := s.app
+	applied = app.runner.Stats().Applied
+	s.stop()
+	return applied, readmodeltest.State(t, app.model.(*memory.Model), commands.NewCodec()), app.snaps.departures.Snapshot()
+}
+
+// TestSnapshotStart: a server stopped cleanly leaves a snapshot; the next
+// start loads it and replays only the log after it, and ends where a
+// replay of the whole log ends, read model and departures alike. A
+// damaged snapshot, one of another format and one of another log are
+// ignored: the whole log is replayed.
+func TestSnapshotStart(t *testing.T) {
+	envs := readmodeltest.RealisticPaid(3000, 6, 11)
+	half := len(envs) / 2
+	tests := []struct {
+		name     string
+		spoil    func(t *testing.T, dir, snap string)
+		fromSnap bool
+	}{
+		{"snapshot + tail", func(*testing.T, string, string) {}, true},
+		{"damaged", func(t *testing.T, _, snap string) {
+			data, err := os.ReadFile(snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data[len(data)/2] ^= 0xff
+			if err := os.WriteFile(snap, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"another format", func(t *testing.T, _, snap string) {
+			if err := snapshotfile.Write(snap, snapshotVersion+1, func(w io.Writer) error {
+				return gob.NewEncoder(w).Encode(savedState{Model: &memory.State{Checkpoint: 1}})
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"another log", func(t *testing.T, dir, snap string) {
+			if err := os.Remove(filepath.Join(dir, "events.db")); err != nil {
+				t.Fatal(err)
+			}
+			appendHistory(t, dir, readmodeltest.RealisticPaid(3000, 6, 12)[:half+10])
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			appendHistory(t, dir, envs[:half])
+			restart(t, dir)
+			snap := filepath.Join(dir, snapshotFileName)
+			if _, err := os.Stat(snap); err != nil {
+				t.Fatalf("no snapshot after a clean stop: %v", err)
+			}
+			tt.spoil(t, dir, snap)
+			appendHistory(t, dir, envs[half:])
+			applied, got, gotDepartures := restart(t, dir)
+			want, wantDepartures := replayed(t, dir)
+			if fromSnap := applied < want.Checkpoint/2; fromSnap != tt.fromSnap {
+				t.Fatalf("start applied %d events of %d: from the snapshot %v, want %v", applied, want.Checkpoint, fromSnap, tt.fromSnap)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatal("read model after the restart differs from a replay of the whole log")
+			}
+			if !reflect.DeepEqual(gotDepartures, wantDepartures) {
+				t.Fatalf("departures after the restart %v, a replay finds %v", gotDepartures, wantDepartures)
+			}
+			if len(wantDepartures) == 0 {
+				t.Fatal("no departures in this history: nothing checked of them")
+			}
+		})
+	}
+}
