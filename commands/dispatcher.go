@@ -120,13 +120,13 @@ func (d *Dispatcher) DispatchNow(ctx context.Context, jobID, nodeID string) erro
 		if err == nil {
 			if accepted {
 				_, _, err = d.h.AcceptAttempt(ctx, jobID, nodeID, assignment)
-				return ignoreSettled(err)
+				return ignoreMovedOn(err)
 			}
 			if reason == "" {
 				reason = "the node declined"
 			}
 			_, _, err = d.h.RejectAttempt(ctx, jobID, nodeID, assignment, reason)
-			return ignoreSettled(err)
+			return ignoreMovedOn(err)
 		}
 		lastErr = err
 		if ctx.Err() != nil {
@@ -140,12 +140,12 @@ func (d *Dispatcher) DispatchNow(ctx context.Context, jobID, nodeID string) erro
 		}
 	}
 	_, _, err = d.h.RejectAttempt(ctx, jobID, nodeID, assignment, fmt.Sprintf("unreachable at %s after %d attempts: %v", addr, d.cfg.Attempts, lastErr))
-	return ignoreSettled(err)
+	return ignoreMovedOn(err)
 }
 
-// ignoreSettled drops errors saying the job moved on meanwhile (cancelled,
+// ignoreMovedOn drops errors saying the job moved on meanwhile (cancelled,
 // reported on, requeued): the outcome we wanted to record no longer applies.
-func ignoreSettled(err error) error {
+func ignoreMovedOn(err error) error {
 	if errors.Is(err, domain.ErrFailedPrecondition) || errors.Is(err, domain.ErrPermissionDenied) {
 		return nil
 	}

@@ -305,7 +305,7 @@ func (h *Handler) AcceptJob(ctx context.Context, jobID, nodeID string) (*domain.
 }
 
 // AcceptAttempt is AcceptJob for one assignment attempt (0: the current
-// one): a late answer to an earlier push must not settle a later one.
+// one): a late answer to an earlier push must not count for a later one.
 func (h *Handler) AcceptAttempt(ctx context.Context, jobID, nodeID string, attempt int) (*domain.Job, uint64, error) {
 	now := h.now()
 	job, res, err := h.updateJob(ctx, jobID, func(j *domain.Job) ([]domain.Event, error) {

@@ -160,54 +160,13 @@ func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []proje
 		counts:   make(map[countKey]int64),
 		payments: make(map[string]*paymentWork),
 	}
-	var ids []string                // as stored (see text)
-	byStored := map[string]string{} // stored id → the batch's id
-	var payIDs []string             // as stored
-	payByStored := map[string]string{}
-	for i := range batch {
-		if batch[i].Position <= from {
-			continue
-		}
-		if id, ok := projections.PaymentJobOf(batch[i].Event); ok {
-			if _, seen := w.payments[id]; !seen {
-				w.payments[id] = &paymentWork{}
-				payIDs = append(payIDs, text(id))
-				payByStored[text(id)] = id
-			}
-		}
-		if id, ok := projections.JobIDOf(batch[i].Event); ok {
-			if _, seen := w.jobs[id]; !seen {
-				w.jobs[id] = &jobWork{}
-				ids = append(ids, text(id))
-				byStored[text(id)] = id
-			}
-		}
-	}
-	if len(ids) > 0 {
-		rows, err := tx.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ANY($1)`, ids)
-		if err != nil {
-			return nil, 0, fmt.Errorf("postgres read model: read jobs: %w", err)
-		}
-		for rows.Next() {
-			v, spec, err := scanJobState(rows)
-			if err != nil {
-				rows.Close()
-				return nil, 0, fmt.Errorf("postgres read model: %w", err)
-			}
-			jw := w.jobs[byStored[v.ID]]
-			if jw == nil {
-				continue // two ids stored alike (see text): the first wins
-			}
-			jw.v, jw.known, jw.spec = v, true, spec
-		}
-		if err := rows.Err(); err != nil {
-			return nil, 0, fmt.Errorf("postgres read model: read jobs: %w", err)
-		}
-	}
-	if err := readPayments(ctx, tx, w, payIDs, payByStored); err != nil {
+	jobs, payments := w.touched(batch, from)
+	if err := readJobs(ctx, tx, w, jobs); err != nil {
 		return nil, 0, fmt.Errorf("postgres read model: %w", err)
 	}
-
+	if err := readPayments(ctx, tx, w, payments); err != nil {
+		return nil, 0, fmt.Errorf("postgres read model: %w", err)
+	}
 	var last uint64
 	for i := range batch {
 		e := &batch[i]
@@ -216,57 +175,12 @@ func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []proje
 		}
 		last = e.Position
 		if id, ok := projections.JobIDOf(e.Event); ok {
-			jw := w.jobs[id]
-			var before *projections.JobView
-			if jw.known {
-				before = &jw.v
-			}
-			if hour, d, ok := projections.StatsDelta(before, *e); ok {
-				h := w.hours[hour]
-				if h == nil {
-					h = new(projections.HourCounts)
-					w.hours[hour] = h
-				}
-				h.Add(d)
-			}
-			if _, opens := e.Event.(domain.JobSubmitted); jw.known != opens { // else: unknown job, or opened twice
-				if !jw.changed {
-					jw.changed = true
-					w.jobOrder = append(w.jobOrder, id)
-				}
-				if jw.known && !jw.v.Deleted {
-					w.counts[countKey{jw.v.Owner, jw.v.Spec.Type, jw.v.Status}]--
-				}
-				jw.opened = jw.opened || !jw.known
-				jw.known = true
-				projections.ApplyJob(&jw.v, *e)
-				normJob(&jw.v)
-				if !jw.v.Deleted {
-					w.counts[countKey{jw.v.Owner, jw.v.Spec.Type, jw.v.Status}]++
-				}
-				if m.hub.Watching(id) {
-					if err := jw.fullView(); err != nil {
-						return nil, 0, fmt.Errorf("postgres read model: %w", err)
-					}
-					w.updates = append(w.updates, projections.UpdateFor(&jw.v, *e))
-				}
+			if err := w.foldJob(id, e, m.hub.Watching); err != nil {
+				return nil, 0, fmt.Errorf("postgres read model: %w", err)
 			}
 		}
 		if id, ok := projections.NodeIDOf(e.Event); ok {
-			nw := w.node(base, id)
-			if _, opens := e.Event.(domain.NodeRegistered); nw.known != opens {
-				if !nw.changed {
-					nw.changed = true
-					w.nodeIDs = append(w.nodeIDs, id)
-				}
-				switch e.Event.(type) {
-				case domain.NodeRegistered, domain.NodeUpdated:
-					nw.full = true
-				}
-				nw.known = true
-				projections.ApplyNode(&nw.v, *e)
-				normNode(&nw.v)
-			}
+			w.foldNode(base, id, e)
 		}
 		if id, p, ok := projections.MetricPointOf(e.Event); ok && w.node(base, id).known {
 			w.samples.add(e.Position, id, p)
@@ -279,6 +193,129 @@ func (m *Model) fold(ctx context.Context, tx pgx.Tx, base *mirror, batch []proje
 		}
 	}
 	return w, last, nil
+}
+
+// storedIDs are the ids of rows a batch touches, as stored (see text),
+// with the batch's id of each.
+type storedIDs struct {
+	ids      []string
+	byStored map[string]string
+}
+
+func (s *storedIDs) add(id string) {
+	if s.byStored == nil {
+		s.byStored = map[string]string{}
+	}
+	s.ids = append(s.ids, text(id))
+	s.byStored[text(id)] = id
+}
+
+// touched makes a work entry for every job and payment the envelopes after
+// from touch, and returns their ids, to read their rows.
+func (w *batchWork) touched(batch []projections.Envelope, from uint64) (jobs, payments storedIDs) {
+	for i := range batch {
+		if batch[i].Position <= from {
+			continue
+		}
+		if id, ok := projections.PaymentJobOf(batch[i].Event); ok && w.payments[id] == nil {
+			w.payments[id] = &paymentWork{}
+			payments.add(id)
+		}
+		if id, ok := projections.JobIDOf(batch[i].Event); ok && w.jobs[id] == nil {
+			w.jobs[id] = &jobWork{}
+			jobs.add(id)
+		}
+	}
+	return jobs, payments
+}
+
+// readJobs fills the work entries of the jobs with their stored rows.
+func readJobs(ctx context.Context, tx pgx.Tx, w *batchWork, jobs storedIDs) error {
+	if len(jobs.ids) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ANY($1)`, jobs.ids)
+	if err != nil {
+		return fmt.Errorf("read jobs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		v, spec, err := scanJobState(rows)
+		if err != nil {
+			return err
+		}
+		jw := w.jobs[jobs.byStored[v.ID]]
+		if jw == nil {
+			continue // two ids stored alike (see text): the first wins
+		}
+		jw.v, jw.known, jw.spec = v, true, spec
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read jobs: %w", err)
+	}
+	return nil
+}
+
+// foldJob folds e, an event of job id, into the batch's work: the hourly
+// statistics, the job's view and the per-status counts, and an update for
+// its watchers when watching(id).
+func (w *batchWork) foldJob(id string, e *projections.Envelope, watching func(string) bool) error {
+	jw := w.jobs[id]
+	var before *projections.JobView
+	if jw.known {
+		before = &jw.v
+	}
+	if hour, d, ok := projections.StatsDelta(before, *e); ok {
+		h := w.hours[hour]
+		if h == nil {
+			h = new(projections.HourCounts)
+			w.hours[hour] = h
+		}
+		h.Add(d)
+	}
+	if _, opens := e.Event.(domain.JobSubmitted); jw.known == opens {
+		return nil // an event of an unknown job, or a job opened twice
+	}
+	if !jw.changed {
+		jw.changed = true
+		w.jobOrder = append(w.jobOrder, id)
+	}
+	if jw.known && !jw.v.Deleted {
+		w.counts[countKey{jw.v.Owner, jw.v.Spec.Type, jw.v.Status}]--
+	}
+	jw.opened = jw.opened || !jw.known
+	jw.known = true
+	projections.ApplyJob(&jw.v, *e)
+	normJob(&jw.v)
+	if !jw.v.Deleted {
+		w.counts[countKey{jw.v.Owner, jw.v.Spec.Type, jw.v.Status}]++
+	}
+	if watching(id) {
+		if err := jw.fullView(); err != nil {
+			return err
+		}
+		w.updates = append(w.updates, projections.UpdateFor(&jw.v, *e))
+	}
+	return nil
+}
+
+// foldNode folds e, an event of node id, into the batch's work.
+func (w *batchWork) foldNode(base *mirror, id string, e *projections.Envelope) {
+	nw := w.node(base, id)
+	if _, opens := e.Event.(domain.NodeRegistered); nw.known == opens {
+		return // an event of an unknown node, or a node registered twice
+	}
+	if !nw.changed {
+		nw.changed = true
+		w.nodeIDs = append(w.nodeIDs, id)
+	}
+	switch e.Event.(type) {
+	case domain.NodeRegistered, domain.NodeUpdated:
+		nw.full = true
+	}
+	nw.known = true
+	projections.ApplyNode(&nw.v, *e)
+	normNode(&nw.v)
 }
 
 // node returns the work entry of a node, from the mirror on first use.

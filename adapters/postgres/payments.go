@@ -107,11 +107,11 @@ func normPayment(v *projections.PaymentView) {
 
 // readPayments fills w.payments (keyed by the batch's ids) from the rows
 // of ids (as stored, see text).
-func readPayments(ctx context.Context, tx pgx.Tx, w *batchWork, ids []string, byStored map[string]string) error {
-	if len(ids) == 0 {
+func readPayments(ctx context.Context, tx pgx.Tx, w *batchWork, payments storedIDs) error {
+	if len(payments.ids) == 0 {
 		return nil
 	}
-	rows, err := tx.Query(ctx, `SELECT `+paymentColumns+` FROM payments WHERE job_id = ANY($1)`, ids)
+	rows, err := tx.Query(ctx, `SELECT `+paymentColumns+` FROM payments WHERE job_id = ANY($1)`, payments.ids)
 	if err != nil {
 		return fmt.Errorf("read payments: %w", err)
 	}
@@ -121,7 +121,7 @@ func readPayments(ctx context.Context, tx pgx.Tx, w *batchWork, ids []string, by
 		if err != nil {
 			return err
 		}
-		if pw := w.payments[byStored[v.JobID]]; pw != nil {
+		if pw := w.payments[payments.byStored[v.JobID]]; pw != nil {
 			pw.v, pw.known = v, true
 		}
 	}

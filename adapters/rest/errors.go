@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/cyxwiz/central-server/domain"
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/projections"
 	"github.com/labstack/echo/v4"
@@ -13,15 +14,42 @@ import (
 
 // Error codes of the {"error":{"code","message"}} body.
 const (
-	CodeInvalidArgument  = "invalid_argument"   // 400
-	CodeUnauthenticated  = "unauthenticated"    // 401
-	CodePermissionDenied = "permission_denied"  // 403
-	CodeNotFound         = "not_found"          // 404
-	CodeMethodNotAllowed = "method_not_allowed" // 405
-	CodeConflict         = "conflict"           // 409
-	CodeUnavailable      = "unavailable"        // 503
-	CodeInternal         = "internal"           // 500
+	CodeInvalidArgument    = "invalid_argument"    // 400
+	CodeUnauthenticated    = "unauthenticated"     // 401
+	CodePermissionDenied   = "permission_denied"   // 403
+	CodeNotFound           = "not_found"           // 404
+	CodeMethodNotAllowed   = "method_not_allowed"  // 405
+	CodeConflict           = "conflict"            // 409
+	CodeFailedPrecondition = "failed_precondition" // 400
+	CodeResourceExhausted  = "resource_exhausted"  // 429
+	CodeUnavailable        = "unavailable"         // 503
+	CodeInternal           = "internal"            // 500
 )
+
+// domainErrors maps the domain's error kinds to HTTP as Google's API
+// design guide maps the gRPC codes the gRPC adapter gives them.
+var domainErrors = []struct {
+	kind   error
+	status int
+	code   string
+}{
+	{domain.ErrInvalidArgument, http.StatusBadRequest, CodeInvalidArgument},
+	{domain.ErrNotFound, http.StatusNotFound, CodeNotFound},
+	{domain.ErrPermissionDenied, http.StatusForbidden, CodePermissionDenied},
+	{domain.ErrFailedPrecondition, http.StatusBadRequest, CodeFailedPrecondition},
+	{domain.ErrAlreadyExists, http.StatusConflict, CodeConflict},
+	{domain.ErrResourceExhausted, http.StatusTooManyRequests, CodeResourceExhausted},
+}
+
+// StatusOf is the HTTP status REST answers err with (500 for an error it
+// does not know).
+func StatusOf(err error) int {
+	var e *Error
+	if errors.As(fromQuery(err), &e) {
+		return e.Status
+	}
+	return http.StatusInternalServerError
+}
 
 // Error is an answer other than success: the HTTP status, a stable code,
 // a message a person can act on and, for a bad parameter, its name.
@@ -69,7 +97,8 @@ func unavailable(format string, args ...any) *Error {
 
 // fromQuery turns an error of a read model or the store into an answer:
 // a page token the model refuses is the client's bad cursor; a closed
-// store or a cancelled request is unavailable; anything else is internal
+// store or a cancelled request is unavailable; one of the domain's error
+// kinds is answered as domainErrors says; anything else is internal
 // (logged by handleError, answered without details).
 func fromQuery(err error) error {
 	var e *Error
@@ -82,6 +111,11 @@ func fromQuery(err error) error {
 		return badParam(inQuery, "cursor", "%v; use the next_cursor of the previous page of the same list, with the same filters, or omit it to start again", err)
 	case errors.Is(err, eventstore.ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return unavailable("the server is shutting down or overloaded; retry shortly")
+	}
+	for _, d := range domainErrors {
+		if errors.Is(err, d.kind) {
+			return &Error{Status: d.status, Code: d.code, Message: err.Error()}
+		}
 	}
 	return err
 }

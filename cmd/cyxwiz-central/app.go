@@ -61,13 +61,17 @@ type App struct {
 	set Settings
 	log *slog.Logger
 
+	issuer     *auth.Issuer
 	store      eventstore.Store
+	codec      *eventstore.Registry
 	model      readModel
 	runner     *projections.Runner
 	handler    *commands.Handler
 	monitor    *commands.Monitor
 	disp       *commands.Dispatcher
 	scheds     []*commands.Scheduler
+	departures *commands.Departures
+	timeouts   *commands.Timeouts
 	server     *grpcadapter.Server
 	rest       *rest.Server
 	metrics    *metrics.Metrics
@@ -123,36 +127,61 @@ func NewApp(cfg config.Config, set Settings, log *slog.Logger) (*App, error) {
 	return &App{cfg: cfg, set: set, log: log, serveErr: make(chan error, 1)}, nil
 }
 
-// Start opens the log, rebuilds the read model by replay, starts the
-// process managers and serves gRPC. It returns once the server listens.
+// Start brings the server up in the order of the architecture: open the
+// log, open the read model, build the write side and the process managers,
+// replay the log into the read model, run the process managers, serve. It
+// returns once gRPC and REST listen; on an error everything started is
+// stopped.
 func (a *App) Start(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			a.Stop()
 		}
 	}()
-	cfg := a.cfg
-	if err := os.MkdirAll(cfg.EventStore.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	secret, err := jwtSecret(cfg, a.log)
+	secret, err := jwtSecret(a.cfg, a.log)
 	if err != nil {
 		return err
 	}
-	issuer := auth.NewIssuer(secret, a.set.Now, auth.WithP2PTTL(cfg.JWT.P2PTokenExpiration()))
+	a.issuer = auth.NewIssuer(secret, a.set.Now, auth.WithP2PTTL(a.cfg.JWT.P2PTokenExpiration()))
+	if err := a.openEventLog(ctx); err != nil {
+		return err
+	}
+	if err := a.openReadModel(ctx); err != nil {
+		return err
+	}
+	if err := a.buildWriteSide(); err != nil {
+		return err
+	}
+	a.buildProcessManagers()
+	if err := a.replay(ctx); err != nil {
+		return err
+	}
+	a.runProcessManagers()
+	return a.serve()
+}
 
+// openEventLog creates the data directory and opens the event log.
+func (a *App) openEventLog(ctx context.Context) error {
+	if err := os.MkdirAll(a.cfg.EventStore.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
 	store, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
-	a.store = store
+	a.store, a.codec = store, commands.NewCodec()
+	return nil
+}
 
-	sc := cfg.Scheduler
-	codec := commands.NewCodec()
+// openReadModel opens the read model database.url names (in memory when
+// empty, else PostgreSQL) with its online rebuild, and the metrics that
+// watch it.
+func (a *App) openReadModel(ctx context.Context) error {
+	cfg, sc := a.cfg, a.cfg.Scheduler
 	if cfg.Database.InMemory() {
 		a.model = memory.New(memory.Config{MaxJobsPerNode: sc.MaxJobsPerNode, KeepFinished: cfg.Database.KeepFinishedJobs,
-			Archive: projections.LogArchive{Store: store, Codec: codec}})
-		a.rebuild = newOnlineRebuild(store, nil, "", postgres.Options{}, a.set.Now, a.log)
+			Archive: projections.LogArchive{Store: a.store, Codec: a.codec}})
+		a.rebuild = newOnlineRebuild(a.store, nil, "", postgres.Options{}, a.set.Now, a.log)
 	} else {
 		opts := postgres.Options{
 			Schema: cfg.Database.Schema, MaxJobsPerNode: sc.MaxJobsPerNode, MaxConns: int32(cfg.Database.MaxConnections), Logger: a.log.With("component", "postgres"),
@@ -163,7 +192,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		}
 		a.pg, a.model = pg, pg
 		opts.MaxConns = 4
-		a.rebuild = newOnlineRebuild(store, pg, cfg.Database.URL, opts, a.set.Now, a.log.With("component", "rebuild"))
+		a.rebuild = newOnlineRebuild(a.store, pg, cfg.Database.URL, opts, a.set.Now, a.log.With("component", "rebuild"))
 		a.log.Info("read models in PostgreSQL", "schema", pg.Schema(), "checkpoint", pg.Checkpoint())
 	}
 	a.metrics = metrics.New(metrics.Options{
@@ -171,6 +200,14 @@ func (a *App) Start(ctx context.Context) (err error) {
 		ProjectionPosition: func() uint64 { return a.runner.Position() },
 		Log:                a.log.With("component", "metrics"),
 	})
+	return nil
+}
+
+// buildWriteSide builds the command handler with [scheduler]'s policy,
+// the chain (escrow and the settlement saga, when enabled) and the
+// dispatcher that pushes assignments to nodes.
+func (a *App) buildWriteSide() error {
+	sc := a.cfg.Scheduler
 	policy := commands.DefaultPolicy()
 	policy.MaxJobsPerNode = sc.MaxJobsPerNode
 	policy.MinReputation = sc.MinReputation
@@ -180,47 +217,58 @@ func (a *App) Start(ctx context.Context) (err error) {
 	policy.PenaltyTimeout = sc.ReputationPenaltyTimeout
 	policy.PenaltyFailure = sc.ReputationPenaltyFailure
 	policy.RewardSuccess = sc.ReputationRewardSuccess
-	policy.AllowUnpaidJobs = cfg.Blockchain.AllowUnpaidJobs()
-	a.handler = commands.NewHandler(a.metrics.Store(store), codec, a.set.Now, policy, a.log.With("component", "commands"))
+	policy.AllowUnpaidJobs = a.cfg.Blockchain.AllowUnpaidJobs()
+	a.handler = commands.NewHandler(a.metrics.Store(a.store), a.codec, a.set.Now, policy, a.log.With("component", "commands"))
 	if err := a.startChain(); err != nil {
 		return err
 	}
 	a.nodes = grpcadapter.NewNodeClient()
-	a.disp = commands.NewDispatcher(a.handler, a.nodes, issuer, commands.DispatchConfig{
+	a.disp = commands.NewDispatcher(a.handler, a.nodes, a.issuer, commands.DispatchConfig{
 		PortOffset: sc.NodeControlPortOffset, Attempts: sc.DispatchAttempts, Backoff: a.set.DispatchBackoff,
 	}, a.log.With("component", "dispatcher"))
-	departures := commands.NewDepartures()
+	return nil
+}
+
+// buildProcessManagers builds the schedulers, the node monitor and the job
+// timeouts; they run once the read model has caught up (runProcessManagers).
+func (a *App) buildProcessManagers() {
+	sc := a.cfg.Scheduler
+	a.departures = commands.NewDepartures()
 	for i := range a.set.Schedulers {
 		a.scheds = append(a.scheds, commands.NewScheduler(a.handler, a.model, a.disp, commands.SchedulerConfig{
-			Interval: a.set.SchedulerInterval, Seed: a.set.SchedulerSeed + uint64(i), Departures: departures,
+			Interval: a.set.SchedulerInterval, Seed: a.set.SchedulerSeed + uint64(i), Departures: a.departures,
 		}, a.log.With("component", "scheduler", "instance", i)))
 	}
 	a.monitor = commands.NewMonitor(a.handler, commands.NewMemoryLeases(), a.model, commands.MonitorConfig{
 		HeartbeatTimeout: a.set.HeartbeatTimeout, SampleInterval: sc.MetricsSampleInterval(),
 	}, a.set.Now, a.log.With("component", "monitor"), a.kick)
-	timeouts := commands.NewTimeouts(a.handler, a.model, commands.TimeoutConfig{
+	a.timeouts = commands.NewTimeouts(a.handler, a.model, commands.TimeoutConfig{
 		Accept: a.set.AcceptTimeout, Run: a.set.RunTimeout, Interval: a.set.CheckInterval,
 	}, a.set.Now, a.log.With("component", "timeouts"))
+}
 
-	// Rebuild the read model from the log before anything acts on it.
+// replay starts the projection runner, which follows the log into the read
+// model for the server's life, and waits until it has caught up: nothing
+// acts on the read model before it has.
+func (a *App) replay(ctx context.Context) error {
 	projCtx, stopProjection := context.WithCancel(context.Background())
-	runCtx, cancel := context.WithCancel(context.Background())
-	a.cancel, a.stopProjection = cancel, stopProjection
+	a.stopProjection = stopProjection
 	observers := []func([]projections.Envelope){a.wakeSchedulers, a.metrics.Observe}
 	if a.set.Observe != nil {
 		observers = append(observers, a.set.Observe)
 	}
-	if m, ok := a.model.(*memory.Model); ok && cfg.Database.SnapshotInterval() > 0 {
-		a.snaps = newSnapshots(cfg.EventStore.DataDir, cfg.Database.SnapshotInterval(), m, departures, store, codec, a.log.With("component", "snapshot"))
+	if m, ok := a.model.(*memory.Model); ok && a.cfg.Database.SnapshotInterval() > 0 {
+		a.snaps = newSnapshots(a.cfg.EventStore.DataDir, a.cfg.Database.SnapshotInterval(), m, a.departures, a.store, a.codec,
+			a.log.With("component", "snapshot"))
 		a.snaps.load(ctx)
 		observers = append(observers, a.snaps.observe)
 	}
-	a.runner = projections.NewRunner(store, codec, &observedModel{readModel: a.model, observers: observers,
+	a.runner = projections.NewRunner(a.store, a.codec, &observedModel{readModel: a.model, observers: observers,
 		// Before the batch is visible: a scheduler pass that sees a
 		// requeued job pending must also see where it came from.
 		before: func(batch []projections.Envelope) {
 			for _, e := range batch {
-				departures.Observe(e.Event)
+				a.departures.Observe(e.Event)
 			}
 		}},
 		a.log.With("component", "projection"))
@@ -235,22 +283,34 @@ func (a *App) Start(ctx context.Context) (err error) {
 	select {
 	case <-a.runner.CaughtUp():
 		a.log.Info("read model rebuilt from the log", "position", a.runner.Position(), "took", time.Since(start).Round(time.Millisecond))
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// runProcessManagers runs the schedulers, the monitor, the timeouts and
+// the settlement saga until Stop, and asks for a first scheduling pass.
+func (a *App) runProcessManagers() {
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
 	for _, s := range a.scheds {
 		a.goRun(func() error { return s.Run(runCtx) })
 	}
 	a.goRun(func() error { return a.monitor.Run(runCtx) })
-	a.goRun(func() error { return timeouts.Run(runCtx) })
+	a.goRun(func() error { return a.timeouts.Run(runCtx) })
 	if a.settlement != nil {
 		a.goRun(func() error { return a.settlement.Run(runCtx) })
 	}
 	a.kick()
+}
 
+// serve starts gRPC, then REST.
+func (a *App) serve() error {
+	cfg, sc := a.cfg, a.cfg.Scheduler
 	a.server = grpcadapter.New(grpcadapter.Deps{
 		Commands: a.handler, Monitor: a.monitor, Jobs: a.model, Nodes: a.model, Watcher: a.model,
-		Projection: a.runner, Auth: issuer, Tokens: issuer, Now: a.set.Now, Wallet: a.walletDeps(),
+		Projection: a.runner, Auth: a.issuer, Tokens: a.issuer, Now: a.set.Now, Wallet: a.walletDeps(),
 	}, grpcadapter.Options{
 		MaxMessageBytes: cfg.Server.MaxMessageBytes, P2PTokenTTL: cfg.JWT.P2PTokenExpiration(),
 		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset,
@@ -267,7 +327,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 
 	a.rest = rest.New(rest.Deps{
 		Jobs: a.model, Nodes: a.model, Stats: a.model, Activity: a.model, Payments: a.model,
-		Store: store, Codec: codec, Auth: issuer, Health: a.health, Head: a.runner.Position, Now: a.set.Now,
+		Store: a.store, Codec: a.codec, Auth: a.issuer, Health: a.health, Head: a.runner.Position, Now: a.set.Now,
 		Rebuild: a.rebuild, Logs: a.set.Logs, Config: &a.cfg, EscrowAddress: a.escrowAddress(),
 	}, rest.Options{
 		CORSOrigins: cfg.Server.CORSOrigins.Items(), MaxJobsPerNode: sc.MaxJobsPerNode,

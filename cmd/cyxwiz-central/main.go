@@ -91,6 +91,9 @@ func usage(w io.Writer) {
                                             the rebuild in once it has caught up
   cyxwiz-central audit job|node ID [--json] print a job's or a node's full history from the log
                                             (the server must be stopped: it holds the log file)
+  cyxwiz-central healthcheck [--addr HOST:PORT] [--service NAME] [--timeout 3s]
+                                            probe a running server's gRPC health service; exit 0 only
+                                            when it answers SERVING (the container HEALTHCHECK)
   cyxwiz-central version                    print the version
 
 Every config key can be overridden with CYXWIZ_<SECTION>_<KEY>, e.g. CYXWIZ_SERVER_GRPC_ADDRESS.

@@ -365,212 +365,258 @@ func stopReason(ctx context.Context, did, want int) string {
 	return "stopped"
 }
 
-// lifecycle runs mode lifecycle.
+// lifecycle runs mode lifecycle: start the fleet, submit through a window
+// of jobs in flight, watch each to its end, drain, report.
 func (l *load) lifecycle(parent context.Context, stderr io.Writer) (report, error) {
 	rep := report{mode: "lifecycle", o: l.o}
 	if err := l.ping(parent); err != nil {
 		return rep, err
 	}
-	var (
-		submitted sync.Map // job id → submit time
-		lat       latencies
-		errs      errorCounts
-		window    = make(chan struct{}, l.o.window)
-		doneJobs  atomic.Int64
-		failed    atomic.Int64
-		requeued  atomic.Int64
-		abandoned atomic.Int64
-		lastDone  atomic.Int64 // unix nanos of the last terminal state seen
-		watchers  sync.WaitGroup
-	)
-	finish := func(id string, ok bool, at time.Time) {
-		t0, found := submitted.LoadAndDelete(id)
-		if !found {
-			return // seen already (a node and a watcher both saw it)
-		}
-		lat.add(at.Sub(t0.(time.Time)))
-		doneJobs.Add(1)
-		if !ok {
-			failed.Add(1)
-		}
-		lastDone.Store(at.UnixNano())
-		<-window
+	r := &lifecycleRun{load: l, parent: parent, window: make(chan struct{}, l.o.window)}
+	defer r.closeFleet()
+	if err := r.startFleet(); err != nil {
+		return rep, err
 	}
-	onNode := func(r nodesim.Result) {
-		switch r.Outcome {
-		case nodesim.OutcomeCompleted, nodesim.OutcomeFailed:
-			if l.o.observe == "node" {
-				finish(r.JobID, r.Outcome == nodesim.OutcomeCompleted, r.Done)
-			}
-		case nodesim.OutcomeCancelled:
-			requeued.Add(1)
-		case nodesim.OutcomeError:
-			errs.add(r.Err)
-		}
-	}
-
-	// The fleet.
-	var fleet []*nodesim.Node
-	defer func() {
-		for _, n := range fleet {
-			n.Close()
-		}
-	}()
-	for i := range l.o.nodes {
-		n, err := nodesim.New(nodesim.Config{
-			Conn: l.conns[i%len(l.conns)], OwnerToken: l.owner, Name: fmt.Sprintf("load-sim-%03d", i),
-			PortOffset: l.o.portOffset, Region: "local", HeartbeatInterval: 2 * time.Second,
-			MaxConcurrentJobs: l.o.slots, TrainDuration: l.o.train, ProgressReports: l.o.progress,
-			FailureProbability: l.o.failP, Rand: rand.New(rand.NewPCG(l.o.seed, uint64(i))), OnJobDone: onNode,
-		})
-		if err != nil {
-			return rep, err
-		}
-		if err := n.Start(parent); err != nil {
-			return rep, fmt.Errorf("start simulated node %d: %w", i, err)
-		}
-		fleet = append(fleet, n)
-	}
-	fmt.Fprintf(stderr, "cyxwiz-load: %d simulated nodes registered (%d slots each); submitting\n", len(fleet), l.o.slots)
-
-	// abandon frees the window slot of a job whose watcher gave up; the
-	// job counts as lost.
-	abandon := func(id string) {
-		if _, found := submitted.LoadAndDelete(id); found {
-			abandoned.Add(1)
-			<-window
-		}
-	}
-	watch := func(g int, id string) {
-		defer watchers.Done()
-		defer abandon(id) // no-op once finished
-		ctx, cancel := context.WithTimeout(parent, l.o.duration+l.o.drain)
-		defer cancel()
-		client, cctx := l.jobs(g), bearer(ctx, l.tokens[g])
-		terminal := func(st pb.StatusCode) (bool, bool) {
-			switch st {
-			case pb.StatusCode_STATUS_COMPLETED:
-				return true, true
-			case pb.StatusCode_STATUS_FAILED, pb.StatusCode_STATUS_CANCELLED:
-				return true, false
-			}
-			return false, false
-		}
-		if l.o.observe == "stream" {
-			stream, err := client.StreamJobUpdates(cctx, &pb.GetJobStatusRequest{JobId: id})
-			if err != nil {
-				errs.add(err)
-				return
-			}
-			for {
-				u, err := stream.Recv()
-				if err != nil {
-					if ctx.Err() == nil && err != io.EOF {
-						errs.add(err)
-					}
-					return
-				}
-				if end, ok := terminal(u.GetStatus().GetStatus()); end {
-					finish(id, ok, time.Now())
-					return
-				}
-			}
-		}
-		t := time.NewTicker(l.o.poll)
-		defer t.Stop()
-		for {
-			resp, err := client.GetJobStatus(cctx, &pb.GetJobStatusRequest{JobId: id})
-			if err != nil {
-				if ctx.Err() == nil {
-					errs.add(err)
-				}
-				return
-			}
-			if end, ok := terminal(resp.GetStatus().GetStatus()); end {
-				finish(id, ok, time.Now())
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}
+	fmt.Fprintf(stderr, "cyxwiz-load: %d simulated nodes registered (%d slots each); submitting\n", len(r.fleet), l.o.slots)
 
 	ctx, cancel := context.WithTimeout(parent, l.o.duration)
 	defer cancel()
-	var (
-		next  atomic.Int64
-		subs  atomic.Int64
-		subWG sync.WaitGroup
-	)
 	start := time.Now()
-	for g := range l.o.clients {
-		subWG.Go(func() {
-			client, cctx := l.jobs(g), bearer(ctx, l.tokens[g])
-			for ctx.Err() == nil && next.Add(1) <= int64(l.o.n) {
+	r.submitAll(ctx)
+	rep.stopped = stopReason(ctx, int(r.subs.Load())+r.errs.total(), l.o.n)
+	end := r.drain()
+	cancel()
+	r.watchers.Wait()
+	r.fill(&rep, end.Sub(start))
+	return rep, nil
+}
+
+// lifecycleRun is the state of one lifecycle run, shared by the
+// submitters, the watchers and the simulated nodes.
+type lifecycleRun struct {
+	*load
+	parent    context.Context
+	fleet     []*nodesim.Node
+	submitted sync.Map // job id → submit time
+	lat       latencies
+	errs      errorCounts
+	window    chan struct{} // a slot per job in flight
+	subs      atomic.Int64
+	doneJobs  atomic.Int64
+	failed    atomic.Int64
+	requeued  atomic.Int64
+	abandoned atomic.Int64
+	lastDone  atomic.Int64 // unix nanos of the last terminal state seen
+	watchers  sync.WaitGroup
+}
+
+// finish records a job's end and frees its window slot, once (a node and a
+// watcher may both see it).
+func (r *lifecycleRun) finish(id string, ok bool, at time.Time) {
+	t0, found := r.submitted.LoadAndDelete(id)
+	if !found {
+		return
+	}
+	r.lat.add(at.Sub(t0.(time.Time)))
+	r.doneJobs.Add(1)
+	if !ok {
+		r.failed.Add(1)
+	}
+	r.lastDone.Store(at.UnixNano())
+	<-r.window
+}
+
+// abandon frees the window slot of a job whose watcher gave up; the job
+// counts as lost.
+func (r *lifecycleRun) abandon(id string) {
+	if _, found := r.submitted.LoadAndDelete(id); found {
+		r.abandoned.Add(1)
+		<-r.window
+	}
+}
+
+// onNode is a simulated node's report of a job it ran.
+func (r *lifecycleRun) onNode(res nodesim.Result) {
+	switch res.Outcome {
+	case nodesim.OutcomeCompleted, nodesim.OutcomeFailed:
+		if r.o.observe == "node" {
+			r.finish(res.JobID, res.Outcome == nodesim.OutcomeCompleted, res.Done)
+		}
+	case nodesim.OutcomeCancelled:
+		r.requeued.Add(1)
+	case nodesim.OutcomeError:
+		r.errs.add(res.Err)
+	}
+}
+
+// startFleet registers the simulated nodes.
+func (r *lifecycleRun) startFleet() error {
+	for i := range r.o.nodes {
+		n, err := nodesim.New(nodesim.Config{
+			Conn: r.conns[i%len(r.conns)], OwnerToken: r.owner, Name: fmt.Sprintf("load-sim-%03d", i),
+			PortOffset: r.o.portOffset, Region: "local", HeartbeatInterval: 2 * time.Second,
+			MaxConcurrentJobs: r.o.slots, TrainDuration: r.o.train, ProgressReports: r.o.progress,
+			FailureProbability: r.o.failP, Rand: rand.New(rand.NewPCG(r.o.seed, uint64(i))), OnJobDone: r.onNode,
+		})
+		if err != nil {
+			return err
+		}
+		if err := n.Start(r.parent); err != nil {
+			return fmt.Errorf("start simulated node %d: %w", i, err)
+		}
+		r.fleet = append(r.fleet, n)
+	}
+	return nil
+}
+
+func (r *lifecycleRun) closeFleet() {
+	for _, n := range r.fleet {
+		n.Close()
+	}
+}
+
+// submitAll submits from every client until -n jobs or ctx ends, each when
+// the window has room, and starts a watcher per job unless the nodes
+// report the ends.
+func (r *lifecycleRun) submitAll(ctx context.Context) {
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+	)
+	for g := range r.o.clients {
+		wg.Go(func() {
+			client, cctx := r.jobs(g), bearer(ctx, r.tokens[g])
+			for ctx.Err() == nil && next.Add(1) <= int64(r.o.n) {
 				select {
-				case window <- struct{}{}:
+				case r.window <- struct{}{}:
 				case <-ctx.Done():
 					return
 				}
 				id := uuid.NewString()
-				submitted.Store(id, time.Now())
+				r.submitted.Store(id, time.Now())
 				if _, err := client.SubmitJob(cctx, &pb.SubmitJobRequest{Config: job(id)}); err != nil {
-					submitted.Delete(id)
-					<-window
+					r.submitted.Delete(id)
+					<-r.window
 					if ctx.Err() == nil {
-						errs.add(err)
+						r.errs.add(err)
 					}
 					continue
 				}
-				subs.Add(1)
-				if l.o.observe != "node" {
-					watchers.Add(1)
-					go watch(g, id)
+				r.subs.Add(1)
+				if r.o.observe != "node" {
+					r.watchers.Add(1)
+					go r.watch(g, id)
 				}
 			}
 		})
 	}
-	subWG.Wait()
-	rep.stopped = stopReason(ctx, int(subs.Load())+errs.total(), l.o.n)
+	wg.Wait()
+}
 
-	// Drain: wait for the unfinished jobs, up to -drain.
-	deadline := time.After(l.o.drain)
+// terminal reports whether st ends a job, and whether it succeeded.
+func terminal(st pb.StatusCode) (end, ok bool) {
+	switch st {
+	case pb.StatusCode_STATUS_COMPLETED:
+		return true, true
+	case pb.StatusCode_STATUS_FAILED, pb.StatusCode_STATUS_CANCELLED:
+		return true, false
+	}
+	return false, false
+}
+
+// watch follows a job to its end as client g, by stream or by polling
+// (-observe), up to -duration plus -drain.
+func (r *lifecycleRun) watch(g int, id string) {
+	defer r.watchers.Done()
+	defer r.abandon(id) // no-op once finished
+	ctx, cancel := context.WithTimeout(r.parent, r.o.duration+r.o.drain)
+	defer cancel()
+	client, cctx := r.jobs(g), bearer(ctx, r.tokens[g])
+	if r.o.observe == "stream" {
+		r.watchStream(ctx, cctx, client, id)
+		return
+	}
+	t := time.NewTicker(r.o.poll)
+	defer t.Stop()
+	for {
+		resp, err := client.GetJobStatus(cctx, &pb.GetJobStatusRequest{JobId: id})
+		if err != nil {
+			if ctx.Err() == nil {
+				r.errs.add(err)
+			}
+			return
+		}
+		if end, ok := terminal(resp.GetStatus().GetStatus()); end {
+			r.finish(id, ok, time.Now())
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// watchStream follows a job's update stream to its end.
+// ctx bounds the watch; cctx is ctx with the client's token.
+func (r *lifecycleRun) watchStream(ctx, cctx context.Context, client pb.JobServiceClient, id string) {
+	stream, err := client.StreamJobUpdates(cctx, &pb.GetJobStatusRequest{JobId: id})
+	if err != nil {
+		r.errs.add(err)
+		return
+	}
+	for {
+		u, err := stream.Recv()
+		if err != nil {
+			if ctx.Err() == nil && err != io.EOF {
+				r.errs.add(err)
+			}
+			return
+		}
+		if end, ok := terminal(u.GetStatus().GetStatus()); end {
+			r.finish(id, ok, time.Now())
+			return
+		}
+	}
+}
+
+// drain waits for the unfinished jobs, up to -drain, and returns when the
+// last job ended (now if none did).
+func (r *lifecycleRun) drain() time.Time {
+	deadline := time.After(r.o.drain)
 	tick := time.NewTicker(10 * time.Millisecond)
-drain:
-	for doneJobs.Load()+abandoned.Load() < subs.Load() {
+	defer tick.Stop()
+wait:
+	for r.doneJobs.Load()+r.abandoned.Load() < r.subs.Load() {
 		select {
 		case <-deadline:
-			break drain
-		case <-parent.Done():
-			break drain
+			break wait
+		case <-r.parent.Done():
+			break wait
 		case <-tick.C:
 		}
 	}
-	tick.Stop()
-	end := time.Now()
-	if last := lastDone.Load(); last > 0 {
-		end = time.Unix(0, last)
+	if last := r.lastDone.Load(); last > 0 {
+		return time.Unix(0, last)
 	}
-	cancel()
-	watchers.Wait()
+	return time.Now()
+}
 
-	rep.elapsed = end.Sub(start)
-	rep.submitted = int(subs.Load())
-	rep.done = int(doneJobs.Load())
-	rep.failed = int(failed.Load())
+// fill writes the run's counts into rep.
+func (r *lifecycleRun) fill(rep *report, elapsed time.Duration) {
+	rep.elapsed = elapsed
+	rep.submitted = int(r.subs.Load())
+	rep.done = int(r.doneJobs.Load())
+	rep.failed = int(r.failed.Load())
 	rep.lost = rep.submitted - rep.done
-	rep.requeued = int(requeued.Load())
-	rep.errors = errs.total()
-	rep.errText = errs.String()
-	rep.lat = lat.summary()
-	for _, n := range fleet {
-		st := n.Stats()
-		rep.refused += int(st.Refused)
+	rep.requeued = int(r.requeued.Load())
+	rep.errors = r.errs.total()
+	rep.errText = r.errs.String()
+	rep.lat = r.lat.summary()
+	for _, n := range r.fleet {
+		rep.refused += int(n.Stats().Refused)
 	}
-	return rep, nil
 }
 
 // latencies collects durations from many goroutines.

@@ -18,4 +18,7 @@
 //
 // The package does no I/O and never reads the clock; randomness comes from
 // the *rand.Rand the caller passes in, so tests are deterministic.
+//
+// commands/README.md draws where placement sits in the life of a job
+// (queue → feasibility → rank → reserve → assign → push → accept).
 package placement
