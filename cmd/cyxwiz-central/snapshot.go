@@ -33,8 +33,7 @@ const snapshotVersion = 1<<16 | memory.SnapshotVersion
 type savedState struct {
 	Model      *memory.State
 	Departures map[string][]string
-	Stream     string // of the event at Model.Checkpoint
-	Revision   uint64
+	EventID    string // of the event at Model.Checkpoint
 }
 
 // snapshots saves the in-memory read model and the departures every
@@ -106,8 +105,8 @@ func (s *snapshots) matchesLog(ctx context.Context, st *savedState) error {
 	if err != nil {
 		return fmt.Errorf("read the log at position %d: %w", pos, err)
 	}
-	if len(recs) == 0 || recs[0].Position != pos || recs[0].Stream != st.Stream || recs[0].Revision != st.Revision {
-		return fmt.Errorf("the log does not hold the snapshot's event at position %d (%s@%d): a snapshot of another log", pos, st.Stream, st.Revision)
+	if len(recs) == 0 || recs[0].Position != pos || recs[0].ID != st.EventID {
+		return fmt.Errorf("the log does not hold the snapshot's event %s at position %d: a snapshot of another log", st.EventID, pos)
 	}
 	return nil
 }
@@ -181,7 +180,7 @@ func (s *snapshots) write(st *savedState) {
 		s.log.Warn("read-model snapshot not written: cannot read its position in the log", "position", pos, "err", err)
 		return
 	}
-	st.Stream, st.Revision = recs[0].Stream, recs[0].Revision
+	st.EventID = recs[0].ID
 	err = snapshotfile.Write(s.path, snapshotVersion, func(w io.Writer) error { return gob.NewEncoder(w).Encode(st) })
 	if err != nil {
 		s.log.Warn("read-model snapshot not written", "err", err)

@@ -88,7 +88,7 @@ func restart(t *testing.T, dir string) (applied uint64, st *memory.State, depart
 // ignored: the whole log is replayed.
 func TestSnapshotStart(t *testing.T) {
 	envs := readmodeltest.RealisticPaid(3000, 6, 11)
-	half := len(envs) / 2
+	half := len(envs) * 3 / 4 // the tail a start after the snapshot replays is a quarter
 	tests := []struct {
 		name     string
 		spoil    func(t *testing.T, dir, snap string)
