@@ -198,7 +198,7 @@ func Default() Config {
 			MaxMessageBytes:      4 << 20,
 			ShutdownGraceSeconds: 15,
 		},
-		Database: Database{MaxConnections: 10, SnapshotIntervalSeconds: 300, KeepFinishedJobs: 100_000},
+		Database: Database{MaxConnections: 10, SnapshotIntervalSeconds: 300, KeepFinishedJobs: 20_000},
 		Blockchain: Blockchain{
 			Network:            NetworkDisabled,
 			ProgramID:          "11111111111111111111111111111111",

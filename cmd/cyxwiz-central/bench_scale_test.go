@@ -59,9 +59,9 @@ func scaleJobs(b *testing.B) int {
 	return n
 }
 
-// scaleDir returns a data dir holding a history of n jobs: nine in ten
+// scaleDir returns a data dir holding a history of n jobs: 49 in 50
 // completed (submitted, assigned, started, completed: four events each),
-// one in ten pending; built on the first call for n.
+// one in 50 pending; built on the first call for n.
 func scaleDir(b *testing.B, n int) string {
 	root := os.Getenv("CYXWIZ_SCALE_DIR")
 	if root == "" {
@@ -112,7 +112,7 @@ func buildScaleHistory(b *testing.B, path string, n int) {
 				t := at.Add(time.Duration(i) * time.Millisecond)
 				spec := readmodeltest.JobSpec(domain.JobType(1+i%4), domain.Priority(i%4), domain.DeviceCUDA, 4<<30)
 				evs := []any{domain.JobSubmitted{JobID: id, Owner: fmt.Sprintf("user-%d", i%1000), Spec: spec, At: t}}
-				if i%10 != 9 {
+				if i%50 != 49 {
 					evs = append(evs,
 						domain.JobAssigned{JobID: id, NodeID: node, Attempt: 1, Score: 100, At: t},
 						domain.JobStarted{JobID: id, NodeID: node, At: t},

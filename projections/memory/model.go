@@ -71,7 +71,7 @@ type Model struct {
 	activity ring                             // the newest Config.MaxActivity lines
 	payments payments
 
-	queue projections.QueueCache // PendingJobs in order; touched by Apply under mu
+	queue queue // the pending jobs in order
 }
 
 var (
@@ -121,8 +121,8 @@ func New(cfg Config) *Model {
 		metrics:  make(map[string][]projections.MetricPoint),
 		hours:    make(map[int64]projections.HourCounts),
 		payments: newPayments(),
+		queue:    newQueue(),
 	}
-	m.queue.Reset()
 	return m
 }
 
@@ -255,11 +255,13 @@ func (m *Model) count(owner string, typ domain.JobType, status domain.JobStatus,
 
 func (m *Model) reindex(v *projections.JobView, wasPending, wasActive bool) {
 	if v.Pending() {
-		m.pending[v.ID] = v.QueuedJob()
-		m.queue.Touch(v.ID, false, len(m.pending))
+		j := v.QueuedJob()
+		old, had := m.pending[v.ID]
+		m.pending[v.ID] = j
+		m.queue.set(j, old, had)
 	} else if wasPending {
+		m.queue.remove(m.pending[v.ID])
 		delete(m.pending, v.ID)
-		m.queue.Touch(v.ID, true, len(m.pending))
 	}
 	if v.Active() {
 		m.active[v.ID] = v

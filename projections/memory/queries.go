@@ -172,7 +172,7 @@ func (m *Model) NodeMetrics(_ context.Context, id string, from, to time.Time) ([
 func (m *Model) PendingJobs() []domain.QueuedJob {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.queue.Jobs(m.pending)
+	return m.queue.page(domain.QueuedJob{}, true, len(m.pending))
 }
 
 // Candidates implements projections.SchedulerSnapshot.

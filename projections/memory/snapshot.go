@@ -163,6 +163,5 @@ func (m *Model) Restore(st *State, codec EventCodec) error {
 		}
 		m.payments.wallets[w] = set
 	}
-	m.queue.Reset()
 	return nil
 }
