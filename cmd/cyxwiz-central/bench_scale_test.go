@@ -267,6 +267,7 @@ func BenchmarkScaleHotPaths(b *testing.B) {
 			wg.Go(func() {
 				for next.Add(1) <= int64(b.N) {
 					spec := readmodeltest.JobSpec(domain.JobTypeTraining, domain.PriorityNormal, domain.DeviceCUDA, 4<<30)
+					spec.PaymentAmount, spec.PaymentAddress, spec.EscrowTxHash = 0, "", "" // unpaid: a new job each time
 					if _, _, _, err := app.handler.SubmitJob(ctx, commands.SubmitJob{Owner: "bench", Spec: spec}); err != nil {
 						b.Error(err)
 						return
