@@ -26,15 +26,18 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/cyxwiz-central ./cmd/cyxwiz-central && \
     go build -trimpath -ldflags="-s -w" -o /out/cyxwiz-node-sim ./cmd/cyxwiz-node-sim && \
     go build -trimpath -ldflags="-s -w" -o /out/cyxwiz-load ./cmd/cyxwiz-load
-# The data directory, owned by the runtime user: a named volume mounted
-# here starts with this ownership.
-RUN mkdir -p /out/var/lib/cyxwiz && chown 65532:65532 /out/var/lib/cyxwiz && chmod 0700 /out/var/lib/cyxwiz
+# The data directory and the TLS certificates' (docker-compose.tls.yml),
+# owned by the runtime user: a named volume mounted here starts with this
+# ownership.
+RUN mkdir -p /out/var/lib/cyxwiz /out/etc/cyxwiz/certs && \
+    chown 65532:65532 /out/var/lib/cyxwiz /out/etc/cyxwiz/certs && chmod 0700 /out/var/lib/cyxwiz /out/etc/cyxwiz/certs
 
 FROM gcr.io/distroless/static-debian12:nonroot
 LABEL org.opencontainers.image.title="cyxwiz-central" \
       org.opencontainers.image.description="CyxWiz central server: event-sourced orchestrator of a paid ML compute network"
 COPY --from=build /out/cyxwiz-central /out/cyxwiz-node-sim /out/cyxwiz-load /
 COPY --from=build --chown=65532:65532 /out/var/lib/cyxwiz /var/lib/cyxwiz
+COPY --from=build --chown=65532:65532 /out/etc/cyxwiz/certs /etc/cyxwiz/certs
 COPY --chown=65532:65532 config.toml /etc/cyxwiz/config.toml
 WORKDIR /var/lib/cyxwiz
 ENV CYXWIZ_EVENTSTORE_DATA_DIR=/var/lib/cyxwiz

@@ -196,6 +196,22 @@ func conflictPause(attempt int) time.Duration {
 	return time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
 }
 
+// runEvery runs step on every tick of interval and every kick (nil: none)
+// until ctx ends: the loop of the process managers.
+func runEvery(ctx context.Context, interval time.Duration, kick <-chan struct{}, step func(context.Context)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kick:
+		case <-t.C:
+		}
+		step(ctx)
+	}
+}
+
 // sleepCtx pauses for d, or until ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

@@ -137,17 +137,8 @@ func (m *Monitor) Sweep(ctx context.Context) {
 // Run adopts online nodes, then sweeps expired leases until ctx ends.
 func (m *Monitor) Run(ctx context.Context) error {
 	m.Adopt()
-	interval := max(m.cfg.HeartbeatTimeout/4, 10*time.Millisecond)
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			m.Sweep(ctx)
-		}
-	}
+	runEvery(ctx, max(m.cfg.HeartbeatTimeout/4, 10*time.Millisecond), nil, m.Sweep)
+	return nil
 }
 
 // LastHeartbeat returns when the node last checked in.

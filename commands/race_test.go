@@ -229,19 +229,7 @@ func TestRaceDuplicateReports(t *testing.T) {
 				parallel(racers, func(i int) {
 					_, _, errs[i] = x.h.CompleteJob(x.ctx, job, node, domain.JobResult{ModelWeightsURI: "s3://out", ComputeTimeMs: 1000})
 				})
-				for i, err := range errs {
-					if err != nil {
-						t.Errorf("report %d: %v (a duplicate report should be a no-op)", i, err)
-					}
-				}
-				evs := x.jobEvents(job)
-				if n := countOf[domain.JobCompleted](evs); n != 1 {
-					t.Errorf("%d JobCompleted, want 1: %v", n, eventNames(evs))
-				}
-				f := x.foldNode(node)
-				if f.released[job] != 1 || slices.Contains(f.active, job) {
-					t.Errorf("slot released %d times, node still holds it: %v", f.released[job], slices.Contains(f.active, job))
-				}
+				endedOnce[domain.JobCompleted](t, x, job, node, "report", errs)
 			})
 
 			t.Run("CancelJob", func(t *testing.T) {
@@ -251,19 +239,7 @@ func TestRaceDuplicateReports(t *testing.T) {
 				parallel(racers, func(i int) {
 					_, _, errs[i] = x.h.CancelJob(x.ctx, job, "alice", "changed my mind")
 				})
-				for i, err := range errs {
-					if err != nil {
-						t.Errorf("cancel %d: %v", i, err)
-					}
-				}
-				evs := x.jobEvents(job)
-				if n := countOf[domain.JobCancelled](evs); n != 1 {
-					t.Errorf("%d JobCancelled, want 1: %v", n, eventNames(evs))
-				}
-				f := x.foldNode(node)
-				if f.released[job] != 1 || slices.Contains(f.active, job) {
-					t.Errorf("slot released %d times; still held: %v", f.released[job], slices.Contains(f.active, job))
-				}
+				endedOnce[domain.JobCancelled](t, x, job, node, "cancel", errs)
 			})
 
 			t.Run("SubmitJob same spec", func(t *testing.T) {
@@ -380,4 +356,25 @@ func sameSpec(a, b domain.JobSpec) bool {
 		return s
 	}
 	return reflect.DeepEqual(norm(a), norm(b))
+}
+
+// endedOnce checks a race of racers ending job on node: every racer
+// succeeded (a duplicate is a no-op), the log holds one E, and the node's
+// slot was released once and is no longer held.
+func endedOnce[E domain.Event](t *testing.T, x *harness, job, node, what string, errs []error) {
+	t.Helper()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("%s %d: %v (a duplicate should be a no-op)", what, i, err)
+		}
+	}
+	evs := x.jobEvents(job)
+	if n := countOf[E](evs); n != 1 {
+		var e E
+		t.Errorf("%d %s, want 1: %v", n, e.EventName(), eventNames(evs))
+	}
+	f := x.foldNode(node)
+	if f.released[job] != 1 || slices.Contains(f.active, job) {
+		t.Errorf("slot released %d times; still held: %v", f.released[job], slices.Contains(f.active, job))
+	}
 }

@@ -82,17 +82,8 @@ func (s *Scheduler) Kick() {
 
 // Run makes passes on every kick and tick until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.kick:
-		case <-t.C:
-		}
-		s.Pass(ctx)
-	}
+	runEvery(ctx, s.cfg.Interval, s.kick, func(ctx context.Context) { s.Pass(ctx) })
+	return nil
 }
 
 // Pass places what it can of the queue and returns how many jobs it

@@ -213,20 +213,12 @@ func (s *Settlement) settled(jobID string) {
 
 // drive settles due jobs on every kick and tick until ctx ends.
 func (s *Settlement) drive(ctx context.Context) {
-	t := time.NewTicker(s.cfg.Interval)
-	defer t.Stop()
 	sem := make(chan struct{}, s.cfg.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var lastProbe time.Time
 	probeEvery := max(5*time.Second, s.cfg.Interval)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.kick:
-		case <-t.C:
-		}
+	runEvery(ctx, s.cfg.Interval, s.kick, func(ctx context.Context) {
 		now := time.Now()
 		s.mu.Lock()
 		var jobs []string
@@ -261,7 +253,7 @@ func (s *Settlement) drive(ctx context.Context) {
 				s.step(ctx, id)
 			}()
 		}
-	}
+	})
 }
 
 // probe reads the chain's block height to keep Health current.

@@ -97,14 +97,6 @@ func (t *Timeouts) Check(ctx context.Context) {
 
 // Run checks deadlines every Interval until ctx ends.
 func (t *Timeouts) Run(ctx context.Context) error {
-	tick := time.NewTicker(t.cfg.Interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			t.Check(ctx)
-		}
-	}
+	runEvery(ctx, t.cfg.Interval, nil, t.Check)
+	return nil
 }

@@ -8,7 +8,9 @@ package deploy_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -75,13 +77,15 @@ func (s *stringList) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-var interpolation = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+var interpolation = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
 
 // interpolate does what compose does to a value: ${VAR}, ${VAR:-default}
-// (default when unset or empty), ${VAR-default} (when unset), $VAR, and
-// $$ for a literal $.
-func interpolate(s string, env map[string]string) string {
-	return interpolation.ReplaceAllStringFunc(s, func(m string) string {
+// (default when unset or empty), ${VAR-default} (when unset), ${VAR:?msg}
+// (an error when unset or empty), ${VAR?msg} (when unset), $VAR, and $$
+// for a literal $.
+func interpolate(s string, env map[string]string) (string, error) {
+	var errs []error
+	out := interpolation.ReplaceAllStringFunc(s, func(m string) string {
 		if m == "$$" {
 			return "$"
 		}
@@ -97,37 +101,133 @@ func interpolate(s string, env map[string]string) string {
 			if !set {
 				return g[3]
 			}
+		case ":?", "?":
+			if !set || (g[2] == ":?" && v == "") {
+				errs = append(errs, fmt.Errorf("required variable %s is missing a value: %s", name, g[3]))
+			}
 		}
 		return v
 	})
+	return out, errors.Join(errs...)
 }
 
-// loadCompose reads docker-compose.yml and interpolates it with env (the
-// shell environment compose would see), as `docker compose config` does.
-func loadCompose(t *testing.T, env map[string]string) composeFile {
+// testSecret is the CYXWIZ_JWT_SECRET the tests give compose unless they
+// say otherwise: the compose file requires one.
+const testSecret = "compose-test-secret-0123456789abcdef0123"
+
+// loadCompose reads docker-compose.yml, and the override files after it
+// (merged as compose merges them), interpolated with env (the shell
+// environment compose would see, CYXWIZ_JWT_SECRET defaulting to
+// testSecret), as `docker compose config` does.
+func loadCompose(t *testing.T, env map[string]string, overrides ...string) composeFile {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	withSecret := map[string]string{"CYXWIZ_JWT_SECRET": testSecret}
+	maps.Copy(withSecret, env)
+	c, err := composeConfig(withSecret, append([]string{"docker-compose.yml"}, overrides...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		t.Fatalf("docker-compose.yml is not YAML: %v", err)
-	}
-	var walk func(*yaml.Node)
-	walk = func(n *yaml.Node) {
-		if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
-			n.Value = interpolate(n.Value, env)
+	return c
+}
+
+// composeConfig is `docker compose -f F1 -f F2 … config` for the subset of
+// the specification the checks read: later files add services, volumes and
+// environment variables, replace commands, healthcheck tests and ports
+// lists, and add volumes (by container path) and depends_on entries.
+func composeConfig(env map[string]string, files ...string) (composeFile, error) {
+	var merged composeFile
+	for _, name := range files {
+		data, err := os.ReadFile(filepath.Join(root, name))
+		if err != nil {
+			return merged, err
 		}
-		for _, c := range n.Content {
-			walk(c)
+		var doc yaml.Node
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return merged, fmt.Errorf("%s is not YAML: %w", name, err)
 		}
+		var errs []error
+		var walk func(*yaml.Node)
+		walk = func(n *yaml.Node) {
+			if n.Kind == yaml.ScalarNode && n.Tag == "!!str" {
+				v, err := interpolate(n.Value, env)
+				n.Value = v
+				errs = append(errs, err)
+			}
+			for _, c := range n.Content {
+				walk(c)
+			}
+		}
+		walk(&doc)
+		if err := errors.Join(errs...); err != nil {
+			return merged, fmt.Errorf("%s: %w", name, err)
+		}
+		var c composeFile
+		if err := doc.Decode(&c); err != nil {
+			return merged, fmt.Errorf("%s: %w", name, err)
+		}
+		merged = merged.merge(c)
 	}
-	walk(&doc)
-	var c composeFile
-	if err := doc.Decode(&c); err != nil {
-		t.Fatalf("docker-compose.yml: %v", err)
+	return merged, nil
+}
+
+// merge overlays o on c as a compose override file does.
+func (c composeFile) merge(o composeFile) composeFile {
+	if c.Services == nil {
+		return o
 	}
+	if o.Name != "" {
+		c.Name = o.Name
+	}
+	for name, ov := range o.Services {
+		s, ok := c.Services[name]
+		if !ok {
+			c.Services[name] = ov
+			continue
+		}
+		if ov.Image != "" {
+			s.Image = ov.Image
+		}
+		if ov.Entrypoint != nil {
+			s.Entrypoint = ov.Entrypoint
+		}
+		if ov.Command != nil {
+			s.Command = ov.Command
+		}
+		if ov.Ports != nil {
+			s.Ports = ov.Ports
+		}
+		env := maps.Clone(s.Environment)
+		if env == nil {
+			env = map[string]string{}
+		}
+		maps.Copy(env, ov.Environment)
+		s.Environment = env
+		for _, v := range ov.Volumes {
+			target := strings.Split(v, ":")[1]
+			s.Volumes = slices.DeleteFunc(slices.Clone(s.Volumes), func(old string) bool { return strings.Split(old, ":")[1] == target })
+			s.Volumes = append(s.Volumes, v)
+		}
+		if h := ov.Healthcheck; h != nil && s.Healthcheck != nil {
+			merged := *s.Healthcheck
+			if h.Test != nil {
+				merged.Test = h.Test
+			}
+			s.Healthcheck = &merged
+		} else if h != nil {
+			s.Healthcheck = h
+		}
+		deps := maps.Clone(s.DependsOn)
+		if deps == nil {
+			deps = map[string]dependsOn{}
+		}
+		maps.Copy(deps, ov.DependsOn)
+		s.DependsOn = deps
+		c.Services[name] = s
+	}
+	if c.Volumes == nil {
+		c.Volumes = map[string]any{}
+	}
+	maps.Copy(c.Volumes, o.Volumes)
 	return c
 }
 
@@ -144,9 +244,17 @@ func TestInterpolate(t *testing.T) {
 		{"$$(cmd) $${A}", "$(cmd) ${A}"},
 		{"postgresql://u:${B:-pw}@h/db?x=1", "postgresql://u:pw@h/db?x=1"},
 	} {
-		if got := interpolate(tt.in, env); got != tt.want {
-			t.Errorf("interpolate(%q) = %q, want %q", tt.in, got, tt.want)
+		if got, err := interpolate(tt.in, env); got != tt.want || err != nil {
+			t.Errorf("interpolate(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
+	}
+	for _, in := range []string{"${B:?say why}", "${EMPTY:?say why}", "${B?say why}"} {
+		if _, err := interpolate(in, env); err == nil || !strings.Contains(err.Error(), "say why") {
+			t.Errorf("interpolate(%q): %v, want the message as an error", in, err)
+		}
+	}
+	if got, err := interpolate("${EMPTY?say why}", env); got != "" || err != nil {
+		t.Errorf(`interpolate("${EMPTY?say why}") = %q, %v; want "" (set, if empty)`, got, err)
 	}
 }
 
@@ -268,10 +376,20 @@ func TestComposeStructure(t *testing.T) {
 		}
 	}
 	central := c.Services["central"]
-	for _, p := range []string{"50051:50051", "8080:8080"} {
+	for _, p := range []string{"127.0.0.1:50051:50051", "127.0.0.1:8080:8080"} {
 		if !slices.Contains(central.Ports, p) {
-			t.Errorf("central publishes %v, want %s among them", central.Ports, p)
+			t.Errorf("central publishes %v, want %s among them (loopback unless CYXWIZ_PUBLISH_ADDR says otherwise)", central.Ports, p)
 		}
+	}
+	for name, svc := range c.Services {
+		for _, p := range svc.Ports {
+			if !strings.HasPrefix(p, "127.0.0.1:") {
+				t.Errorf("%s publishes %s beyond loopback by default", name, p)
+			}
+		}
+	}
+	if wide := loadCompose(t, map[string]string{"CYXWIZ_PUBLISH_ADDR": "0.0.0.0"}).Services["central"].Ports; !slices.Contains(wide, "0.0.0.0:50051:50051") {
+		t.Errorf("with CYXWIZ_PUBLISH_ADDR=0.0.0.0 central publishes %v", wide)
 	}
 	es := c.Services["eventstore"].Environment
 	for k, v := range map[string]string{"EVENTSTORE_INSECURE": "true", "EVENTSTORE_CLUSTER_SIZE": "1", "EVENTSTORE_RUN_PROJECTIONS": "None"} {

@@ -96,6 +96,36 @@ func TestSystemdUnit(t *testing.T) {
 	if dataDir != u.last("Service.ReadWritePaths") || dataDir != u.last("Service.WorkingDirectory") {
 		t.Errorf("eventstore data dir %q, ReadWritePaths %q, WorkingDirectory %q: want the same", dataDir, u.last("Service.ReadWritePaths"), u.last("Service.WorkingDirectory"))
 	}
+	// The JWT secret is a credential, read through CYXWIZ_JWT_SECRET_FILE
+	// from the credentials directory (%d); SIGHUP reloads TLS files.
+	cred, credDir := "", t.TempDir()
+	for _, lc := range u["Service.LoadCredential"] {
+		if name, _, ok := strings.Cut(lc, ":"); ok && name == "jwt_secret" {
+			cred = name
+		}
+	}
+	secretFile := ""
+	for _, e := range u["Service.Environment"] {
+		if v, ok := strings.CutPrefix(e, "CYXWIZ_JWT_SECRET_FILE="); ok {
+			secretFile = strings.Replace(v, "%d", credDir, 1)
+		}
+	}
+	if cred == "" || secretFile != filepath.Join(credDir, cred) {
+		t.Errorf("LoadCredential %q, Environment %q: want the JWT secret as credential jwt_secret, read from %%d/jwt_secret",
+			u["Service.LoadCredential"], u["Service.Environment"])
+	} else {
+		secret := strings.Repeat("k", 64)
+		if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(filepath.Join(root, "config.toml"), []string{"CYXWIZ_JWT_SECRET_FILE=" + secretFile})
+		if err != nil || cfg.JWT.Secret != secret {
+			t.Errorf("config from the credential: secret %q, %v", cfg.JWT.Secret, err)
+		}
+	}
+	if !strings.Contains(u.last("Service.ExecReload"), "-HUP") {
+		t.Errorf("ExecReload %q: want SIGHUP (reloads the TLS files)", u.last("Service.ExecReload"))
+	}
 	// The config it points at, with that environment, loads.
 	if _, err := config.Load(filepath.Join(root, "config.toml"), []string{"CYXWIZ_EVENTSTORE_DATA_DIR=" + dataDir}); err != nil {
 		t.Errorf("config.toml with the unit's environment: %v", err)

@@ -23,14 +23,16 @@ func gpuBox(f ...func(c *domain.Candidate)) *domain.Candidate {
 	return c
 }
 
+func cuda(mem int64) domain.Requirements {
+	return domain.Requirements{Device: domain.DeviceCUDA, Memory: mem}
+}
+
+func req(d domain.DeviceType, mem int64) domain.Requirements {
+	return domain.Requirements{Device: d, Memory: mem}
+}
+
 func TestFeasible(t *testing.T) {
 	policy := domain.NodeLimits{MaxJobsPerNode: 4, MinReputation: 0.3}
-	cuda := func(mem int64) domain.Requirements {
-		return domain.Requirements{Device: domain.DeviceCUDA, Memory: mem}
-	}
-	req := func(d domain.DeviceType, mem int64) domain.Requirements {
-		return domain.Requirements{Device: d, Memory: mem}
-	}
 	tests := []struct {
 		name string
 		r    domain.Requirements
@@ -93,12 +95,6 @@ func TestFeasible(t *testing.T) {
 }
 
 func TestScore(t *testing.T) {
-	cuda := func(mem int64) domain.Requirements {
-		return domain.Requirements{Device: domain.DeviceCUDA, Memory: mem}
-	}
-	req := func(d domain.DeviceType, mem int64) domain.Requirements {
-		return domain.Requirements{Device: d, Memory: mem}
-	}
 	tests := []struct {
 		name string
 		r    domain.Requirements

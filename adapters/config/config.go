@@ -67,7 +67,21 @@ type Server struct {
 	// allowed to call the REST API from another origin; "*" allows any.
 	// Empty: same-origin only.
 	CORSOrigins List `toml:"cors_origins"`
+	// TLSCertFile and TLSKeyFile (PEM) turn TLS on for gRPC and REST;
+	// they are reloaded when they change or on SIGHUP. Empty: plaintext.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
+	// TLSClientCAFile turns mutual TLS on for nodes: node calls need a
+	// client certificate it signed, naming the node's owner (adapters/tlsconf).
+	TLSClientCAFile string `toml:"tls_client_ca_file"`
+	// TLSNodeCAFile makes the push to nodes (AssignJob) TLS: nodes'
+	// control-port certificates must chain to it, and the server presents
+	// TLSCertFile as its client certificate.
+	TLSNodeCAFile string `toml:"tls_node_ca_file"`
 }
+
+// TLS reports whether the server's listeners speak TLS.
+func (s Server) TLS() bool { return s.TLSCertFile != "" }
 
 // List is a key holding a list of strings: a TOML array of strings, or in
 // its environment variable a comma-separated string. It is kept joined so

@@ -542,3 +542,33 @@ func TestCORSOrigins(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvFile: CYXWIZ_<SECTION>_<KEY>_FILE reads the value from a file
+// (systemd credentials, Docker secrets).
+func TestEnvFile(t *testing.T) {
+	secret := writeFile(t, "a-secret-from-a-credentials-file-0123456789\n")
+	for _, tt := range []struct {
+		name    string
+		env     []string
+		want    string
+		wantErr string
+	}{
+		{"from the file, newline dropped", []string{"CYXWIZ_JWT_SECRET_FILE=" + secret}, "a-secret-from-a-credentials-file-0123456789", ""},
+		{"both", []string{"CYXWIZ_JWT_SECRET=x", "CYXWIZ_JWT_SECRET_FILE=" + secret}, "", "not both"},
+		{"missing file", []string{"CYXWIZ_JWT_SECRET_FILE=" + secret + ".nope"}, "", "env CYXWIZ_JWT_SECRET_FILE: jwt.secret"},
+		{"unknown key", []string{"CYXWIZ_JWT_NOPE_FILE=" + secret}, "", "unknown key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load("", tt.env)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || cfg.JWT.Secret != tt.want {
+				t.Fatalf("jwt.secret %q, err %v; want %q", cfg.JWT.Secret, err, tt.want)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"sort"
@@ -177,6 +178,7 @@ func setTOML(v reflect.Value, kind reflect.Kind, raw any) string {
 // are not configuration and are ignored.
 func applyEnv(cfg *Config, env []string, origins map[string]origin) []error {
 	var errs []error
+	var fromFiles [][2]string // {variable, path} of CYXWIZ_*_FILE variables
 	for _, kv := range env {
 		name, val, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(name, EnvPrefix) {
@@ -194,6 +196,10 @@ func applyEnv(cfg *Config, env []string, origins map[string]origin) []error {
 			continue
 		}
 		f := keys.byEnv[name]
+		if base, isFile := strings.CutSuffix(name, "_FILE"); f == nil && isFile && keys.byEnv[base] != nil {
+			fromFiles = append(fromFiles, [2]string{base, val})
+			continue
+		}
 		if f == nil {
 			key := sec + "." + strings.ToLower(rest[len(sec)+1:])
 			errs = append(errs, &KeyError{Key: key, EnvVar: name, Unknown: true,
@@ -206,7 +212,31 @@ func applyEnv(cfg *Config, env []string, origins map[string]origin) []error {
 		}
 		origins[f.key] = origin{env: name}
 	}
+	for _, ff := range fromFiles {
+		errs = append(errs, applyEnvFile(cfg, ff[0], ff[1], origins)...)
+	}
 	return errs
+}
+
+// applyEnvFile sets the key of environment variable base from the file
+// that base+"_FILE" names (trailing newlines dropped): the convention of
+// Docker secrets and systemd credentials (LoadCredential), which keeps
+// secrets out of the environment and the unit file.
+func applyEnvFile(cfg *Config, base, path string, origins map[string]origin) []error {
+	f := keys.byEnv[base]
+	name := base + "_FILE"
+	if origins[f.key].env == base {
+		return []error{&KeyError{Key: f.key, EnvVar: name, Msg: "set " + base + " or " + name + ", not both"}}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return []error{&KeyError{Key: f.key, EnvVar: name, Msg: err.Error()}}
+	}
+	if msg := setString(f.value(cfg), f.kind, strings.TrimRight(string(data), "\r\n")); msg != "" {
+		return []error{&KeyError{Key: f.key, EnvVar: name, Msg: msg}}
+	}
+	origins[f.key] = origin{env: name}
+	return nil
 }
 
 // setString stores an environment value in v, or says what is wrong with it.

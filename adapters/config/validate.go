@@ -33,6 +33,14 @@ func (c Config) validate(origins map[string]origin) []error {
 	v.intRange("server.max_message_bytes", s.MaxMessageBytes, 1024, math.MaxInt32)
 	v.intMin("server.shutdown_grace_seconds", s.ShutdownGraceSeconds, 0)
 	v.originList("server.cors_origins", s.CORSOrigins)
+	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
+		v.fail("server.tls_key_file", "server.tls_cert_file and server.tls_key_file go together: set both for TLS, or neither for plaintext")
+	}
+	for key, path := range map[string]string{"server.tls_client_ca_file": s.TLSClientCAFile, "server.tls_node_ca_file": s.TLSNodeCAFile} {
+		if path != "" && s.TLSCertFile == "" {
+			v.fail(key, "needs server.tls_cert_file and server.tls_key_file (the server's own certificate)")
+		}
+	}
 
 	if c.Database.URL != "" {
 		v.url("database.url", c.Database.URL, "postgres", "postgresql")

@@ -39,7 +39,7 @@ func (s *Server) nodeCaller(ctx context.Context, nodeID string) (projections.Nod
 	if !p.ActsForNode(nodeID, v.Owner) {
 		return v, status.Errorf(codes.PermissionDenied, "this token may not act for node %s: use its session token or its owner's token", nodeID)
 	}
-	return v, nil
+	return v, s.checkNodeCertificate(ctx, v.Owner)
 }
 
 func (s *nodeService) RegisterNode(ctx context.Context, req *pb.RegisterNodeRequest) (*pb.RegisterNodeResponse, error) {
@@ -58,6 +58,9 @@ func (s *nodeService) RegisterNode(ctx context.Context, req *pb.RegisterNodeRequ
 	}
 	if p.Kind != auth.KindUser {
 		return nil, status.Error(codes.PermissionDenied, "RegisterNode needs the owner's user token, not a node session token")
+	}
+	if err := s.checkNodeCertificate(ctx, p.Subject); err != nil {
+		return nil, err
 	}
 	info := req.GetInfo()
 	if info == nil {

@@ -2,13 +2,15 @@ package grpc
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"strings"
 	"sync"
 
+	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	"github.com/cyxwiz/central-server/commands"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // NodeClient pushes assignments to nodes' own NodeService.AssignJob over
@@ -21,13 +23,13 @@ type NodeClient struct {
 
 var _ commands.NodeClient = (*NodeClient)(nil)
 
-// NewNodeClient returns a client; opts default to plaintext (nodes on the
-// CyxWiz network listen without TLS on their control port).
-func NewNodeClient(opts ...grpc.DialOption) *NodeClient {
-	if len(opts) == 0 {
-		opts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
-	}
-	return &NodeClient{conns: map[string]*grpc.ClientConn{}, opts: opts}
+// NewNodeClient returns a client that pushes over TLS with tlsConfig, or
+// in plaintext when it is nil (nodes on the CyxWiz network listen without
+// TLS on their control port unless the operator gives them certificates).
+// Under TLS the node's certificate must verify against tlsConfig.RootCAs
+// for the host it is dialled at.
+func NewNodeClient(tlsConfig *tls.Config) *NodeClient {
+	return &NodeClient{conns: map[string]*grpc.ClientConn{}, opts: []grpc.DialOption{grpc.WithTransportCredentials(tlsconf.Credentials(tlsConfig))}}
 }
 
 func (c *NodeClient) conn(address string) (*grpc.ClientConn, error) {
@@ -56,6 +58,10 @@ func (c *NodeClient) AssignJob(ctx context.Context, address string, o commands.O
 		AuthorizationToken: o.Token,
 	}, grpc.WaitForReady(false))
 	if err != nil {
+		if strings.Contains(err.Error(), "authentication handshake failed") {
+			return false, "", fmt.Errorf("TLS to node %s at %s failed; its certificate must chain to server.tls_node_ca_file and be valid for %s: %w",
+				o.NodeID, address, address, err)
+		}
 		return false, "", err
 	}
 	if resp.GetJobId() != "" && resp.GetJobId() != o.JobID {

@@ -5,21 +5,25 @@ package grpc
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	"github.com/cyxwiz/central-server/commands"
 	"github.com/cyxwiz/central-server/eventstore"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 )
@@ -35,6 +39,11 @@ type Options struct {
 	// logging and authentication (metrics: they time everything).
 	Unary  []grpc.UnaryServerInterceptor
 	Stream []grpc.StreamServerInterceptor
+	// TLS, when set, serves TLS (tlsconf.Reloader.ServerConfig). With
+	// MutualTLS, node calls also need a verified client certificate that
+	// names the node's owner (tlsconf.NodeOwner).
+	TLS       *tls.Config
+	MutualTLS bool
 }
 
 // Server holds the services and their dependencies.
@@ -55,12 +64,16 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 		opts.ReadYourWrites = 2 * time.Second
 	}
 	s := &Server{deps: deps, opts: opts, log: log, health: health.NewServer()}
-	s.grpc = grpc.NewServer(
+	serverOpts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
 		grpc.MaxSendMsgSize(opts.MaxMessageBytes),
 		grpc.ChainUnaryInterceptor(append(opts.Unary, s.recoverUnary, s.logUnary, s.authUnary, s.nulUnary)...),
 		grpc.ChainStreamInterceptor(append(opts.Stream, s.recoverStream, s.authStream, s.nulStreamInterceptor)...),
-	)
+	}
+	if opts.TLS != nil {
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
+	s.grpc = grpc.NewServer(serverOpts...)
 	pb.RegisterJobServiceServer(s.grpc, &jobService{Server: s})
 	pb.RegisterNodeServiceServer(s.grpc, &nodeService{Server: s})
 	pb.RegisterJobStatusServiceServer(s.grpc, &jobStatusService{Server: s})
@@ -241,4 +254,28 @@ func (s *Server) awaitReadModel(ctx context.Context, pos uint64) {
 	if err := s.deps.Projection.WaitFor(ctx, pos); err != nil {
 		s.log.Debug("read model behind its own write", "position", pos, "err", err)
 	}
+}
+
+// checkNodeCertificate refuses a node call, under mutual TLS, unless the
+// connection presented a verified client certificate naming owner, the
+// node's owner.
+func (s *Server) checkNodeCertificate(ctx context.Context, owner string) error {
+	if !s.opts.MutualTLS {
+		return nil
+	}
+	p, _ := peer.FromContext(ctx)
+	var cn string
+	ok := false
+	if p != nil {
+		if info, isTLS := p.AuthInfo.(credentials.TLSInfo); isTLS {
+			cn, ok = tlsconf.NodeOwner(info.State)
+		}
+	}
+	switch {
+	case !ok:
+		return status.Error(codes.Unauthenticated, "mutual TLS is on: node calls need a client certificate signed by the server's client CA (server.tls_client_ca_file) whose Common Name is the node's owner")
+	case cn != owner:
+		return status.Errorf(codes.PermissionDenied, "this client certificate names owner %q; the node belongs to %q", cn, owner)
+	}
+	return nil
 }

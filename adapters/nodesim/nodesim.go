@@ -22,6 +22,7 @@ package nodesim
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,10 +33,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -116,6 +118,12 @@ type Config struct {
 	// Conn, when set, is a connection to the central server shared with
 	// other nodes (a fleet); the node does not close it.
 	Conn *grpc.ClientConn
+	// TLS, when set, dials ServerAddr over TLS (with a client certificate
+	// naming the owner under mutual TLS); nil dials in plaintext.
+	TLS *tls.Config
+	// ControlTLS, when set, serves AssignJob over TLS (the server's push
+	// with server.tls_node_ca_file); nil serves in plaintext.
+	ControlTLS *tls.Config
 	// OwnerToken is the owner's user token, sent as the bearer on RegisterNode.
 	OwnerToken string
 	// NodeID re-registers an existing node (same owner); empty registers a new one.
@@ -342,7 +350,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.cfg.Conn != nil {
 		n.conn = n.cfg.Conn
 	} else {
-		cc, err := grpc.NewClient(n.cfg.ServerAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient(n.cfg.ServerAddr, grpc.WithTransportCredentials(tlsconf.Credentials(n.cfg.TLS)))
 		if err != nil {
 			return fmt.Errorf("nodesim: dial %s: %w", n.cfg.ServerAddr, err)
 		}
@@ -365,7 +373,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.cfg.Name == "" {
 		n.cfg.Name = "sim-" + strconv.Itoa(control)
 	}
-	n.srv = grpc.NewServer()
+	var serverOpts []grpc.ServerOption
+	if n.cfg.ControlTLS != nil {
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(n.cfg.ControlTLS)))
+	}
+	n.srv = grpc.NewServer(serverOpts...)
 	pb.RegisterNodeServiceServer(n.srv, n)
 	n.bg.Add(1)
 	go func() {

@@ -229,31 +229,40 @@ func (w *batchWork) touched(batch []projections.Envelope, from uint64) (jobs, pa
 	return jobs, payments
 }
 
-// readJobs fills the work entries of the jobs with their stored rows.
-func readJobs(ctx context.Context, tx pgx.Tx, w *batchWork, jobs storedIDs) error {
-	if len(jobs.ids) == 0 {
+// read runs query (which takes the stored ids as $1) and hands each row
+// to each; what names the rows in errors.
+func (s *storedIDs) read(ctx context.Context, tx pgx.Tx, what, query string, each func(pgx.Row) error) error {
+	if len(s.ids) == 0 {
 		return nil
 	}
-	rows, err := tx.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = ANY($1)`, jobs.ids)
+	rows, err := tx.Query(ctx, query, s.ids)
 	if err != nil {
-		return fmt.Errorf("read jobs: %w", err)
+		return fmt.Errorf("read %s: %w", what, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		v, spec, err := scanJobState(rows)
+		if err := each(rows); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", what, err)
+	}
+	return nil
+}
+
+// readJobs fills the work entries of the jobs with their stored rows.
+func readJobs(ctx context.Context, tx pgx.Tx, w *batchWork, jobs storedIDs) error {
+	return jobs.read(ctx, tx, "jobs", `SELECT `+jobColumns+` FROM jobs WHERE id = ANY($1)`, func(row pgx.Row) error {
+		v, spec, err := scanJobState(row)
 		if err != nil {
 			return err
 		}
-		jw := w.jobs[jobs.byStored[v.ID]]
-		if jw == nil {
-			continue // two ids stored alike (see text): the first wins
+		if jw := w.jobs[jobs.byStored[v.ID]]; jw != nil { // else two ids stored alike (see text): the first wins
+			jw.v, jw.known, jw.spec = v, true, spec
 		}
-		jw.v, jw.known, jw.spec = v, true, spec
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read jobs: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // foldJob folds e, an event of job id, into the batch's work: the hourly
@@ -337,72 +346,11 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 	if m.opts.AsyncCommit {
 		b.Queue(`SET LOCAL synchronous_commit = off`)
 	}
-	if len(w.jobOrder) > 0 {
-		var opened, updated jobCols
-		for _, id := range w.jobOrder {
-			jw := w.jobs[id]
-			c := &updated
-			if jw.opened {
-				c = &opened
-			}
-			if err := c.add(&jw.v, jw.opened); err != nil {
-				return fmt.Errorf("postgres read model: %w", err)
-			}
-		}
-		if len(opened.id) > 0 {
-			b.Queue(upsertJobs, opened.args()...)
-		}
-		if len(updated.id) > 0 {
-			b.Queue(updateJobStates, updated.stateArgs()...)
-		}
-		var owners []string
-		var types, statuses []int16
-		var ns []int64
-		for k, d := range w.counts {
-			if _, there := base.counted[k]; there && d == 0 {
-				continue
-			}
-			typ, err1 := small(int(k.typ), "job type")
-			st, err2 := small(int(k.status), "status")
-			if err1 != nil || err2 != nil {
-				return fmt.Errorf("postgres read model: job counts: %w", errors.Join(err1, err2))
-			}
-			owners, types, statuses, ns = append(owners, text(k.owner)), append(types, typ), append(statuses, st), append(ns, d)
-		}
-		if len(owners) > 0 {
-			b.Queue(upsertCounts, owners, types, statuses, ns)
-		}
+	if err := w.queueJobs(b, base); err != nil {
+		return fmt.Errorf("postgres read model: %w", err)
 	}
-	if len(w.nodeIDs) > 0 {
-		var nc, sc nodeCols // new or whole rows; state changes only
-		var rc reservationCols
-		var resNodes []string
-		for _, id := range w.nodeIDs {
-			nw := w.nodes[id]
-			c := &sc
-			if nw.full {
-				c = &nc
-			}
-			if err := c.add(&nw.v, nw.full); err != nil {
-				return fmt.Errorf("postgres read model: %w", err)
-			}
-			if nw.base == nil || !slices.Equal(nw.base.Reservations, nw.v.Reservations) {
-				resNodes = append(resNodes, text(id))
-				rc.add(&nw.v)
-			}
-		}
-		if len(nc.id) > 0 {
-			b.Queue(upsertNodes, nc.args()...)
-		}
-		if len(sc.id) > 0 {
-			b.Queue(updateNodeStates, sc.stateArgs()...)
-		}
-		if len(resNodes) > 0 {
-			b.Queue(`DELETE FROM node_reservations WHERE node_id = ANY($1)`, resNodes)
-			if len(rc.node) > 0 {
-				b.Queue(insertReservations, rc.node, rc.job, rc.slot, rc.at)
-			}
-		}
+	if err := w.queueNodes(b); err != nil {
+		return fmt.Errorf("postgres read model: %w", err)
 	}
 	if len(w.samples.position) > 0 {
 		b.Queue(insertSamples, w.samples.args()...)
@@ -410,16 +358,7 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 	if len(w.activity.position) > 0 {
 		b.Queue(insertActivity, w.activity.args()...)
 	}
-	if len(w.hours) > 0 {
-		var hours []time.Time
-		var sub, comp, fail, canc, timed, dur []int64
-		for h, c := range w.hours {
-			hours = append(hours, h)
-			sub, comp, fail = append(sub, int64(c.Submitted)), append(comp, int64(c.Completed)), append(fail, int64(c.Failed))
-			canc, timed, dur = append(canc, int64(c.Cancelled)), append(timed, int64(c.Timed)), append(dur, c.DurationMs)
-		}
-		b.Queue(upsertHours, hours, sub, comp, fail, canc, timed, dur)
-	}
+	w.queueHours(b)
 	if err := w.queuePayments(b); err != nil {
 		return fmt.Errorf("postgres read model: %w", err)
 	}
@@ -428,6 +367,102 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 		return fmt.Errorf("postgres read model: write batch: %w", err)
 	}
 	return nil
+}
+
+// queueJobs queues the batch's job rows (new ones whole, the others' state)
+// and the changed per-owner counts.
+func (w *batchWork) queueJobs(b *pgx.Batch, base *mirror) error {
+	if len(w.jobOrder) == 0 {
+		return nil
+	}
+	var opened, updated jobCols
+	for _, id := range w.jobOrder {
+		jw := w.jobs[id]
+		c := &updated
+		if jw.opened {
+			c = &opened
+		}
+		if err := c.add(&jw.v, jw.opened); err != nil {
+			return err
+		}
+	}
+	if len(opened.id) > 0 {
+		b.Queue(upsertJobs, opened.args()...)
+	}
+	if len(updated.id) > 0 {
+		b.Queue(updateJobStates, updated.stateArgs()...)
+	}
+	var owners []string
+	var types, statuses []int16
+	var ns []int64
+	for k, d := range w.counts {
+		if _, there := base.counted[k]; there && d == 0 {
+			continue
+		}
+		typ, err1 := small(int(k.typ), "job type")
+		st, err2 := small(int(k.status), "status")
+		if err1 != nil || err2 != nil {
+			return fmt.Errorf("job counts: %w", errors.Join(err1, err2))
+		}
+		owners, types, statuses, ns = append(owners, text(k.owner)), append(types, typ), append(statuses, st), append(ns, d)
+	}
+	if len(owners) > 0 {
+		b.Queue(upsertCounts, owners, types, statuses, ns)
+	}
+	return nil
+}
+
+// queueNodes queues the batch's node rows (new or re-registered ones whole,
+// the others' state) and the reservations of nodes whose reservations changed.
+func (w *batchWork) queueNodes(b *pgx.Batch) error {
+	if len(w.nodeIDs) == 0 {
+		return nil
+	}
+	var nc, sc nodeCols // new or whole rows; state changes only
+	var rc reservationCols
+	var resNodes []string
+	for _, id := range w.nodeIDs {
+		nw := w.nodes[id]
+		c := &sc
+		if nw.full {
+			c = &nc
+		}
+		if err := c.add(&nw.v, nw.full); err != nil {
+			return err
+		}
+		if nw.base == nil || !slices.Equal(nw.base.Reservations, nw.v.Reservations) {
+			resNodes = append(resNodes, text(id))
+			rc.add(&nw.v)
+		}
+	}
+	if len(nc.id) > 0 {
+		b.Queue(upsertNodes, nc.args()...)
+	}
+	if len(sc.id) > 0 {
+		b.Queue(updateNodeStates, sc.stateArgs()...)
+	}
+	if len(resNodes) > 0 {
+		b.Queue(`DELETE FROM node_reservations WHERE node_id = ANY($1)`, resNodes)
+		if len(rc.node) > 0 {
+			b.Queue(insertReservations, rc.node, rc.job, rc.slot, rc.at)
+		}
+	}
+	return nil
+}
+
+// queueHours queues the batch's additions to the hourly statistics.
+func (w *batchWork) queueHours(b *pgx.Batch) {
+	if len(w.hours) == 0 {
+		return
+	}
+	var hours []time.Time
+	var sub, comp, fail, canc, timed, dur []int64
+	for h, c := range w.hours {
+		hours = append(hours, h)
+		sub, comp, fail = append(sub, int64(c.Submitted)), append(comp, int64(c.Completed)), append(fail, int64(c.Failed))
+		canc, timed, dur = append(canc, int64(c.Cancelled)), append(timed, int64(c.Timed)), append(dur, c.DurationMs)
+	}
+	b.Queue(upsertHours, hours, sub, comp, fail, canc, timed, dur)
 }
 
 // publishMirror applies the batch's committed changes to the mirror;

@@ -105,30 +105,19 @@ func normPayment(v *projections.PaymentView) {
 	v.CreatedAt, v.UpdatedAt, v.SettledAt = norm(v.CreatedAt), norm(v.UpdatedAt), norm(v.SettledAt)
 }
 
-// readPayments fills w.payments (keyed by the batch's ids) from the rows
-// of ids (as stored, see text).
+// readPayments fills w.payments (keyed by the batch's ids) from their
+// stored rows.
 func readPayments(ctx context.Context, tx pgx.Tx, w *batchWork, payments storedIDs) error {
-	if len(payments.ids) == 0 {
-		return nil
-	}
-	rows, err := tx.Query(ctx, `SELECT `+paymentColumns+` FROM payments WHERE job_id = ANY($1)`, payments.ids)
-	if err != nil {
-		return fmt.Errorf("read payments: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		v, err := scanPayment(rows)
+	return payments.read(ctx, tx, "payments", `SELECT `+paymentColumns+` FROM payments WHERE job_id = ANY($1)`, func(row pgx.Row) error {
+		v, err := scanPayment(row)
 		if err != nil {
 			return err
 		}
 		if pw := w.payments[payments.byStored[v.JobID]]; pw != nil {
 			pw.v, pw.known = v, true
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read payments: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // foldPayment folds e, a payment event of job, into the batch's work.

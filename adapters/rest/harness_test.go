@@ -176,8 +176,8 @@ func (x *env) mint(sub, role string) string {
 	return tok
 }
 
-// settle waits until the read model has applied everything in the log.
-func (x *env) settle() {
+// awaitReadModel waits until the read model has applied everything in the log.
+func (x *env) awaitReadModel() {
 	x.t.Helper()
 	all, err := x.store.ReadAll(x.ctx, 0, 0)
 	if err != nil {

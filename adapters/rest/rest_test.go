@@ -178,7 +178,7 @@ func buildJobs(x *env) jobsFixture {
 	f.deleted = x.submit("alice", domain.JobTypeTraining)
 	x.must(x.h.CancelJob(x.ctx, f.deleted, "alice", ""))
 	x.must(x.h.DeleteJob(x.ctx, f.deleted, "alice"))
-	x.settle()
+	x.awaitReadModel()
 	return f
 }
 
@@ -272,7 +272,7 @@ func TestJobsPagination(t *testing.T) {
 		}
 		submitted = append(submitted, x.submit("alice", typ))
 	}
-	x.settle()
+	x.awaitReadModel()
 	slices.Reverse(submitted)
 
 	walk := func(query string) []string {
@@ -327,7 +327,7 @@ func TestJobsPagination(t *testing.T) {
 func TestBadParametersNameTheParameter(t *testing.T) {
 	x := newEnv(t)
 	node := x.registerNode(nodeSpec("alpha", "eu-west", 1, domain.DeviceCUDA), true)
-	x.settle()
+	x.awaitReadModel()
 	cases := []struct{ path, param string }{
 		{"/api/jobs?limit=0", "limit"},
 		{"/api/jobs?limit=1001", "limit"},
@@ -404,7 +404,7 @@ func TestInjectionLookingValuesAreHarmless(t *testing.T) {
 	x := newEnv(t)
 	f := buildJobs(x)
 	x.registerNode(nodeSpec("beta", "us-east", 2, domain.DeviceMetal), true)
-	x.settle()
+	x.awaitReadModel()
 	var jobsBefore rest.JobListJSON
 	x.get("/api/jobs", http.StatusOK, &jobsBefore)
 	var nodesBefore rest.NodeListJSON
@@ -479,7 +479,7 @@ func TestNodes(t *testing.T) {
 	}
 	job := x.submit("alice", domain.JobTypeTraining)
 	x.run(job, alpha)
-	x.settle()
+	x.awaitReadModel()
 
 	var all rest.NodeListJSON
 	x.get("/api/nodes", http.StatusOK, &all)
@@ -542,7 +542,7 @@ func TestOfflineNodesPage(t *testing.T) {
 			offline = append(offline, id)
 		}
 	}
-	x.settle()
+	x.awaitReadModel()
 	for _, order := range []string{"asc", "desc"} {
 		want := slices.Clone(offline)
 		if order == "desc" {
@@ -592,7 +592,7 @@ func TestNodeMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	x.settle()
+	x.awaitReadModel()
 	var all rest.MetricListJSON
 	x.get("/api/nodes/"+node+"/metrics", http.StatusOK, &all)
 	if all.NodeID != node || len(all.Metrics) != 5 || all.NextCursor != "" {
@@ -646,7 +646,7 @@ func TestEventHistories(t *testing.T) {
 	job := j.ID()
 	x.complete(job, node)
 	x.must(x.h.DeleteJob(x.ctx, job, "alice"))
-	x.settle()
+	x.awaitReadModel()
 
 	var h rest.EventListJSON
 	x.get("/api/jobs/"+job+"/events", http.StatusOK, &h)

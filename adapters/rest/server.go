@@ -14,6 +14,7 @@ package rest
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,6 +102,8 @@ type Options struct {
 	HealthTimeout time.Duration
 	// Version is reported by /api/health.
 	Version string
+	// TLS, when set, makes Start serve HTTPS (tlsconf.Reloader.ServerConfig).
+	TLS *tls.Config
 	// Started is when the process started, for uptime_seconds (default:
 	// when New is called).
 	Started time.Time
@@ -269,6 +272,9 @@ func (s *Server) Start(addr string) error {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("rest: listen %s: %w", addr, err)
+	}
+	if s.opts.TLS != nil {
+		lis = tls.NewListener(lis, s.opts.TLS)
 	}
 	s.mu.Lock()
 	s.lis = lis

@@ -62,7 +62,7 @@ func (x *env) collect(s *sse, n int) []uint64 {
 func TestEventStream(t *testing.T) {
 	x := newEnv(t)
 	node := x.registerNode(nodeSpec("alpha", "eu-west", 1, domain.DeviceCUDA), true)
-	x.settle()
+	x.awaitReadModel()
 	head := x.positionsAfter(0)
 
 	// Without a position the stream sends only new events.
@@ -390,7 +390,7 @@ func TestStatsFromTheReadModel(t *testing.T) {
 	}
 	buildJobs(x)
 	x.registerNode(nodeSpec("beta", "us-east", 2, domain.DeviceMetal), false)
-	x.settle()
+	x.awaitReadModel()
 	var st rest.StatsJSON
 	x.get("/api/stats", http.StatusOK, &st)
 	if st.NodesTotal != 2 || st.NodesOnline != 1 || st.JobsTotal != 7 || st.JobsPending != 2 || st.JobsRunning != 2 ||
@@ -427,7 +427,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	x.run(failed, node)
 	x.must(x.h.FailJob(x.ctx, failed, node, "oom"))
 	x.must(x.h.MarkNodeOffline(x.ctx, node, "gone"))
-	x.settle()
+	x.awaitReadModel()
 	x.get("/api/jobs", http.StatusOK, nil)
 	x.get("/api/jobs/"+done, http.StatusOK, nil)
 	x.do(http.MethodGet, "/api/jobs?limit=0", x.token, nil)

@@ -18,6 +18,7 @@ import (
 	"github.com/gagliardetto/solana-go/rpc"
 
 	"github.com/cyxwiz/central-server/commands"
+	"github.com/cyxwiz/central-server/domain"
 )
 
 // MemoProgramID is the SPL Memo program (v2) that carries a payout's job id.
@@ -131,12 +132,10 @@ func (c *Client) EscrowAddress() string { return c.escrow.String() }
 // ValidAddress reports whether address is a base58 account address of 32 bytes.
 func (c *Client) ValidAddress(address string) error { return ValidAddress(address) }
 
-// ValidAddress reports whether address is a base58 account address of 32 bytes.
+// ValidAddress reports whether address is a base58 account address of 32
+// bytes (domain.CheckAddress, the one check of an address's form).
 func ValidAddress(address string) error {
-	if address == "" {
-		return errors.New("empty address")
-	}
-	if _, err := solanago.PublicKeyFromBase58(address); err != nil {
+	if err := domain.CheckAddress(address); err != nil {
 		return fmt.Errorf("not a Solana address: %w", err)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/cyxwiz/central-server/adapters/postgres"
 	"github.com/cyxwiz/central-server/adapters/rest"
 	"github.com/cyxwiz/central-server/adapters/solana"
+	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	"github.com/cyxwiz/central-server/commands"
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/eventstore/bolt"
@@ -52,6 +53,9 @@ type Settings struct {
 	// (newLogger's), served at /api/logs. Nil: NewApp makes one and tees
 	// the logger into it, so the server always keeps its recent lines.
 	Logs *logbuf.Buffer
+	// TLSReloadInterval is how often the TLS files are checked for a
+	// change (default 5 s).
+	TLSReloadInterval time.Duration
 }
 
 // App is the wired server: event store, read model, write side, process
@@ -82,7 +86,9 @@ type App struct {
 	chain      commands.Chain
 	solana     *solana.Client // the chain client built here (closed on Stop)
 	settlement *commands.Settlement
-	snaps      *snapshots // nil unless the read model is in memory and snapshots are on
+	snaps      *snapshots        // nil unless the read model is in memory and snapshots are on
+	tls        *tlsconf.Reloader // nil in plaintext
+	stopTLS    context.CancelFunc
 
 	cancel         context.CancelFunc // stops the process managers
 	wg             sync.WaitGroup
@@ -204,8 +210,9 @@ func (a *App) openReadModel(ctx context.Context) error {
 }
 
 // buildWriteSide builds the command handler with [scheduler]'s policy,
-// the chain (escrow and the settlement saga, when enabled) and the
-// dispatcher that pushes assignments to nodes.
+// the chain (escrow and the settlement saga, when enabled), the TLS files
+// (the listeners' and the push's, when set) and the dispatcher that
+// pushes assignments to nodes.
 func (a *App) buildWriteSide() error {
 	sc := a.cfg.Scheduler
 	policy := commands.DefaultPolicy()
@@ -222,7 +229,14 @@ func (a *App) buildWriteSide() error {
 	if err := a.startChain(); err != nil {
 		return err
 	}
-	a.nodes = grpcadapter.NewNodeClient()
+	if err := a.startTLS(); err != nil {
+		return err
+	}
+	nodeTLS, err := a.nodeTLS()
+	if err != nil {
+		return err
+	}
+	a.nodes = grpcadapter.NewNodeClient(nodeTLS)
 	a.disp = commands.NewDispatcher(a.handler, a.nodes, a.issuer, commands.DispatchConfig{
 		PortOffset: sc.NodeControlPortOffset, Attempts: sc.DispatchAttempts, Backoff: a.set.DispatchBackoff,
 	}, a.log.With("component", "dispatcher"))
@@ -316,6 +330,7 @@ func (a *App) serve() error {
 		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset,
 		Unary:  []grpc.UnaryServerInterceptor{a.metrics.UnaryServerInterceptor()},
 		Stream: []grpc.StreamServerInterceptor{a.metrics.StreamServerInterceptor()},
+		TLS:    a.serverTLS("h2"), MutualTLS: cfg.Server.TLSClientCAFile != "",
 	}, a.log.With("component", "grpc"))
 	lis, err := net.Listen("tcp", cfg.Server.GRPCAddress)
 	if err != nil {
@@ -323,7 +338,8 @@ func (a *App) serve() error {
 	}
 	a.listener = lis
 	go func() { a.serveErr <- a.server.GRPC().Serve(lis) }()
-	a.log.Info("gRPC serving", "address", lis.Addr().String())
+	a.log.Info("gRPC serving", "address", lis.Addr().String(), "tls", a.tls != nil)
+	a.warnPlaintext("gRPC", lis.Addr())
 
 	a.rest = rest.New(rest.Deps{
 		Jobs: a.model, Nodes: a.model, Stats: a.model, Activity: a.model, Payments: a.model,
@@ -332,11 +348,13 @@ func (a *App) serve() error {
 	}, rest.Options{
 		CORSOrigins: cfg.Server.CORSOrigins.Items(), MaxJobsPerNode: sc.MaxJobsPerNode,
 		Middleware: []echo.MiddlewareFunc{a.metrics.Echo()}, Metrics: a.metrics.Handler(), Version: version,
+		TLS: a.serverTLS("h2", "http/1.1"),
 	}, a.log.With("component", "rest"))
 	if err := a.rest.Start(cfg.Server.RESTAddress); err != nil {
 		return fmt.Errorf("REST on %s: %w", cfg.Server.RESTAddress, err)
 	}
-	a.log.Info("REST serving", "address", a.rest.Addr().String())
+	a.log.Info("REST serving", "address", a.rest.Addr().String(), "tls", a.tls != nil)
+	a.warnPlaintext("REST", a.rest.Addr())
 	return nil
 }
 
@@ -509,6 +527,9 @@ func (a *App) Stop() error {
 	}
 	if a.cancel != nil {
 		a.cancel()
+	}
+	if a.stopTLS != nil {
+		a.stopTLS()
 	}
 	if a.rebuild != nil {
 		a.rebuild.Close()

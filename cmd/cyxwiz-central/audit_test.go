@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 )
@@ -13,13 +12,7 @@ import (
 func TestAuditPrintsHistory(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, Settings{})
-	node := startNode(t, s, "ops", "alpha", pb.DeviceType_DEVICE_CUDA, 24<<30)
-	alice := s.userToken("alice")
-	jobID := s.submit(alice, trainingJob())
-	node.waitAssignment(5 * time.Second)
-	eventually(t, 5*time.Second, "accepted", func() bool {
-		return s.jobStatus(alice, jobID).GetStatus().GetCurrentNodeId() == node.id
-	})
+	node, _, jobID := s.jobOnNode(t)
 	// As a node does: accept (the push's answer may land first; either way one JobAccepted), start, finish.
 	if _, err := s.nodes().NotifyJobAccepted(as(node.session), &pb.JobAcceptedRequest{NodeId: node.id, JobId: jobID}); err != nil {
 		t.Fatal(err)

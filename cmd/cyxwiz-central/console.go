@@ -7,15 +7,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/config"
 	"github.com/cyxwiz/central-server/adapters/logbuf"
+	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	"github.com/cyxwiz/central-server/adapters/tui"
 	"github.com/cyxwiz/central-server/adapters/tui/attach"
 	"github.com/cyxwiz/central-server/adapters/tui/inproc"
@@ -99,7 +102,13 @@ func consoleCmd(args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	api := fs.String("api", envOr("CYXWIZ_API", "http://127.0.0.1:8080"), "the server's REST API")
 	token := fs.String("token", os.Getenv("CYXWIZ_TOKEN"), "an operator's token (cyxwiz-central token --sub NAME --role operator)")
+	var files tlsconf.ClientFiles
+	files.Register(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	client, err := httpClient(*api, files)
+	if err != nil {
 		return err
 	}
 	if *token == "" {
@@ -107,7 +116,7 @@ func consoleCmd(args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	con, err := attachedConsole(ctx, *api, *token, nil)
+	con, err := attachedConsole(ctx, *api, *token, nil, client)
 	if err != nil {
 		return err
 	}
@@ -120,8 +129,8 @@ func consoleCmd(args []string, stderr io.Writer) error {
 
 // attachedConsole returns a console over the REST API at api, following
 // its event stream until ctx ends.
-func attachedConsole(ctx context.Context, api, token string, screen tcell.Screen) (*tui.Console, error) {
-	src, err := attach.New(api, token, attach.Options{})
+func attachedConsole(ctx context.Context, api, token string, screen tcell.Screen, client *http.Client) (*tui.Console, error) {
+	src, err := attach.New(api, token, attach.Options{Client: client})
 	if err != nil {
 		return nil, err
 	}
@@ -134,4 +143,20 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// httpClient is the console's REST client: https:// with the --ca (and
+// --cert/--key) files, or the default client (nil) for http://.
+func httpClient(api string, files tlsconf.ClientFiles) (*http.Client, error) {
+	if !strings.HasPrefix(api, "https://") {
+		if files.Enabled() {
+			return nil, fmt.Errorf("console: --ca/--cert/--key need an https:// --api, got %q", api)
+		}
+		return nil, nil
+	}
+	c, err := files.Config()
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: c, ForceAttemptHTTP2: true}}, nil
 }

@@ -96,7 +96,7 @@ func inProcessConsole(t *testing.T, cfg config.Config, set Settings, w, h int) (
 func attachConsole(t *testing.T, restAddr, token string, w, h int) (*tui.Console, tcell.SimulationScreen) {
 	t.Helper()
 	screen := tcell.NewSimulationScreen("UTF-8")
-	con, err := attachedConsole(t.Context(), "http://"+restAddr, token, screen)
+	con, err := attachedConsole(t.Context(), "http://"+restAddr, token, screen, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -270,13 +270,7 @@ func TestRejectedAssignmentRequeues(t *testing.T) {
 func TestRestart(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, Settings{})
-	node := startNode(t, s, "ops", "alpha", pb.DeviceType_DEVICE_CUDA, 24<<30)
-	alice := s.userToken("alice")
-	done := s.submit(alice, trainingJob())
-	node.waitAssignment(5 * time.Second)
-	eventually(t, 5*time.Second, "accepted", func() bool {
-		return s.jobStatus(alice, done).GetStatus().GetCurrentNodeId() == node.id
-	})
+	node, alice, done := s.jobOnNode(t)
 	if _, err := s.status().ReportJobResult(as(node.session), &pb.ReportJobResultRequest{NodeId: node.id, JobId: done,
 		FinalStatus: pb.StatusCode_STATUS_SUCCESS}); err != nil {
 		t.Fatal(err)

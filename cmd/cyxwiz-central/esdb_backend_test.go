@@ -32,13 +32,7 @@ func TestESDBBackend(t *testing.T) {
 	if _, ok := s.app.store.(*esdb.Store); !ok {
 		t.Fatalf("event store is %T, want *esdb.Store", s.app.store)
 	}
-	node := startNode(t, s, "ops", "alpha", pb.DeviceType_DEVICE_CUDA, 24<<30)
-	alice := s.userToken("alice")
-	jobID := s.submit(alice, trainingJob())
-	node.waitAssignment(5 * time.Second)
-	eventually(t, 5*time.Second, "accepted", func() bool {
-		return s.jobStatus(alice, jobID).GetStatus().GetCurrentNodeId() == node.id
-	})
+	node, alice, jobID := s.jobOnNode(t)
 	if _, err := s.status().ReportJobResult(as(node.session), &pb.ReportJobResultRequest{NodeId: node.id, JobId: jobID,
 		FinalStatus: pb.StatusCode_STATUS_SUCCESS}); err != nil {
 		t.Fatal(err)

@@ -220,6 +220,20 @@ func (n *testNode) waitAssignment(timeout time.Duration) *pb.AssignJobRequest {
 }
 
 // eventually polls cond until it holds or the timeout passes.
+// jobOnNode starts node "alpha" (owned by ops, one CUDA GPU) and has alice
+// submit a training job; it returns once the job is on the node.
+func (s *testServer) jobOnNode(t *testing.T) (node *testNode, alice, jobID string) {
+	t.Helper()
+	node = startNode(t, s, "ops", "alpha", pb.DeviceType_DEVICE_CUDA, 24<<30)
+	alice = s.userToken("alice")
+	jobID = s.submit(alice, trainingJob())
+	node.waitAssignment(5 * time.Second)
+	eventually(t, 5*time.Second, "accepted", func() bool {
+		return s.jobStatus(alice, jobID).GetStatus().GetCurrentNodeId() == node.id
+	})
+	return node, alice, jobID
+}
+
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)

@@ -7,6 +7,7 @@
 //	cyxwiz-central token --sub NAME [--wallet ADDR] [--role ROLE] [--ttl 1h]
 //	cyxwiz-central replay [--verify]
 //	cyxwiz-central audit job|node ID [--json]
+//	cyxwiz-central certs init DIR [--host NAMES] [--node OWNERS]
 //	cyxwiz-central version
 package main
 
@@ -56,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = auditCmd(args, stdout, stderr)
 	case "healthcheck":
 		err = healthcheckCmd(args, stdout, stderr)
+	case "certs":
+		err = certsCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "cyxwiz-central %s\n", version)
 	case "help", "-h", "--help":
@@ -92,11 +95,16 @@ func usage(w io.Writer) {
   cyxwiz-central audit job|node ID [--json] print a job's or a node's full history from the log
                                             (the server must be stopped: it holds the log file)
   cyxwiz-central healthcheck [--addr HOST:PORT] [--service NAME] [--timeout 3s]
+                                            [--ca FILE [--cert FILE --key FILE]]
                                             probe a running server's gRPC health service; exit 0 only
                                             when it answers SERVING (the container HEALTHCHECK)
+  cyxwiz-central certs init DIR [--host NAMES] [--node OWNERS] [--node-host NAMES] [--days N]
+                                            make a development CA, a server certificate and node certificates
+                                            (CN = the node's owner) for TLS and mutual TLS (README "TLS")
   cyxwiz-central version                    print the version
 
-Every config key can be overridden with CYXWIZ_<SECTION>_<KEY>, e.g. CYXWIZ_SERVER_GRPC_ADDRESS.
+Every config key can be overridden with CYXWIZ_<SECTION>_<KEY>, e.g. CYXWIZ_SERVER_GRPC_ADDRESS,
+or read from a file with CYXWIZ_<SECTION>_<KEY>_FILE (systemd credentials, Docker secrets).
 Logging: CYXWIZ_LOG (or RUST_LOG) = debug | info | warn | error.
 `)
 }
@@ -133,6 +141,17 @@ func serveCmd(args []string, stderr io.Writer) error {
 	app, err := NewApp(cfg, Settings{Logs: logs}, log)
 	if err != nil {
 		return err
+	}
+	if !cfg.Server.TLS() {
+		// `systemctl reload` must not stop a server with nothing to reload.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for range hup {
+				log.Info("SIGHUP: TLS is off, nothing to reload")
+			}
+		}()
 	}
 	if err := app.Start(ctx); err != nil {
 		return err

@@ -59,13 +59,7 @@ func TestPostgresReadModels(t *testing.T) {
 	dir := t.TempDir()
 	withPG := func(c *config.Config) { c.Database.URL, c.Database.Schema = url, schema }
 	s := startServer(t, dir, Settings{}, withPG)
-	node := startNode(t, s, "ops", "alpha", pb.DeviceType_DEVICE_CUDA, 24<<30)
-	alice := s.userToken("alice")
-	jobID := s.submit(alice, trainingJob())
-	node.waitAssignment(5 * time.Second)
-	eventually(t, 5*time.Second, "accepted", func() bool {
-		return s.jobStatus(alice, jobID).GetStatus().GetCurrentNodeId() == node.id
-	})
+	node, alice, jobID := s.jobOnNode(t)
 	if _, err := s.status().ReportJobResult(as(node.session), &pb.ReportJobResultRequest{NodeId: node.id, JobId: jobID,
 		FinalStatus: pb.StatusCode_STATUS_SUCCESS, FinalMetrics: map[string]float64{"accuracy": 0.9}}); err != nil {
 		t.Fatal(err)

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/cyxwiz/central-server/adapters/config"
-	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -19,13 +17,7 @@ func TestReplayVerify(t *testing.T) {
 	url, schema := postgresSchema(t)
 	dir := t.TempDir()
 	s := startServer(t, dir, Settings{}, func(c *config.Config) { c.Database.URL, c.Database.Schema = url, schema })
-	node := startNode(t, s, "ops", "alpha", pb.DeviceType_DEVICE_CUDA, 24<<30)
-	alice := s.userToken("alice")
-	jobID := s.submit(alice, trainingJob())
-	node.waitAssignment(5 * time.Second)
-	eventually(t, 5*time.Second, "accepted", func() bool {
-		return s.jobStatus(alice, jobID).GetStatus().GetCurrentNodeId() == node.id
-	})
+	_, alice, jobID := s.jobOnNode(t)
 	s.submit(alice, trainingJob())
 	s.stop()
 

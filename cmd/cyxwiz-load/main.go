@@ -25,6 +25,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,11 +45,11 @@ import (
 
 	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/adapters/nodesim"
+	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -69,6 +70,7 @@ type options struct {
 	failP                              float64
 	seed                               uint64
 	portOffset                         int
+	tls                                tlsconf.ClientFiles
 }
 
 // Limits that keep a run bounded whatever the flags say.
@@ -102,6 +104,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.observe, "observe", "node", "lifecycle: where completion is seen: node | stream | poll")
 	fs.DurationVar(&o.poll, "poll", 20*time.Millisecond, "lifecycle, -observe poll: GetJobStatus interval")
 	fs.IntVar(&o.portOffset, "port-offset", 3, "lifecycle: node control port minus advertised port (the server's node_control_port_offset)")
+	o.tls.Register(fs) // lifecycle with --cert: the nodes' owner is the certificate's CN, and they serve AssignJob with it
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -196,10 +199,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // load holds the connections and tokens of one run.
 type load struct {
-	o      options
-	conns  []*grpc.ClientConn
-	tokens []string // one per client
-	owner  string   // the nodes' owner
+	o          options
+	controlTLS *tls.Config // the nodes' AssignJob endpoint (nil: plaintext)
+	conns      []*grpc.ClientConn
+	tokens     []string // one per client
+	owner      string   // the nodes' owner
 }
 
 func newLoad(o options) (*load, error) {
@@ -222,12 +226,24 @@ func newLoad(o options) (*load, error) {
 		}
 		l.tokens = append(l.tokens, tok)
 	}
+	ownerSub := "load-node-owner"
+	if o.tls.Cert != "" {
+		c, err := o.tls.ServerConfig()
+		if err != nil {
+			return nil, err
+		}
+		l.controlTLS, ownerSub = c, c.Certificates[0].Leaf.Subject.CommonName
+	}
 	var err error
-	if l.owner, err = mint("load-node-owner"); err != nil {
+	if l.owner, err = mint(ownerSub); err != nil {
+		return nil, err
+	}
+	transport, err := o.tls.DialOption()
+	if err != nil {
 		return nil, err
 	}
 	for range o.conns {
-		cc, err := grpc.NewClient(o.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient(o.addr, transport)
 		if err != nil {
 			l.close()
 			return nil, err
@@ -453,7 +469,7 @@ func (r *lifecycleRun) onNode(res nodesim.Result) {
 func (r *lifecycleRun) startFleet() error {
 	for i := range r.o.nodes {
 		n, err := nodesim.New(nodesim.Config{
-			Conn: r.conns[i%len(r.conns)], OwnerToken: r.owner, Name: fmt.Sprintf("load-sim-%03d", i),
+			Conn: r.conns[i%len(r.conns)], ControlTLS: r.controlTLS, OwnerToken: r.owner, Name: fmt.Sprintf("load-sim-%03d", i),
 			PortOffset: r.o.portOffset, Region: "local", HeartbeatInterval: 2 * time.Second,
 			MaxConcurrentJobs: r.o.slots, TrainDuration: r.o.train, ProgressReports: r.o.progress,
 			FailureProbability: r.o.failP, Rand: rand.New(rand.NewPCG(r.o.seed, uint64(i))), OnJobDone: r.onNode,

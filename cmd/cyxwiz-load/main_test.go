@@ -5,14 +5,18 @@ import (
 	"context"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cyxwiz/central-server/adapters/certs"
+	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -106,5 +110,47 @@ func TestSubmitModeCountsAndReports(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestSubmitModeOverTLS: -ca verifies the server; a server from another CA
+// is refused with the reason.
+func TestSubmitModeOverTLS(t *testing.T) {
+	mine, other := t.TempDir(), t.TempDir()
+	for _, dir := range []string{mine, other} {
+		if _, err := certs.Init(dir, certs.InitOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	server, err := tlsconf.ClientFiles{Cert: filepath.Join(mine, certs.ServerFile), Key: filepath.Join(mine, certs.ServerKey)}.ServerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(server)))
+	f := &fakeJobs{}
+	pb.RegisterJobServiceServer(srv, f)
+	go srv.Serve(lis)
+	defer srv.Stop()
+	for _, tt := range []struct {
+		name, ca string
+		calls    int64
+		want     string
+	}{
+		{"right CA", mine, 20, "submit: 18 jobs in "},
+		{"wrong CA", other, 0, "certificate signed by unknown authority"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f.calls.Store(0)
+			var out, errOut bytes.Buffer
+			run(context.Background(), []string{"-addr", lis.Addr().String(), "-secret", secret, "-c", "2", "-n", "20",
+				"-ca", filepath.Join(tt.ca, certs.CAFile)}, &out, &errOut)
+			if got := f.calls.Load(); got != tt.calls || !strings.Contains(out.String()+errOut.String(), tt.want) {
+				t.Fatalf("%d calls (want %d); output lacks %q:\n%s%s", got, tt.calls, tt.want, out.String(), errOut.String())
+			}
+		})
 	}
 }

@@ -22,6 +22,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,6 +39,7 @@ import (
 
 	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/adapters/nodesim"
+	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 )
 
@@ -112,6 +114,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 type fleetFlags struct {
 	server, devices, regions, prices, listen, advertise string
 	creds                                               credentials
+	tls                                                 tlsconf.ClientFiles
 	nodes, progress, slots, basePort, portOffset        int
 	vramGiB                                             int64
 	train, heartbeat, drain                             time.Duration
@@ -138,7 +141,18 @@ func (f *fleetFlags) fleetConfig() (nodesim.FleetConfig, error) {
 	case f.basePort < 0 || f.basePort > 65535:
 		return nodesim.FleetConfig{}, fmt.Errorf("--base-port must be within 0..65535, got %d", f.basePort)
 	}
+	clientTLS, err := f.tls.Config()
+	if err != nil {
+		return nodesim.FleetConfig{}, err
+	}
+	var controlTLS *tls.Config
+	if f.tls.Cert != "" {
+		if controlTLS, err = f.tls.ServerConfig(); err != nil {
+			return nodesim.FleetConfig{}, err
+		}
+	}
 	cfg := nodesim.FleetConfig{Count: f.nodes, BaseControlPort: f.basePort, Seed: f.seed, Template: nodesim.Config{
+		TLS: clientTLS, ControlTLS: controlTLS,
 		ServerAddr: f.server, OwnerToken: token, Host: f.listen, AdvertiseHost: f.advertise, PortOffset: f.portOffset,
 		HeartbeatInterval: f.heartbeat, MaxConcurrentJobs: f.slots, TrainDuration: f.train, ProgressReports: f.progress,
 		NotifyAccepted: f.notify, FailureProbability: f.failure, RejectProbability: f.reject, DrainTimeout: f.drain,
@@ -196,6 +210,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&f.portOffset, "port-offset", nodesim.DefaultPortOffset, "control port minus advertised port (the server's scheduler.node_control_port_offset)")
 	fs.DurationVar(&f.drain, "drain", 0, "on SIGINT/SIGTERM, time jobs in flight get to finish before they are abandoned")
 	fs.BoolVar(&f.notify, "notify-accepted", false, "call NotifyJobAccepted before training")
+	f.tls.Register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: cyxwiz-node-sim run [flags]\n\nWith --cert/--key the nodes present that certificate to the server (mutual TLS: its CN is the owner, --sub)\nand serve AssignJob over TLS with it; with --ca they verify the server with it and require the\nserver's client certificate on AssignJob.")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

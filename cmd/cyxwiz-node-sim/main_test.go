@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,9 +15,12 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/certs"
+	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	grpccreds "google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -166,14 +170,14 @@ func (f *fakeCentral) StreamJobUpdates(req *pb.GetJobStatusRequest, stream grpc.
 	return send(pb.StatusCode_STATUS_COMPLETED, 1)
 }
 
-func startFake(t *testing.T) (*fakeCentral, string) {
+func startFake(t *testing.T, opts ...grpc.ServerOption) (*fakeCentral, string) {
 	t.Helper()
 	f := &fakeCentral{iss: auth.NewIssuer([]byte(testSecret), nil), results: map[string]pb.StatusCode{}, progress: map[string]int{}}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(opts...)
 	pb.RegisterNodeServiceServer(srv, f)
 	pb.RegisterJobStatusServiceServer(srv, f)
 	pb.RegisterJobServiceServer(srv, f)
@@ -347,5 +351,70 @@ func TestSubmitTimesOut(t *testing.T) {
 		"--device", "cpu", "--timeout", "500ms"}, &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "job job-0") {
 		t.Fatalf("submit = %v, want a timeout naming job-0\n%s", err, out.String())
+	}
+}
+
+// TestTLSFlags: with --ca/--cert/--key the nodes verify the server, present
+// their certificate (the fake requires one from the CA), and serve AssignJob
+// over TLS, requiring the caller's certificate; submit speaks TLS with --ca.
+func TestTLSFlags(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := certs.Init(dir, certs.InitOptions{Nodes: []string{"fleet-ops"}}); err != nil {
+		t.Fatal(err)
+	}
+	at := func(n string) string { return filepath.Join(dir, n) }
+	nodeCert, nodeKey := certs.NodeFiles("fleet-ops")
+	server, err := tlsconf.ClientFiles{CA: at(certs.CAFile), Cert: at(certs.ServerFile), Key: at(certs.ServerKey)}.ServerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, addr := startFake(t, grpc.Creds(grpccreds.NewTLS(server)))
+	tlsArgs := []string{"--ca", at(certs.CAFile), "--cert", at(nodeCert), "--key", at(nodeKey)}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- dispatch(ctx, append([]string{"run", "--server", addr, "--secret", testSecret, "--sub", "fleet-ops", "--heartbeat", "50ms"}, tlsArgs...), &out, &errOut)
+	}()
+	waitFor(t, "a node running over TLS", func() bool { return strings.Contains(out.String(), "1 nodes running") })
+	f.mu.Lock()
+	control := net.JoinHostPort("127.0.0.1", strconv.Itoa(int(f.regs[0].GetInfo().GetPort())+3))
+	f.mu.Unlock()
+	assign := func(files tlsconf.ClientFiles) error {
+		transport, err := files.DialOption()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, err := grpc.NewClient(control, transport)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close()
+		actx, acancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer acancel()
+		_, err = pb.NewNodeServiceClient(cc).AssignJob(actx, &pb.AssignJobRequest{NodeId: "n", Job: &pb.JobConfig{JobId: "j1", Epochs: 1}})
+		return err
+	}
+	if err := assign(tlsconf.ClientFiles{}); err == nil {
+		t.Error("AssignJob in plaintext reached a TLS control port")
+	}
+	if err := assign(tlsconf.ClientFiles{CA: at(certs.CAFile)}); err == nil {
+		t.Error("AssignJob without the server's client certificate was served")
+	}
+	if err := assign(tlsconf.ClientFiles{CA: at(certs.CAFile), Cert: at(certs.ServerFile), Key: at(certs.ServerKey)}); err != nil {
+		t.Errorf("AssignJob with the server's certificate: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v\n%s", err, errOut.String())
+	}
+
+	var sub syncBuffer
+	err = dispatch(context.Background(), append([]string{"submit", "--server", addr, "--secret", testSecret, "--jobs", "1",
+		"--device", "cpu", "--timeout", "10s"}, tlsArgs...), &sub, &sub)
+	if err != nil || !strings.Contains(sub.String(), "done: map[completed:1]") {
+		t.Fatalf("submit over TLS: %v\n%s", err, sub.String())
 	}
 }

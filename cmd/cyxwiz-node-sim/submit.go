@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -32,6 +32,8 @@ func submit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	memGiB := fs.Int64("mem-gib", 4, "estimated memory per job in GiB")
 	epochs := fs.Int("epochs", 3, "epochs per job")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up waiting after this long")
+	var files tlsconf.ClientFiles
+	files.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,7 +50,11 @@ func submit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	case *epochs < 1 || *memGiB < 0 || *timeout <= 0:
 		return errors.New("--epochs must be ≥ 1, --mem-gib ≥ 0, --timeout > 0")
 	}
-	cc, err := grpc.NewClient(*server, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	transport, err := files.DialOption()
+	if err != nil {
+		return err
+	}
+	cc, err := grpc.NewClient(*server, transport)
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", *server, err)
 	}
