@@ -807,7 +807,7 @@ func TestJobsRetained(t *testing.T) {
 	for _, id := range ids[:22] {
 		x.must(x.h.CancelJob(x.ctx, id, "alice", "test"))
 	}
-	x.settle()
+	x.awaitReadModel()
 	var page rest.JobListJSON
 	x.get("/api/jobs?limit=100", http.StatusOK, &page)
 	if page.RetainedAfterPosition == 0 || page.Total != 25 || len(page.Jobs) != 5 {
