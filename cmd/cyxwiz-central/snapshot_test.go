@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/gob"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/cyxwiz/central-server/adapters/config"
 	"github.com/cyxwiz/central-server/adapters/snapshotfile"
@@ -17,6 +19,7 @@ import (
 	"github.com/cyxwiz/central-server/projections"
 	"github.com/cyxwiz/central-server/projections/memory"
 	"github.com/cyxwiz/central-server/projections/readmodeltest"
+	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"github.com/google/uuid"
 )
 
@@ -146,4 +149,83 @@ func TestSnapshotStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The periodic snapshot: none before the interval has passed, one once it
+// has, taken between batches (the model's position is the snapshot's).
+func TestSnapshotEveryInterval(t *testing.T) {
+	dir := t.TempDir()
+	envs := readmodeltest.RealisticPaid(400, 3, 5)
+	appendHistory(t, dir, envs)
+	store, err := bolt.Open(filepath.Join(dir, "events.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	codec := commands.NewCodec()
+	m := memory.New(memory.Config{})
+	clock := readmodeltest.At(0)
+	s := newSnapshots(dir, time.Minute, m, commands.NewDepartures(), store, codec, testLogger(t))
+	s.now, s.last = func() time.Time { return clock }, clock
+	path := filepath.Join(dir, snapshotFileName)
+	for i, e := range envs {
+		if err := m.Apply(context.Background(), []projections.Envelope{e}, uint64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+		if i == len(envs)/2 {
+			clock = clock.Add(time.Minute)
+		}
+		s.observe(nil)
+		if i < len(envs)/2 {
+			if _, err := os.Stat(path); err == nil {
+				t.Fatalf("a snapshot after %d events, before the interval passed", i+1)
+			}
+		}
+	}
+	s.writing.Wait()
+	data, err := snapshotfile.Read(path, snapshotVersion)
+	if err != nil {
+		t.Fatalf("no snapshot once the interval passed: %v", err)
+	}
+	var st savedState
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(len(envs)/2 + 1); st.Model.Checkpoint != want || st.EventID == "" {
+		t.Fatalf("snapshot at position %d (event %q), want %d: the batch after which the interval passed", st.Model.Checkpoint, st.EventID, want)
+	}
+}
+
+// A finished job the read model let go of (database.keep_finished_jobs)
+// still answers GetJobStatus, from the log, and survives a restart from a
+// snapshot that does not hold it.
+func TestJobLetGoOfAnswersGetJobStatus(t *testing.T) {
+	dir := t.TempDir()
+	keep := func(c *config.Config) { c.Database.KeepFinishedJobs = 1 }
+	s := startServer(t, dir, Settings{}, keep)
+	alice := s.userToken("alice")
+	var ids []string
+	for range 20 { // past keep + 16 finished: the oldest are let go of
+		id := s.submit(alice, trainingJob())
+		if _, err := s.jobs().CancelJob(as(alice), &pb.CancelJobRequest{JobId: id, Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	m := s.app.model.(*memory.Model)
+	eventually(t, 10*time.Second, "jobs let go of", func() bool { return m.JobsHorizon() > 0 })
+	check := func(s *testServer) {
+		t.Helper()
+		got := s.jobStatus(alice, ids[0])
+		if got.GetStatus().GetJobId() != ids[0] || got.GetStatus().GetStatus() != pb.StatusCode_STATUS_CANCELLED {
+			t.Fatalf("GetJobStatus of a job let go of: %v", got)
+		}
+	}
+	check(s)
+	s.stop()
+	s = startServer(t, dir, Settings{}, keep)
+	if s.app.model.(*memory.Model).JobsHorizon() == 0 {
+		t.Fatal("the restart did not start from the snapshot's bounded model")
+	}
+	check(s)
 }
