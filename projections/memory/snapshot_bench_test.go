@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/cyxwiz/central-server/commands"
-	"github.com/cyxwiz/central-server/projections"
 	"github.com/cyxwiz/central-server/projections/memory"
 	"github.com/cyxwiz/central-server/projections/readmodeltest"
 )
@@ -44,5 +43,3 @@ func BenchmarkSnapshotLoad(b *testing.B) {
 		}
 	}
 }
-
-var _ = projections.Envelope{}
