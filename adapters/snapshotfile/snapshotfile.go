@@ -7,7 +7,8 @@
 // endian), the payload, then a trailer of the payload's length (uint64)
 // and its CRC-32C (uint32). Write goes through a temporary file beside the
 // target that is fsynced, renamed over it, and the directory fsynced: a
-// crash leaves the old snapshot or the new one, never half of one.
+// crash leaves the old snapshot or the new one, never half of one (and a
+// temporary file, removed by the next write).
 package snapshotfile
 
 import (
@@ -19,6 +20,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 var (
@@ -80,7 +82,22 @@ func Write(path string, version uint32, write func(io.Writer) error) (err error)
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
-	return syncDir(filepath.Dir(path))
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return err
+	}
+	removeStale(path)
+	return nil
+}
+
+// removeStale removes the temporary files of writes a crash interrupted.
+func removeStale(path string) {
+	dir, prefix := filepath.Dir(path), filepath.Base(path)+".tmp-"
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // Read returns the payload of the snapshot at path if it is whole and of

@@ -106,4 +106,8 @@ func TestFailedWriteKeepsTheOldSnapshot(t *testing.T) {
 	if len(entries) != 2 {
 		t.Fatalf("dir holds %d files, want the snapshot and the crashed temp file only", len(entries))
 	}
+	write(t, path, 1, []byte("newer"))
+	if entries, _ = os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("after a good write the dir holds %d files, want the snapshot only (the crashed temp file removed)", len(entries))
+	}
 }
