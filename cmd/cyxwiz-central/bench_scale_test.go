@@ -251,7 +251,8 @@ func BenchmarkScaleStart(b *testing.B) {
 // process CPU per SubmitJob (the command handler in process: the append,
 // the projection, the scheduler's reaction; no gRPC), per page of the
 // queue a placement pass reads (the part of a pass that could depend on
-// the queue's length) and per GetJobStatus read (the read model's GetJob).
+// the queue's length), per GetJobStatus read (the read model's GetJob) and
+// per Heartbeat of an online node (the monitor's lease renewal).
 func BenchmarkScaleHotPaths(b *testing.B) {
 	n, _ := strconv.Atoi(os.Getenv("CYXWIZ_SCALE_JOBS"))
 	var dir string
@@ -291,6 +292,21 @@ func BenchmarkScaleHotPaths(b *testing.B) {
 		}
 		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 		b.ReportMetric(float64(len(m.PendingJobs())), "queued")
+	})
+	b.Run(fmt.Sprintf("jobs=%d/Heartbeat", n), func(b *testing.B) {
+		spec := readmodeltest.NodeSpec("bench-cpu-only", "eu-west", 1) // no device a scale job needs: nothing is placed on it
+		node, _, _, err := app.handler.RegisterNode(ctx, commands.RegisterNode{Owner: "bench", Spec: spec})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := app.monitor.Heartbeat(ctx, node.ID(), nil, 0); err != nil { // marks it online
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if err := app.monitor.Heartbeat(ctx, node.ID(), nil, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 	jobs, _, _, err := m.ListJobs(ctx, projections.JobFilter{PageSize: 1})
 	if err != nil || len(jobs) == 0 {
