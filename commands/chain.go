@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Chain is the settlement saga's view of the payment chain: the escrow
@@ -62,6 +63,7 @@ type Deposit struct {
 	Destination string
 	Lamports    uint64
 	Slot        uint64
+	BlockTime   time.Time // when its block was produced (zero if the chain does not say)
 }
 
 // TxStatus is a signature's state on chain.
@@ -106,6 +108,7 @@ const (
 	DepositWrongDestination DepositProblem = "wrong_destination" // funds did not go to the escrow account
 	DepositTooSmall         DepositProblem = "too_little"        // less than the job's payment
 	DepositAlreadyUsed      DepositProblem = "already_used"      // the deposit funds another job
+	DepositReturned         DepositProblem = "refunded"          // the deposit was returned (or is being returned) to its payer
 )
 
 // DepositError is a deposit that cannot fund a job.

@@ -32,6 +32,7 @@ func NewCodec() *eventstore.Registry {
 	eventstore.Register[domain.NodeJobReleased](r, domain.NodeJobReleased{}.EventName())
 	eventstore.Register[domain.NodeBanned](r, domain.NodeBanned{}.EventName())
 	eventstore.Register[domain.NodeUnbanned](r, domain.NodeUnbanned{}.EventName())
+	eventstore.Register[domain.NodeDeleted](r, domain.NodeDeleted{}.EventName())
 	eventstore.Register[domain.DepositClaimed](r, domain.DepositClaimed{}.EventName())
 	eventstore.Register[domain.EscrowFunded](r, domain.EscrowFunded{}.EventName())
 	eventstore.Register[domain.PaymentSkipped](r, domain.PaymentSkipped{}.EventName())
@@ -40,5 +41,9 @@ func NewCodec() *eventstore.Registry {
 	eventstore.Register[domain.RefundSubmitted](r, domain.RefundSubmitted{}.EventName())
 	eventstore.Register[domain.PaymentRefunded](r, domain.PaymentRefunded{}.EventName())
 	eventstore.Register[domain.PaymentFailed](r, domain.PaymentFailed{}.EventName())
+	eventstore.Register[domain.DepositRefundRequested](r, domain.DepositRefundRequested{}.EventName())
+	eventstore.Register[domain.DepositRefundSubmitted](r, domain.DepositRefundSubmitted{}.EventName())
+	eventstore.Register[domain.DepositRefunded](r, domain.DepositRefunded{}.EventName())
+	eventstore.Register[domain.DepositRefundFailed](r, domain.DepositRefundFailed{}.EventName())
 	return r
 }

@@ -12,13 +12,21 @@ import (
 // not be reached), so the scheduler places it elsewhere when it can. It is
 // fed the log's events in order (Observe) and forgets a job when the job
 // ends. Safe for concurrent use.
+//
+// A node that refused a job again after its owner had already cost the job
+// a retry (an uncounted requeue, see domain.Job.Reject) is barred: the job
+// never goes back to it, not even as a last resort, so a refusing owner
+// cannot keep a job cycling between assignment and refusal.
 type Departures struct {
-	mu   sync.Mutex
-	left map[string][]string // job id → nodes, oldest first
+	mu     sync.Mutex
+	left   map[string][]string // job id → nodes, oldest first
+	barred map[string][]string // job id → nodes it must not go back to
 }
 
 // NewDepartures returns an empty memory.
-func NewDepartures() *Departures { return &Departures{left: map[string][]string{}} }
+func NewDepartures() *Departures {
+	return &Departures{left: map[string][]string{}, barred: map[string][]string{}}
+}
 
 // Observe takes one event of the log.
 func (d *Departures) Observe(event any) {
@@ -29,15 +37,33 @@ func (d *Departures) Observe(event any) {
 		if e.PreviousNode != "" && !slices.Contains(d.left[e.JobID], e.PreviousNode) {
 			d.left[e.JobID] = append(d.left[e.JobID], e.PreviousNode)
 		}
+		if e.Uncounted && e.PreviousNode != "" && !slices.Contains(d.barred[e.JobID], e.PreviousNode) {
+			d.barred[e.JobID] = append(d.barred[e.JobID], e.PreviousNode)
+		}
 	case domain.JobCompleted:
-		delete(d.left, e.JobID)
+		d.forget(e.JobID)
 	case domain.JobFailed:
-		delete(d.left, e.JobID)
+		d.forget(e.JobID)
 	case domain.JobCancelled:
-		delete(d.left, e.JobID)
+		d.forget(e.JobID)
 	case domain.JobDeleted:
-		delete(d.left, e.JobID)
+		d.forget(e.JobID)
 	}
+}
+
+func (d *Departures) forget(jobID string) {
+	delete(d.left, jobID)
+	delete(d.barred, jobID)
+}
+
+// Barred reports whether job must not go back to node.
+func (d *Departures) Barred(jobID, nodeID string) bool {
+	if d == nil {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Contains(d.barred[jobID], nodeID)
 }
 
 // Nodes returns the nodes job was requeued from (nil when none).

@@ -29,6 +29,10 @@ type NodeClient interface {
 	AssignJob(ctx context.Context, address string, o Order) (accepted bool, reason string, err error)
 }
 
+// ErrAddressRefused marks a node address the server's address policy
+// refuses to push to: a push there is refused at once, not retried.
+var ErrAddressRefused = errors.New("node address refused by the address policy")
+
 // P2PTokens mints the token a client presents to the node running its job.
 // Minting for the same assignment must give the same token.
 type P2PTokens interface {
@@ -129,6 +133,10 @@ func (d *Dispatcher) DispatchNow(ctx context.Context, jobID, nodeID string) erro
 			return ignoreMovedOn(err)
 		}
 		lastErr = err
+		if errors.Is(err, ErrAddressRefused) {
+			_, _, err = d.h.RejectAttempt(ctx, jobID, nodeID, assignment, fmt.Sprintf("not pushed to %s: %v", addr, err))
+			return ignoreMovedOn(err)
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -37,6 +37,9 @@ type Policy struct {
 	AllowUnpaidJobs  bool
 	ReservationGrace time.Duration // an orphaned reservation older than this is released
 	AggregateCache   int           // folded aggregates kept in memory (streams)
+	// UnclaimedDepositAge is how old an unclaimed deposit must be before an
+	// operator may return it to its payer.
+	UnclaimedDepositAge time.Duration
 }
 
 // DefaultPolicy matches config.toml's defaults.
@@ -46,6 +49,7 @@ func DefaultPolicy() Policy {
 		PenaltyOffline: 0.05, PenaltyReject: 0.02, PenaltyTimeout: 0.05,
 		PenaltyFailure: 0.03, RewardSuccess: 0.01,
 		ConflictRetries: 8, AllowUnpaidJobs: true, ReservationGrace: 30 * time.Second,
+		UnclaimedDepositAge: time.Hour,
 	}
 }
 

@@ -20,6 +20,9 @@ type SubmitJob struct {
 	JobID string
 	Owner string
 	Spec  domain.JobSpec
+	// Wallet is the wallet the caller proved is theirs (a user token's
+	// wallet_address claim); a paid job's payment_address must be it.
+	Wallet string
 }
 
 // SubmitJob opens a job stream. created is false for an idempotent retry.
@@ -30,6 +33,11 @@ func (h *Handler) SubmitJob(ctx context.Context, c SubmitJob) (job *domain.Job, 
 	}
 	if lamports == 0 && !h.policy.AllowUnpaidJobs {
 		return nil, false, 0, fmt.Errorf("%w: payment_amount must be > 0: this server does not run unpaid jobs", domain.ErrInvalidArgument)
+	}
+	if lamports > 0 {
+		if err := h.checkPayer(c.Spec, c.Wallet); err != nil {
+			return nil, false, 0, err
+		}
 	}
 	claimed := ""
 	if c.JobID == "" && lamports > 0 {
@@ -340,11 +348,15 @@ func (h *Handler) RejectJob(ctx context.Context, jobID, nodeID, reason string) (
 // RejectAttempt is RejectJob for one assignment attempt (0: the current one).
 func (h *Handler) RejectAttempt(ctx context.Context, jobID, nodeID string, attempt int, reason string) (*domain.Job, uint64, error) {
 	now := h.now()
+	owner, err := h.nodeOwner(ctx, nodeID)
+	if err != nil {
+		return nil, 0, err
+	}
 	return h.changeJob(ctx, jobID, penalized("rejected: "+reason, h.policy.PenaltyReject), func(j *domain.Job) ([]domain.Event, error) {
 		if err := sameAttempt(j, attempt); err != nil {
 			return nil, err
 		}
-		return j.Reject(nodeID, reason, h.policy.MaxRetries, now)
+		return j.Reject(nodeID, owner, reason, h.policy.MaxRetries, now)
 	})
 }
 
@@ -410,4 +422,17 @@ func (h *Handler) RequeueJob(ctx context.Context, jobID, nodeID, reason string) 
 	return h.changeJob(ctx, jobID, penalized(reason, 0), func(j *domain.Job) ([]domain.Event, error) {
 		return j.Requeue(nodeID, reason, h.policy.MaxRetries, now)
 	})
+}
+
+// nodeOwner is the owner of a node, "" when it is unknown: whose refusal
+// a rejection or an accept timeout is (domain.Job.Reject).
+func (h *Handler) nodeOwner(ctx context.Context, nodeID string) (string, error) {
+	if nodeID == "" {
+		return "", nil
+	}
+	n, err := h.LoadNode(ctx, nodeID)
+	if err != nil {
+		return "", err
+	}
+	return n.Owner(), nil
 }

@@ -65,22 +65,8 @@ func (h *Handler) MarkNodeOffline(ctx context.Context, nodeID, reason string) (*
 	if err != nil {
 		return nil, 0, err
 	}
-	var (
-		errs     []error
-		requeued int
-	)
-	for _, jobID := range n.ActiveJobs() {
-		_, pos, err := h.RequeueJob(ctx, jobID, nodeID, "node went offline: "+reason)
-		if err != nil && !errors.Is(err, domain.ErrNotFound) {
-			errs = append(errs, fmt.Errorf("requeue %s: %w", jobID, err))
-		}
-		if pos != 0 {
-			requeued++
-		}
-		if err := h.releaseSlot(ctx, nodeID, jobID, leaving{reason: "node went offline"}); err != nil {
-			errs = append(errs, err)
-		}
-	}
+	requeued, err := h.takeJobsBack(ctx, n, "node went offline: "+reason, "node went offline")
+	errs := []error{err}
 	if requeued > 0 && h.policy.PenaltyOffline > 0 {
 		if _, err := h.AdjustReputation(ctx, nodeID, -h.policy.PenaltyOffline, "went offline with active jobs", ""); err != nil {
 			errs = append(errs, err)
@@ -138,4 +124,64 @@ func (h *Handler) ReleaseOrphanSlot(ctx context.Context, nodeID, jobID string) (
 		l.delta, l.why = h.endReputation(job)
 	}
 	return true, h.releaseSlot(ctx, nodeID, jobID, l)
+}
+
+// takeJobsBack requeues every job n holds and frees their slots; it
+// returns how many jobs went back to the queue.
+func (h *Handler) takeJobsBack(ctx context.Context, n *domain.Node, why, slotReason string) (int, error) {
+	var (
+		errs     []error
+		requeued int
+	)
+	for _, jobID := range n.ActiveJobs() {
+		_, pos, err := h.RequeueJob(ctx, jobID, n.ID(), why)
+		if err != nil && !errors.Is(err, domain.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("requeue %s: %w", jobID, err))
+		}
+		if pos != 0 {
+			requeued++
+		}
+		if err := h.releaseSlot(ctx, n.ID(), jobID, leaving{reason: slotReason}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return requeued, errors.Join(errs...)
+}
+
+// BanNode keeps a node from new jobs (an operator's decision, by names
+// them) and takes the jobs it holds back to the queue. Banning a banned
+// node records nothing new but still takes back what it holds.
+func (h *Handler) BanNode(ctx context.Context, nodeID, by, reason string) (*domain.Node, uint64, error) {
+	now := h.now()
+	n, res, err := h.updateNode(ctx, nodeID, func(n *domain.Node) ([]domain.Event, error) { return n.Ban(by, reason, now) })
+	if err != nil {
+		return nil, 0, err
+	}
+	_, err = h.takeJobsBack(ctx, n, "node banned: "+reason, "node banned")
+	return n, res.Position, err
+}
+
+// UnbanNode lets a banned node take jobs again.
+func (h *Handler) UnbanNode(ctx context.Context, nodeID, by string) (*domain.Node, uint64, error) {
+	now := h.now()
+	n, res, err := h.updateNode(ctx, nodeID, func(n *domain.Node) ([]domain.Event, error) { return n.Unban(by, now) })
+	return n, res.Position, err
+}
+
+// DeleteNode removes a node from discovery and every list for good: it is
+// banned first (so nothing new lands on it), its jobs go back to the
+// queue, then NodeDeleted is recorded. The log keeps its history.
+func (h *Handler) DeleteNode(ctx context.Context, nodeID, by, reason string) (*domain.Node, uint64, error) {
+	n, err := h.LoadNode(ctx, nodeID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !n.Deleted() {
+		if _, _, err := h.BanNode(ctx, nodeID, by, reason); err != nil {
+			return nil, 0, err
+		}
+	}
+	now := h.now()
+	n, res, err := h.updateNode(ctx, nodeID, func(n *domain.Node) ([]domain.Event, error) { return n.Delete(by, reason, now) })
+	return n, res.Position, err
 }

@@ -35,6 +35,26 @@ func (h *Handler) updatePayment(ctx context.Context, jobID string, decide func(*
 	return update(ctx, h, domain.PaymentStream(jobID), newPayment, decide)
 }
 
+// checkPayer refuses a paid submission whose payment_address is not the
+// caller's proven wallet: deposits are public on chain, so naming a wallet
+// proves nothing, and without this check anyone could spend another user's
+// unclaimed deposit. With no chain no money moves and nothing is checked.
+func (h *Handler) checkPayer(spec domain.JobSpec, wallet string) error {
+	if h.chain == nil {
+		return nil
+	}
+	payer, wallet := strings.TrimSpace(spec.PaymentAddress), strings.TrimSpace(wallet)
+	switch {
+	case payer == "":
+		return nil // fundJob answers that payment_address is required
+	case wallet == "":
+		return fmt.Errorf("%w: a paid job needs a token whose wallet_address claim is the paying wallet %s (mint one with `cyxwiz-central token --sub NAME --wallet %s`); a deposit funds only its payer's jobs", domain.ErrPermissionDenied, payer, payer)
+	case wallet != payer:
+		return fmt.Errorf("%w: payment_address %s is not your wallet (your token's wallet_address is %s); a deposit funds only its payer's jobs", domain.ErrPermissionDenied, payer, wallet)
+	}
+	return nil
+}
+
 // fundJob opens the payment stream of a paid job before its JobSubmitted
 // is recorded: EscrowFunded after the deposit was verified on chain and
 // claimed for this job alone, or PaymentSkipped when no chain is set. A
@@ -99,41 +119,22 @@ func (h *Handler) claimDeposit(ctx context.Context, jobID string, dep Deposit, n
 	if !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
 		return err
 	}
-	c, found, err := h.depositClaim(ctx, dep.Signature)
+	d, err := h.LoadDeposit(ctx, dep.Signature)
 	switch {
 	case err != nil:
 		return err
-	case !found:
-		return fmt.Errorf("read %s: the claim vanished", stream)
-	case c.JobID == jobID:
+	case d.Status() == domain.DepositClaimedStatus && d.JobID() == jobID:
 		return nil
+	case d.Status() == domain.DepositClaimedStatus:
+		return depositUsed(dep.Signature, d.JobID())
+	case d.Status() == domain.DepositUnclaimed:
+		return fmt.Errorf("read %s: the claim vanished", stream)
 	}
-	return depositUsed(dep.Signature, c.JobID)
+	return &DepositError{Problem: DepositReturned, Detail: fmt.Sprintf("deposit %s is %s to its payer; make a new deposit for this job", dep.Signature, d.Status())}
 }
 
 func depositUsed(signature, jobID string) error {
 	return &DepositError{Problem: DepositAlreadyUsed, Detail: fmt.Sprintf("deposit %s already funds job %s; make a new deposit for this job", signature, jobID)}
-}
-
-// depositClaim reads which job a deposit was claimed for, if any.
-func (h *Handler) depositClaim(ctx context.Context, signature string) (domain.DepositClaimed, bool, error) {
-	stream := domain.DepositStream(signature)
-	recs, err := h.store.ReadStream(ctx, stream, 0, 1)
-	if errors.Is(err, eventstore.ErrStreamNotFound) || err == nil && len(recs) == 0 {
-		return domain.DepositClaimed{}, false, nil
-	}
-	if err != nil {
-		return domain.DepositClaimed{}, false, fmt.Errorf("read %s: %w", stream, err)
-	}
-	v, err := h.codec.Decode(recs[0].Type, recs[0].Data)
-	if err != nil {
-		return domain.DepositClaimed{}, false, fmt.Errorf("decode %s: %w", stream, err)
-	}
-	c, ok := v.(domain.DepositClaimed)
-	if !ok {
-		return domain.DepositClaimed{}, false, fmt.Errorf("%s holds %T, not a deposit claim", stream, v)
-	}
-	return c, true, nil
 }
 
 // claimedJob is the job an already claimed deposit was claimed for, when a
@@ -147,11 +148,11 @@ func (h *Handler) claimedJob(ctx context.Context, spec domain.JobSpec) (string, 
 	if h.chain == nil || sig == "" {
 		return "", nil
 	}
-	c, found, err := h.depositClaim(ctx, sig)
-	if err != nil || !found || c.Payer != strings.TrimSpace(spec.PaymentAddress) {
+	d, err := h.LoadDeposit(ctx, sig)
+	if err != nil || d.Status() != domain.DepositClaimedStatus || d.Payer() != strings.TrimSpace(spec.PaymentAddress) {
 		return "", err
 	}
-	return c.JobID, nil
+	return d.JobID(), nil
 }
 
 // PaymentState is what a job's payment has come to, for the answers of

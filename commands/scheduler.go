@@ -113,6 +113,9 @@ func (s *Scheduler) Pass(ctx context.Context) int {
 			}
 			continue
 		}
+		if s.cfg.Departures.Barred(job.JobID, p.NodeID) {
+			continue // only a node that refused it is left: the job waits for another
+		}
 		fleet.Take(p.Index)
 		free--
 		if _, ok := byNode[p.NodeID]; !ok {

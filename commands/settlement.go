@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -160,7 +161,8 @@ func (s *Settlement) observe(rec *eventstore.RecordedEvent) bool {
 	var job string
 	switch rec.Type {
 	case "EscrowFunded", "PaymentReleaseSubmitted", "RefundSubmitted", "PaymentReleased", "PaymentRefunded",
-		"PaymentFailed", "JobCompleted", "JobFailed", "JobCancelled":
+		"PaymentFailed", "JobCompleted", "JobFailed", "JobCancelled",
+		"DepositRefundRequested", "DepositRefundSubmitted", "DepositRefunded", "DepositRefundFailed":
 	default:
 		return false
 	}
@@ -193,6 +195,11 @@ func (s *Settlement) observe(rec *eventstore.RecordedEvent) bool {
 		return false
 	case domain.PaymentFailed:
 		s.settled(e.JobID)
+		return false
+	case domain.DepositRefundRequested, domain.DepositRefundSubmitted:
+		return s.depositDue(rec.Stream)
+	case domain.DepositRefunded, domain.DepositRefundFailed:
+		s.settled(rec.Stream)
 		return false
 	default:
 		return false
@@ -274,9 +281,16 @@ func (s *Settlement) probe(ctx context.Context) {
 	}
 }
 
-// step drives one job's settlement one step and books the outcome.
+// step drives one settlement one step and books the outcome; jobID is the
+// work list's key: a job id, or a deposit's stream (deposit-<signature>).
 func (s *Settlement) step(ctx context.Context, jobID string) {
-	done, err := s.Settle(ctx, jobID)
+	var done bool
+	var err error
+	if sig, ok := strings.CutPrefix(jobID, depositStreamPrefix); ok {
+		done, err = s.RefundDeposit(ctx, sig)
+	} else {
+		done, err = s.Settle(ctx, jobID)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.inflight, jobID)
@@ -365,29 +379,61 @@ func (s *Settlement) reached(st TxStatus) bool {
 	return st == TxConfirmed || st == TxFinalized
 }
 
-// advance moves a submitted transaction on: confirmed → recorded;
-// failed on chain → PaymentFailed; unknown but still valid → broadcast the
-// same bytes again; unknown and expired → re-sign.
+// advance drives a job's submitted payout or refund (see drivePending).
 func (s *Settlement) advance(ctx context.Context, p *domain.Payment, pt domain.PendingTx) (bool, error) {
+	return s.drivePending(ctx, pendingSettlement{key: p.JobID(), pt: pt,
+		confirm: func(ctx context.Context) error {
+			_, _, err := s.h.updatePayment(ctx, p.JobID(), func(p *domain.Payment) ([]domain.Event, error) {
+				return p.Confirm(pt.Signature, s.cfg.Confirmation, s.h.now())
+			})
+			return err
+		},
+		fail: func(ctx context.Context, reason string) error {
+			_, _, err := s.h.updatePayment(ctx, p.JobID(), func(p *domain.Payment) ([]domain.Event, error) {
+				return p.Fail(reason, s.h.now())
+			})
+			return err
+		},
+		resign: func(ctx context.Context) error {
+			if pt.Kind == domain.SettleRefund {
+				return s.submitRefund(ctx, p, pt.Reason, pt)
+			}
+			return s.submitRelease(ctx, p, nil, pt)
+		},
+	})
+}
+
+// pendingSettlement is a signed, recorded settlement transaction being
+// driven to confirmation — a job's payout or refund, or a deposit's refund
+// — with the decisions that record its outcome.
+type pendingSettlement struct {
+	key     string // the job id, or the deposit's stream
+	pt      domain.PendingTx
+	confirm func(context.Context) error
+	fail    func(ctx context.Context, reason string) error
+	resign  func(context.Context) error
+}
+
+// drivePending moves a submitted transaction on: confirmed → recorded;
+// failed on chain → failed; unknown but still valid → broadcast the same
+// bytes again; unknown and expired → re-sign.
+func (s *Settlement) drivePending(ctx context.Context, ps pendingSettlement) (bool, error) {
+	pt := ps.pt
 	st, err := s.chain.Status(ctx, pt.Signature)
 	if err != nil {
 		return false, err
 	}
 	switch {
 	case s.reached(st):
-		_, _, err := s.h.updatePayment(ctx, p.JobID(), func(p *domain.Payment) ([]domain.Event, error) {
-			return p.Confirm(pt.Signature, s.cfg.Confirmation, s.h.now())
-		})
+		err := ps.confirm(ctx)
 		if err == nil {
-			s.log.Info("settlement confirmed", "job", p.JobID(), "kind", pt.Kind, "signature", pt.Signature, "attempt", pt.Attempt)
+			s.log.Info("settlement confirmed", "settlement", ps.key, "kind", pt.Kind, "signature", pt.Signature, "attempt", pt.Attempt)
 		}
 		return err == nil, err
 	case st == TxFailed:
-		_, _, err := s.h.updatePayment(ctx, p.JobID(), func(p *domain.Payment) ([]domain.Event, error) {
-			return p.Fail(fmt.Sprintf("the %s transaction %s failed on chain; no funds moved", pt.Kind, pt.Signature), s.h.now())
-		})
+		err := ps.fail(ctx, fmt.Sprintf("the %s transaction %s failed on chain; no funds moved", pt.Kind, pt.Signature))
 		if err == nil {
-			s.log.Error("settlement failed on chain: needs an operator", "job", p.JobID(), "kind", pt.Kind, "signature", pt.Signature)
+			s.log.Error("settlement failed on chain: needs an operator", "settlement", ps.key, "kind", pt.Kind, "signature", pt.Signature)
 		}
 		return err == nil, err
 	case st != TxNotFound:
@@ -403,7 +449,7 @@ func (s *Settlement) advance(ctx context.Context, p *domain.Payment, pt domain.P
 			if errors.Is(err, ErrChainUnavailable) {
 				return false, err
 			}
-			s.log.Warn("settlement rebroadcast refused", "job", p.JobID(), "signature", pt.Signature, "err", err)
+			s.log.Warn("settlement rebroadcast refused", "settlement", ps.key, "signature", pt.Signature, "err", err)
 		}
 		return false, nil
 	}
@@ -412,12 +458,9 @@ func (s *Settlement) advance(ctx context.Context, p *domain.Payment, pt domain.P
 	if st, err = s.chain.Status(ctx, pt.Signature); err != nil || st != TxNotFound {
 		return false, err
 	}
-	s.log.Info("settlement transaction expired unlanded; re-signing", "job", p.JobID(), "kind", pt.Kind,
+	s.log.Info("settlement transaction expired unlanded; re-signing", "settlement", ps.key, "kind", pt.Kind,
 		"signature", pt.Signature, "last_valid_block_height", pt.LastValidBlockHeight, "block_height", height)
-	if pt.Kind == domain.SettleRefund {
-		return false, s.submitRefund(ctx, p, pt.Reason, pt)
-	}
-	return false, s.submitRelease(ctx, p, nil, pt)
+	return false, ps.resign(ctx)
 }
 
 // submitRelease signs the payout, records it, then broadcasts it. With
@@ -472,15 +515,25 @@ func (s *Settlement) submitRefund(ctx context.Context, p *domain.Payment, reason
 // decision is refused (another saga got there first), the transaction is
 // dropped unsent: it was never broadcast, so it can never land.
 func (s *Settlement) submit(ctx context.Context, jobID string, tx SignedTx, decide func(*domain.Payment) ([]domain.Event, error)) error {
-	_, res, err := s.h.updatePayment(ctx, jobID, decide)
+	return s.recordThenBroadcast(ctx, jobID, tx, func() (uint64, error) {
+		_, res, err := s.h.updatePayment(ctx, jobID, decide)
+		return res.Position, err
+	})
+}
+
+// recordThenBroadcast runs record (the append of the Submitted event
+// holding tx) and broadcasts tx only once it is recorded; a refused record
+// drops tx unsent.
+func (s *Settlement) recordThenBroadcast(ctx context.Context, key string, tx SignedTx, record func() (uint64, error)) error {
+	pos, err := record()
 	if err != nil {
 		if errors.Is(err, domain.ErrFailedPrecondition) {
-			s.log.Info("settlement changed under us; dropping an unsent transaction", "job", jobID, "signature", tx.Signature, "err", err)
+			s.log.Info("settlement changed under us; dropping an unsent transaction", "settlement", key, "signature", tx.Signature, "err", err)
 			return nil
 		}
 		return err
 	}
-	if res.Position == 0 {
+	if pos == 0 {
 		return nil
 	}
 	if err := s.chain.Broadcast(ctx, tx.Raw); err != nil {
@@ -488,7 +541,7 @@ func (s *Settlement) submit(ctx context.Context, jobID string, tx SignedTx, deci
 		if errors.Is(err, ErrChainUnavailable) {
 			return err
 		}
-		s.log.Warn("settlement broadcast refused", "job", jobID, "signature", tx.Signature, "err", err)
+		s.log.Warn("settlement broadcast refused", "settlement", key, "signature", tx.Signature, "err", err)
 	}
 	return nil
 }

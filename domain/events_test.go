@@ -37,7 +37,7 @@ func sampleEvents() []domain.Event {
 		domain.JobFailed{JobID: jobID, NodeID: nodeA, Reason: "oom", At: t3},
 		domain.JobCancelled{JobID: jobID, By: owner, NodeID: nodeA, Reason: "stop", At: t3},
 		domain.JobTimedOut{JobID: jobID, NodeID: nodeA, Phase: domain.PhaseRun, At: t3},
-		domain.JobRequeued{JobID: jobID, PreviousNode: nodeA, Reason: "node offline", Requeues: 1, At: t3},
+		domain.JobRequeued{JobID: jobID, PreviousNode: nodeA, Reason: "node offline", Requeues: 1, Owner: "ops", Uncounted: true, At: t3},
 		domain.JobDeleted{JobID: jobID, By: owner, At: t3},
 		domain.NodeRegistered{NodeID: nodeA, Owner: nodeOwn, Spec: node, Reputation: 0.5, At: t0},
 		domain.NodeUpdated{NodeID: nodeA, Spec: node, At: t1},
@@ -49,6 +49,7 @@ func sampleEvents() []domain.Event {
 		domain.NodeJobReleased{NodeID: nodeA, JobID: jobID, Reason: "completed", At: t3},
 		domain.NodeBanned{NodeID: nodeA, Reason: "fraud", By: "op", At: t3},
 		domain.NodeUnbanned{NodeID: nodeA, By: "op", At: t3},
+		domain.NodeDeleted{NodeID: nodeA, Reason: "abuse", By: "op", At: t3},
 	}
 }
 

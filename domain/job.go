@@ -64,6 +64,7 @@ type Job struct {
 	accepted    bool
 	attempts    int
 	requeues    int
+	refusers    []string // owners whose refusal cost the job a retry
 	progress    float64
 	epoch       int32
 	metrics     map[string]float64
@@ -110,6 +111,7 @@ func (j *Job) Clone() *Job {
 	c := *j
 	c.spec = j.spec.clone()
 	c.metrics = maps.Clone(j.metrics)
+	c.refusers = slices.Clone(j.refusers)
 	if j.result != nil {
 		c.result = j.Result()
 	}
@@ -156,6 +158,9 @@ func (j *Job) Apply(e Event) {
 		j.status, j.reason, j.endedAt = JobStatusCancelled, e.Reason, e.At
 	case JobRequeued:
 		j.status, j.node, j.accepted, j.requeues, j.reason = JobStatusPending, "", false, e.Requeues, e.Reason
+		if e.Owner != "" && !e.Uncounted {
+			j.refusers = append(j.refusers, e.Owner)
+		}
 		j.progress, j.epoch, j.metrics, j.lastLog = 0, 0, nil, ""
 		j.assignedAt, j.startedAt = time.Time{}, time.Time{}
 	case JobDeleted:
@@ -430,8 +435,10 @@ func (j *Job) Delete(by string, now time.Time) ([]Event, error) {
 }
 
 // Reject records that the assigned node refused the job or could not be
-// reached, and puts it back in the queue (or fails it when retries are spent).
-func (j *Job) Reject(nodeID, reason string, maxRetries int, now time.Time) ([]Event, error) {
+// reached, and puts it back in the queue (or fails it when retries are
+// spent). owner is the node's owner: each owner's refusals cost a job at
+// most one retry (see refusalRequeue).
+func (j *Job) Reject(nodeID, owner, reason string, maxRetries int, now time.Time) ([]Event, error) {
 	if j.status.Terminal() {
 		return nil, j.terminalErr()
 	}
@@ -439,7 +446,7 @@ func (j *Job) Reject(nodeID, reason string, maxRetries int, now time.Time) ([]Ev
 		return nil, err
 	}
 	out := []Event{JobRejected{JobID: j.id, NodeID: nodeID, Reason: reason, At: now}}
-	return append(out, j.requeueOrFail(nodeID, "rejected by node: "+reason, maxRetries, now)), nil
+	return append(out, j.refusalRequeue(nodeID, owner, "rejected by node: "+reason, maxRetries, now)), nil
 }
 
 // TimeOut fires a deadline: PhaseAccept when the node did not accept in
@@ -480,6 +487,25 @@ func (j *Job) Requeue(nodeID, reason string, maxRetries int, now time.Time) ([]E
 		return nil, nil
 	}
 	return []Event{j.requeueOrFail(nodeID, reason, maxRetries, now)}, nil
+}
+
+// refusalRequeue requeues a job its node refused. A node owner must not be
+// able to fail other users' jobs by refusing them until their retries run
+// out, so each owner's refusals cost a job one retry: the first counts
+// toward maxRetries like any failure, later ones by the same owner requeue
+// the job without counting (Uncounted; the scheduler then keeps the job
+// off that node). Refusals by distinct owners, and every other failure,
+// count. With no owner known every refusal counts.
+func (j *Job) refusalRequeue(nodeID, owner, reason string, maxRetries int, now time.Time) Event {
+	if owner != "" && slices.Contains(j.refusers, owner) {
+		return JobRequeued{JobID: j.id, PreviousNode: nodeID, Reason: reason, Requeues: j.requeues, Owner: owner, Uncounted: true, At: now}
+	}
+	ev := j.requeueOrFail(nodeID, reason, maxRetries, now)
+	if r, ok := ev.(JobRequeued); ok {
+		r.Owner = owner
+		return r
+	}
+	return ev
 }
 
 func (j *Job) requeueOrFail(nodeID, reason string, maxRetries int, now time.Time) Event {

@@ -119,11 +119,16 @@ type (
 	}
 	// JobRequeued: back to pending, for another node.
 	JobRequeued struct {
-		JobID        string    `json:"job_id"`
-		PreviousNode string    `json:"previous_node,omitempty"`
-		Reason       string    `json:"reason"`
-		Requeues     int       `json:"requeues"`
-		At           time.Time `json:"at"`
+		JobID        string `json:"job_id"`
+		PreviousNode string `json:"previous_node,omitempty"`
+		Reason       string `json:"reason"`
+		Requeues     int    `json:"requeues"`
+		// Owner is the previous node's owner when it refused the job;
+		// Uncounted marks a repeated refusal by that owner, which cost no
+		// retry (Requeues unchanged).
+		Owner     string    `json:"owner,omitempty"`
+		Uncounted bool      `json:"uncounted,omitempty"`
+		At        time.Time `json:"at"`
 	}
 	// JobDeleted hides a finished job from read models; the log keeps it.
 	JobDeleted struct {

@@ -200,13 +200,13 @@ func TestJobStateMachine(t *testing.T) {
 		},
 		{
 			name: "Reject",
-			do:   func(j *domain.Job) ([]domain.Event, error) { return j.Reject(nodeA, "busy", maxRetries, t3) },
+			do:   func(j *domain.Job) ([]domain.Event, error) { return j.Reject(nodeA, "", "busy", maxRetries, t3) },
 			want: allTerminal(allActive(map[string]outcome{"none": nf, "pending": pd, "requeued": pd},
 				emit(P, "JobRejected", "JobRequeued")), fp),
 		},
 		{
 			name: "Reject/other node",
-			do:   func(j *domain.Job) ([]domain.Event, error) { return j.Reject(nodeB, "busy", maxRetries, t3) },
+			do:   func(j *domain.Job) ([]domain.Event, error) { return j.Reject(nodeB, "", "busy", maxRetries, t3) },
 			want: allTerminal(allActive(map[string]outcome{"none": nf, "pending": pd, "requeued": pd}, pd), fp),
 		},
 		{
@@ -533,7 +533,7 @@ func TestJobRetriesExhausted(t *testing.T) {
 		{
 			name: "Reject",
 			requeue: func(j *domain.Job, node string, mr int) ([]domain.Event, error) {
-				return j.Reject(node, "busy", mr, t3)
+				return j.Reject(node, "", "busy", mr, t3)
 			},
 			lead: []string{"JobRejected"},
 		},

@@ -18,6 +18,7 @@ type Node struct {
 	spec         NodeSpec
 	online       bool
 	banned       bool
+	deleted      bool
 	reputation   float64
 	active       []string // reserved job ids, in reservation order
 	registeredAt time.Time
@@ -30,6 +31,7 @@ func (n *Node) Owner() string           { return n.owner }
 func (n *Node) Spec() NodeSpec          { return n.spec.clone() }
 func (n *Node) Online() bool            { return n.online }
 func (n *Node) Banned() bool            { return n.banned }
+func (n *Node) Deleted() bool           { return n.deleted }
 func (n *Node) Reputation() float64     { return n.reputation }
 func (n *Node) ActiveJobs() []string    { return slices.Clone(n.active) }
 func (n *Node) RegisteredAt() time.Time { return n.registeredAt }
@@ -73,6 +75,8 @@ func (n *Node) Apply(e Event) {
 		n.banned = true
 	case NodeUnbanned:
 		n.banned = false
+	case NodeDeleted:
+		n.deleted, n.banned, n.online = true, true, false
 	}
 	if t := eventTime(e); !t.IsZero() {
 		n.lastChange = t
@@ -200,6 +204,9 @@ func (n *Node) Reregister(owner string, spec NodeSpec, now time.Time) ([]Event, 
 	if owner != n.owner {
 		return nil, denied("node %s belongs to another owner", n.id)
 	}
+	if n.deleted {
+		return nil, precondition("node %s was deleted by an operator", n.id)
+	}
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
@@ -231,7 +238,7 @@ func specEqual(a, b NodeSpec) bool {
 
 // MarkOnline records the start of a lease; already online records nothing.
 func (n *Node) MarkOnline(now time.Time) []Event {
-	if !n.Exists() || n.online {
+	if !n.Exists() || n.online || n.deleted {
 		return nil
 	}
 	return []Event{NodeWentOnline{NodeID: n.id, At: now}}
@@ -297,6 +304,9 @@ func (n *Node) AdjustReputation(delta float64, reason, jobID string, now time.Ti
 	if math.IsNaN(delta) || math.IsInf(delta, 0) {
 		return nil, invalid("reputation delta must be finite")
 	}
+	if n.deleted {
+		return nil, nil
+	}
 	score := min(1, max(0, n.reputation+delta))
 	if score == n.reputation {
 		return nil, nil
@@ -317,6 +327,9 @@ func (n *Node) SampleMetrics(s MetricSample, now time.Time) ([]Event, error) {
 	if s.ActiveJobs < 0 || s.RAMAvailable < 0 {
 		return nil, invalid("active_jobs and ram_available must be ≥ 0")
 	}
+	if n.deleted {
+		return nil, nil
+	}
 	return []Event{NodeMetricsSampled{NodeID: n.id, Sample: s, At: now}}, nil
 }
 
@@ -324,6 +337,9 @@ func (n *Node) SampleMetrics(s MetricSample, now time.Time) ([]Event, error) {
 func (n *Node) Ban(by, reason string, now time.Time) ([]Event, error) {
 	if !n.Exists() {
 		return nil, notFound("node is not registered")
+	}
+	if n.deleted {
+		return nil, precondition("node %s was deleted", n.id)
 	}
 	if n.banned {
 		return nil, nil
@@ -336,8 +352,25 @@ func (n *Node) Unban(by string, now time.Time) ([]Event, error) {
 	if !n.Exists() {
 		return nil, notFound("node is not registered")
 	}
+	if n.deleted {
+		return nil, precondition("node %s was deleted; a deleted node stays deleted (its owner may register a new one)", n.id)
+	}
 	if !n.banned {
 		return nil, nil
 	}
 	return []Event{NodeUnbanned{NodeID: n.id, By: by, At: now}}, nil
+}
+
+// Delete removes the node from discovery and lists for good. It must hold
+// no job (take them back first); deleting again records nothing.
+func (n *Node) Delete(by, reason string, now time.Time) ([]Event, error) {
+	switch {
+	case !n.Exists():
+		return nil, notFound("node is not registered")
+	case n.deleted:
+		return nil, nil
+	case len(n.active) > 0:
+		return nil, precondition("node %s still holds %d job(s); they go back to the queue first", n.id, len(n.active))
+	}
+	return []Event{NodeDeleted{NodeID: n.id, Reason: reason, By: by, At: now}}, nil
 }

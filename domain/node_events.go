@@ -143,6 +143,15 @@ type (
 		By     string    `json:"by"`
 		At     time.Time `json:"at"`
 	}
+	// NodeDeleted removes a node from discovery and every list, for good
+	// (an operator's decision; the log keeps its history). Its jobs were
+	// taken back before.
+	NodeDeleted struct {
+		NodeID string    `json:"node_id"`
+		Reason string    `json:"reason"`
+		By     string    `json:"by"`
+		At     time.Time `json:"at"`
+	}
 )
 
 func (NodeRegistered) EventName() string     { return "NodeRegistered" }
@@ -155,6 +164,7 @@ func (NodeJobReserved) EventName() string    { return "NodeJobReserved" }
 func (NodeJobReleased) EventName() string    { return "NodeJobReleased" }
 func (NodeBanned) EventName() string         { return "NodeBanned" }
 func (NodeUnbanned) EventName() string       { return "NodeUnbanned" }
+func (NodeDeleted) EventName() string        { return "NodeDeleted" }
 
 // NodeStream is the stream name of a node's events.
 func NodeStream(nodeID string) string { return "node-" + nodeID }
@@ -166,5 +176,6 @@ func AllEvents() []Event {
 		JobCompleted{}, JobFailed{}, JobCancelled{}, JobTimedOut{}, JobRequeued{}, JobDeleted{},
 		NodeRegistered{}, NodeUpdated{}, NodeWentOnline{}, NodeWentOffline{}, NodeMetricsSampled{},
 		ReputationAdjusted{}, NodeJobReserved{}, NodeJobReleased{}, NodeBanned{}, NodeUnbanned{},
+		NodeDeleted{},
 	}
 }

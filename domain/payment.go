@@ -154,14 +154,26 @@ func (p *Payment) NodeID() string { return p.nodeID }
 func (p *Payment) SettledSignature() string { return p.settledSig }
 
 // Pending returns the signed, unconfirmed settlement transaction, if any.
-func (p *Payment) Pending() (PendingTx, bool) {
-	if p.pending == nil {
+func (p *Payment) Pending() (PendingTx, bool) { return p.pending.copy() }
+
+// copy is a deep copy of a pending transaction; false when there is none.
+func (pt *PendingTx) copy() (PendingTx, bool) {
+	if pt == nil {
 		return PendingTx{}, false
 	}
-	c := *p.pending
+	c := *pt
 	c.Tx = slices.Clone(c.Tx)
 	c.Transfers = slices.Clone(c.Transfers)
 	return c, true
+}
+
+// clone is copy as a pointer (nil for none), for aggregates' Clone.
+func (pt *PendingTx) clone() *PendingTx {
+	c, ok := pt.copy()
+	if !ok {
+		return nil
+	}
+	return &c
 }
 
 // Signature is the latest settlement transaction's signature: the pending
@@ -182,10 +194,7 @@ func (p *Payment) Version() int { return p.version }
 // Clone returns a deep copy, for caches of folded aggregates.
 func (p *Payment) Clone() *Payment {
 	c := *p
-	if p.pending != nil {
-		pt, _ := p.Pending()
-		c.pending = &pt
-	}
+	c.pending = p.pending.clone()
 	return &c
 }
 

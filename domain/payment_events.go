@@ -18,7 +18,14 @@ import "time"
 //
 // The deposit-<signature> stream claims a deposit for one job: its single
 // DepositClaimed event is appended with expected revision "no stream", so
-// one deposit funds at most one job however many submissions race.
+// one deposit funds at most one job however many submissions race. A
+// deposit that funds no job can instead be returned to its payer, once:
+//
+//	DepositRefundRequested ─► DepositRefundSubmitted+ ─► DepositRefunded
+//	                                                  └► DepositRefundFailed
+//
+// The request is appended with expected revision "no stream" too, so a
+// deposit is either claimed or refunded, never both.
 
 // PaymentTransfer is one transfer out of escrow in a settlement transaction.
 type PaymentTransfer struct {
@@ -41,6 +48,45 @@ type (
 		Payer     string    `json:"payer"`
 		Lamports  uint64    `json:"lamports"`
 		At        time.Time `json:"at"`
+	}
+	// DepositRefundRequested opens a deposit-<signature> stream instead of a
+	// claim: the deposit funds no job and goes back to Payer. RequestedBy
+	// is "payer" or "operator:<sub>".
+	DepositRefundRequested struct {
+		Signature   string    `json:"signature"`
+		Payer       string    `json:"payer"`
+		Lamports    uint64    `json:"lamports"`
+		Reason      string    `json:"reason,omitempty"`
+		RequestedBy string    `json:"requested_by"`
+		At          time.Time `json:"at"`
+	}
+	// DepositRefundSubmitted: the refund transaction was signed; it is
+	// broadcast only after this event is recorded.
+	DepositRefundSubmitted struct {
+		Signature            string            `json:"signature"` // the deposit's
+		Transfers            []PaymentTransfer `json:"transfers"`
+		Memo                 string            `json:"memo"`
+		RefundSignature      string            `json:"refund_signature"`
+		Tx                   []byte            `json:"tx"`
+		LastValidBlockHeight uint64            `json:"last_valid_block_height"`
+		Attempt              int               `json:"attempt"`
+		Replaces             string            `json:"replaces,omitempty"`
+		At                   time.Time         `json:"at"`
+	}
+	// DepositRefunded: the refund reached the confirmation level. Terminal.
+	DepositRefunded struct {
+		Signature       string    `json:"signature"`
+		RefundSignature string    `json:"refund_signature"`
+		Confirmation    string    `json:"confirmation"`
+		At              time.Time `json:"at"`
+	}
+	// DepositRefundFailed: the refund failed on chain and needs an
+	// operator. Terminal.
+	DepositRefundFailed struct {
+		Signature       string    `json:"signature"`
+		Reason          string    `json:"reason"`
+		RefundSignature string    `json:"refund_signature,omitempty"`
+		At              time.Time `json:"at"`
 	}
 	// EscrowFunded opens a payment stream: the payer's deposit into the
 	// escrow account was verified on chain and claimed for this job.
@@ -127,6 +173,10 @@ type (
 
 func (DepositClaimed) EventName() string          { return "DepositClaimed" }
 func (EscrowFunded) EventName() string            { return "EscrowFunded" }
+func (DepositRefundRequested) EventName() string  { return "DepositRefundRequested" }
+func (DepositRefundSubmitted) EventName() string  { return "DepositRefundSubmitted" }
+func (DepositRefunded) EventName() string         { return "DepositRefunded" }
+func (DepositRefundFailed) EventName() string     { return "DepositRefundFailed" }
 func (PaymentSkipped) EventName() string          { return "PaymentSkipped" }
 func (PaymentReleaseSubmitted) EventName() string { return "PaymentReleaseSubmitted" }
 func (PaymentReleased) EventName() string         { return "PaymentReleased" }
@@ -146,5 +196,6 @@ func PaymentEvents() []Event {
 	return []Event{
 		DepositClaimed{}, EscrowFunded{}, PaymentSkipped{}, PaymentReleaseSubmitted{}, PaymentReleased{},
 		RefundSubmitted{}, PaymentRefunded{}, PaymentFailed{},
+		DepositRefundRequested{}, DepositRefundSubmitted{}, DepositRefunded{}, DepositRefundFailed{},
 	}
 }

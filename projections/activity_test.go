@@ -41,6 +41,7 @@ func TestActivityOf(t *testing.T) {
 		{event: domain.NodeJobReleased{NodeID: "n", JobID: "j", Reason: "completed"}, job: "j", node: "n", summary: "slot of job j released: completed"},
 		{event: domain.NodeBanned{NodeID: "n", By: "admin", Reason: "abuse"}, node: "n", summary: "node banned by admin: abuse"},
 		{event: domain.NodeUnbanned{NodeID: "n", By: "admin"}, node: "n", summary: "node unbanned by admin"},
+		{event: domain.NodeDeleted{NodeID: "n", By: "admin", Reason: "abuse"}, node: "n", summary: "node deleted by admin: abuse"},
 	}
 	covered := map[string]bool{}
 	recorded := time.Date(2025, 3, 14, 21, 10, 0, 0, time.FixedZone("IST", 5*3600+1800))

@@ -72,6 +72,8 @@ func NodeIDOf(e domain.Event) (string, bool) {
 		return e.NodeID, true
 	case domain.NodeUnbanned:
 		return e.NodeID, true
+	case domain.NodeDeleted:
+		return e.NodeID, true
 	case domain.JobCompleted:
 		return e.NodeID, e.NodeID != ""
 	}

@@ -207,6 +207,8 @@ func Describe(e domain.Event) string {
 		return because(by("node banned", e.By), e.Reason)
 	case domain.NodeUnbanned:
 		return by("node unbanned", e.By)
+	case domain.NodeDeleted:
+		return because(by("node deleted", e.By), e.Reason)
 	}
 	if s, ok := describePayment(e); ok {
 		return s

@@ -18,6 +18,7 @@ type NodeView struct {
 	Spec         domain.NodeSpec
 	Online       bool
 	Banned       bool
+	Deleted      bool    // an operator deleted it: read models drop it
 	Reputation   float64 // 0..1
 	Reservations []domain.Reservation
 
@@ -146,6 +147,10 @@ func ApplyNode(v *NodeView, e Envelope) {
 		v.Banned = true
 	case domain.NodeUnbanned:
 		v.Banned = false
+	case domain.NodeDeleted:
+		// Read models drop a deleted node (Deleted tells them to); the
+		// log keeps its history.
+		v.Deleted, v.Banned = true, true
 	case domain.JobCompleted:
 		v.JobsCompleted++
 		v.ComputeMs += ev.Result.ComputeTimeMs

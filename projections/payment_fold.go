@@ -138,6 +138,14 @@ func describePayment(e domain.Event) (string, bool) {
 		return "refund confirmed (" + e.Confirmation + ")", true
 	case domain.PaymentFailed:
 		return because("payment failed", e.Reason), true
+	case domain.DepositRefundRequested:
+		return because(by("deposit "+e.Signature+" ("+solText(e.Lamports)+" SOL) to be returned to "+e.Payer+", asked", e.RequestedBy), e.Reason), true
+	case domain.DepositRefundSubmitted:
+		return "deposit refund signed: " + e.RefundSignature, true
+	case domain.DepositRefunded:
+		return "deposit " + e.Signature + " returned (" + e.Confirmation + ")", true
+	case domain.DepositRefundFailed:
+		return because("deposit refund failed", e.Reason), true
 	}
 	return "", false
 }

@@ -38,6 +38,7 @@ const (
 const (
 	BackendEmbedded = "embedded"
 	BackendESDB     = "esdb"
+	BackendPostgres = "postgres"
 )
 
 // SecretFileName is the file in eventstore.data_dir that holds the generated
@@ -150,6 +151,9 @@ type Blockchain struct {
 	Confirmation       string `toml:"confirmation"`
 	UnpaidJobs         string `toml:"unpaid_jobs"`      // UnpaidAllow or UnpaidRefuse
 	PollIntervalMS     int    `toml:"poll_interval_ms"` // settlement saga's step interval
+	// UnclaimedDepositRefundAfterSeconds is how old a deposit no job claimed
+	// must be before an operator may return it to its payer.
+	UnclaimedDepositRefundAfterSeconds int `toml:"unclaimed_deposit_refund_after_seconds"`
 }
 
 // Values of blockchain.unpaid_jobs.
@@ -164,6 +168,11 @@ func (b Blockchain) AllowUnpaidJobs() bool { return b.UnpaidJobs != UnpaidRefuse
 // PollInterval is how often the settlement saga checks pending transactions.
 func (b Blockchain) PollInterval() time.Duration {
 	return time.Duration(b.PollIntervalMS) * time.Millisecond
+}
+
+// UnclaimedDepositAge is blockchain.unclaimed_deposit_refund_after_seconds.
+func (b Blockchain) UnclaimedDepositAge() time.Duration {
+	return time.Duration(b.UnclaimedDepositRefundAfterSeconds) * time.Second
 }
 
 // Scheduler is the [scheduler] section: matching, dispatch, timeouts and
@@ -185,6 +194,15 @@ type Scheduler struct {
 	ReputationPenaltyTimeout     float64 `toml:"reputation_penalty_timeout"`
 	ReputationPenaltyFailure     float64 `toml:"reputation_penalty_failure"`
 	ReputationRewardSuccess      float64 `toml:"reputation_reward_success"`
+	// NodeNetworks is which addresses the server pushes assignments to:
+	// "private" (loopback and private ranges too) or "public" (public
+	// unicast only). Link-local, unspecified, multicast and cloud metadata
+	// addresses are refused in both.
+	NodeNetworks string `toml:"node_networks"`
+	// NodeDeniedNetworks are CIDRs (or addresses) refused besides.
+	NodeDeniedNetworks     List `toml:"node_denied_networks"`
+	DispatchMaxConnections int  `toml:"dispatch_max_connections"`
+	DispatchIdleSeconds    int  `toml:"dispatch_idle_seconds"`
 }
 
 // JWT is the [jwt] section: token signing and lifetimes.
@@ -199,6 +217,19 @@ type EventStore struct {
 	Backend string `toml:"backend"`
 	DataDir string `toml:"data_dir"`
 	ESDBURL string `toml:"esdb_url"`
+	// PostgresURL is the PostgreSQL of the "postgres" backend; "" = database.url.
+	PostgresURL string `toml:"postgres_url"`
+	// PostgresSchema holds the log's tables ("" = "eventlog").
+	PostgresSchema string `toml:"postgres_schema"`
+}
+
+// LogPostgresURL returns the PostgreSQL the "postgres" backend uses and the
+// key it comes from: postgres_url, or database.url when that is empty.
+func (c Config) LogPostgresURL() (url, key string) {
+	if c.EventStore.PostgresURL != "" {
+		return c.EventStore.PostgresURL, "eventstore.postgres_url"
+	}
+	return c.Database.URL, "database.url"
 }
 
 // Default returns the built-in configuration: the embedded mode (event store
@@ -214,12 +245,13 @@ func Default() Config {
 		},
 		Database: Database{MaxConnections: 10, SnapshotIntervalSeconds: 300, KeepFinishedJobs: 20_000},
 		Blockchain: Blockchain{
-			Network:            NetworkDisabled,
-			ProgramID:          "11111111111111111111111111111111",
-			PlatformFeePercent: 10,
-			Confirmation:       ConfirmationConfirmed,
-			UnpaidJobs:         UnpaidAllow,
-			PollIntervalMS:     500,
+			Network:                            NetworkDisabled,
+			ProgramID:                          "11111111111111111111111111111111",
+			PlatformFeePercent:                 10,
+			Confirmation:                       ConfirmationConfirmed,
+			UnpaidJobs:                         UnpaidAllow,
+			PollIntervalMS:                     500,
+			UnclaimedDepositRefundAfterSeconds: 3600,
 		},
 		Scheduler: Scheduler{
 			PollingIntervalMS:            1000,
@@ -238,6 +270,9 @@ func Default() Config {
 			ReputationPenaltyTimeout:     0.05,
 			ReputationPenaltyFailure:     0.03,
 			ReputationRewardSuccess:      0.01,
+			NodeNetworks:                 "private",
+			DispatchMaxConnections:       256,
+			DispatchIdleSeconds:          60,
 		},
 		JWT: JWT{
 			P2PTokenExpirationSeconds: 3600,

@@ -237,7 +237,7 @@ func TestUnknownKeys(t *testing.T) {
 		{"unknown env key", "", []string{"CYXWIZ_JWT_SECRETT=x"},
 			[]string{`env CYXWIZ_JWT_SECRETT: unknown key "jwt.secrett" (did you mean CYXWIZ_JWT_SECRET?)`}},
 		{"unknown env key far from any", "", []string{"CYXWIZ_EVENTSTORE_WHATEVER_THING=x"},
-			[]string{`env CYXWIZ_EVENTSTORE_WHATEVER_THING: unknown key "eventstore.whatever_thing" ([eventstore] has backend, data_dir, esdb_url)`}},
+			[]string{`env CYXWIZ_EVENTSTORE_WHATEVER_THING: unknown key "eventstore.whatever_thing" ([eventstore] has backend, data_dir, esdb_url, postgres_url, postgres_schema)`}},
 		{"all reported", "[server]\na = 1\nb = 2\n", []string{"CYXWIZ_REDIS_HOST=x"},
 			[]string{`unknown key "server.a"`, `unknown key "server.b"`, `env CYXWIZ_REDIS_HOST: unknown key "redis.host"`}},
 	}
@@ -309,11 +309,17 @@ func TestBadValues(t *testing.T) {
 		{"schema identifier", "[database]\nschema = \"public; drop\"\n", nil, "database.schema",
 			`database.schema: must be a plain identifier`},
 		{"backend enum", "[eventstore]\nbackend = \"sqlite\"\n", nil, "eventstore.backend",
-			`eventstore.backend: must be one of embedded, esdb; got "sqlite"`},
+			`eventstore.backend: must be one of embedded, esdb, postgres; got "sqlite"`},
 		{"esdb needs url", "[eventstore]\nbackend = \"esdb\"\n", nil, "eventstore.esdb_url",
 			`config.toml: eventstore.esdb_url: required when eventstore.backend is "esdb"`},
 		{"esdb url scheme", "[eventstore]\nesdb_url = \"http://es:2113\"\n", nil, "eventstore.esdb_url",
 			`eventstore.esdb_url: expected a URL starting with esdb:// or esdb+discover://`},
+		{"postgres log needs a url", "[eventstore]\nbackend = \"postgres\"\n", nil, "eventstore.postgres_url",
+			`config.toml: eventstore.postgres_url: required when eventstore.backend is "postgres" and database.url is empty`},
+		{"postgres log url scheme", "[eventstore]\npostgres_url = \"mysql://db/x\"\n", nil, "eventstore.postgres_url",
+			`eventstore.postgres_url: expected a URL starting with postgres:// or postgresql://`},
+		{"postgres log schema length", "[eventstore]\npostgres_schema = \"" + strings.Repeat("s", 64) + "\"\n", nil,
+			"eventstore.postgres_schema", `eventstore.postgres_schema: at most 63 bytes`},
 		{"database scheme, password masked", "[database]\nurl = \"mysql://root:hunter2@db/x\"\n", nil, "database.url",
 			`database.url: expected a URL starting with postgres:// or postgresql://, got "mysql://root:REDACTED@db/x"`},
 		{"redis scheme", "[redis]\nurl = \"127.0.0.1:6379\"\n", nil, "redis.url",
@@ -401,12 +407,14 @@ func TestRedacted(t *testing.T) {
 	cfg.Redis.URL = "redis://:hunter2@cache:6379/0"
 	cfg.Blockchain.SolanaRPCURL = "https://rpc.example.com/?api-key=hunter2"
 	cfg.EventStore.ESDBURL = "esdb://admin:hunter2@es:2113?tls=false"
+	cfg.EventStore.PostgresURL = "postgres://log:hunter2@db:5432/log"
 	tests := []struct{ name, got, want string }{
 		{"jwt.secret", cfg.Redacted().JWT.Secret, Mask},
 		{"database.url", cfg.Redacted().Database.URL, "postgresql://cyxwiz:REDACTED@db:5432/cyxwiz?sslmode=disable"},
 		{"redis.url", cfg.Redacted().Redis.URL, "redis://:REDACTED@cache:6379/0"},
 		{"solana_rpc_url", cfg.Redacted().Blockchain.SolanaRPCURL, "https://rpc.example.com/?api-key=REDACTED"},
 		{"esdb_url", cfg.Redacted().EventStore.ESDBURL, "esdb://admin:REDACTED@es:2113?tls=false"},
+		{"postgres_url", cfg.Redacted().EventStore.PostgresURL, "postgres://log:REDACTED@db:5432/log"},
 		{"empty secret stays empty", Default().Redacted().JWT.Secret, ""},
 		{"original untouched", cfg.JWT.Secret, "top-secret-top-secret-top-secret-42"},
 	}
@@ -538,6 +546,34 @@ func TestCORSOrigins(t *testing.T) {
 			_, err := Load(path, env)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Load = %v; want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestPostgresLogURL: the "postgres" log backend takes postgres_url, or
+// database.url when it is empty, and says which key it used.
+func TestPostgresLogURL(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     []string
+		url     string
+		fromKey string
+	}{
+		{"from database.url", []string{"CYXWIZ_EVENTSTORE_BACKEND=postgres", "CYXWIZ_DATABASE_URL=postgres://rm@db/x"},
+			"postgres://rm@db/x", "database.url"},
+		{"own url", []string{"CYXWIZ_EVENTSTORE_BACKEND=postgres", "CYXWIZ_DATABASE_URL=postgres://rm@db/x",
+			"CYXWIZ_EVENTSTORE_POSTGRES_URL=postgresql://log@db2/y", "CYXWIZ_EVENTSTORE_POSTGRES_SCHEMA=log"},
+			"postgresql://log@db2/y", "eventstore.postgres_url"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Load("", c.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if url, key := cfg.LogPostgresURL(); url != c.url || key != c.fromKey || cfg.EventStore.Backend != BackendPostgres {
+				t.Fatalf("LogPostgresURL() = %q, %q (backend %q); want %q from %s", url, key, cfg.EventStore.Backend, c.url, c.fromKey)
 			}
 		})
 	}

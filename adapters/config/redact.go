@@ -20,6 +20,7 @@ func (c Config) Redacted() Config {
 	c.Redis.URL = redactURL(c.Redis.URL)
 	c.Blockchain.SolanaRPCURL = redactURL(c.Blockchain.SolanaRPCURL)
 	c.EventStore.ESDBURL = redactURL(c.EventStore.ESDBURL)
+	c.EventStore.PostgresURL = redactURL(c.EventStore.PostgresURL)
 	return c
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"github.com/cyxwiz/central-server/adapters/netpolicy"
 	"math"
 	"net"
 	"net/url"
@@ -69,6 +70,7 @@ func (c Config) validate(origins map[string]origin) []error {
 	v.oneOf("blockchain.confirmation", b.Confirmation, ConfirmationProcessed, ConfirmationConfirmed, ConfirmationFinalized)
 	v.oneOf("blockchain.unpaid_jobs", b.UnpaidJobs, UnpaidAllow, UnpaidRefuse)
 	v.intMin("blockchain.poll_interval_ms", b.PollIntervalMS, 1)
+	v.intMin("blockchain.unclaimed_deposit_refund_after_seconds", b.UnclaimedDepositRefundAfterSeconds, 0)
 	if b.Enabled() {
 		if b.PayerKeypairPath == "" {
 			v.failFrom("blockchain.payer_keypair_path", "blockchain.network",
@@ -88,6 +90,12 @@ func (c Config) validate(origins map[string]origin) []error {
 	v.intMin("scheduler.heartbeat_timeout_seconds", sc.HeartbeatTimeoutSeconds, 1)
 	v.intMin("scheduler.max_retries", sc.MaxRetries, 0)
 	v.intRange("scheduler.node_control_port_offset", sc.NodeControlPortOffset, 0, 65535)
+	v.oneOf("scheduler.node_networks", sc.NodeNetworks, netpolicy.ModePrivate, netpolicy.ModePublic)
+	if _, err := netpolicy.New(netpolicy.ModePrivate, sc.NodeDeniedNetworks.Items()); err != nil {
+		v.fail("scheduler.node_denied_networks", "%v", err)
+	}
+	v.intMin("scheduler.dispatch_max_connections", sc.DispatchMaxConnections, 1)
+	v.intMin("scheduler.dispatch_idle_seconds", sc.DispatchIdleSeconds, 1)
 	v.intMin("scheduler.dispatch_attempts", sc.DispatchAttempts, 1)
 	v.intMin("scheduler.dispatch_backoff_ms", sc.DispatchBackoffMS, 0)
 	v.floatRange("scheduler.min_reputation", sc.MinReputation, 0, 1)
@@ -107,7 +115,7 @@ func (c Config) validate(origins map[string]origin) []error {
 	v.intMin("jwt.node_session_ttl_seconds", j.NodeSessionTTLSeconds, 1)
 
 	e := c.EventStore
-	v.oneOf("eventstore.backend", e.Backend, BackendEmbedded, BackendESDB)
+	v.oneOf("eventstore.backend", e.Backend, BackendEmbedded, BackendESDB, BackendPostgres)
 	if strings.TrimSpace(e.DataDir) == "" {
 		v.fail("eventstore.data_dir", "required: the directory of the embedded event store and the generated JWT secret")
 	}
@@ -116,6 +124,15 @@ func (c Config) validate(origins map[string]origin) []error {
 	} else if e.Backend == BackendESDB {
 		v.failFrom("eventstore.esdb_url", "eventstore.backend",
 			`required when eventstore.backend is "esdb" (e.g. "esdb://localhost:2113?tls=false")`)
+	}
+	if e.PostgresURL != "" {
+		v.url("eventstore.postgres_url", e.PostgresURL, "postgres", "postgresql")
+	} else if e.Backend == BackendPostgres && c.Database.URL == "" {
+		v.failFrom("eventstore.postgres_url", "eventstore.backend",
+			`required when eventstore.backend is "postgres" and database.url is empty (e.g. "postgres://user@localhost:5432/cyxwiz")`)
+	}
+	if len(e.PostgresSchema) > 63 {
+		v.fail("eventstore.postgres_schema", "at most 63 bytes (a PostgreSQL identifier), got %d", len(e.PostgresSchema))
 	}
 	return v.errs
 }

@@ -38,7 +38,7 @@ func (s *jobService) SubmitJob(ctx context.Context, req *pb.SubmitJobRequest) (*
 		}
 	}
 	job, _, pos, err := s.deps.Commands.SubmitJob(ctx, commands.SubmitJob{
-		JobID: cfg.GetJobId(), Owner: p.Subject, Spec: specFromProto(cfg, req.GetInitialData()),
+		JobID: cfg.GetJobId(), Owner: p.Subject, Spec: specFromProto(cfg, req.GetInitialData()), Wallet: p.Wallet,
 	})
 	if err != nil {
 		return nil, toStatus(s.log, "SubmitJob", err)

@@ -75,6 +75,9 @@ func (s *nodeService) RegisterNode(ctx context.Context, req *pb.RegisterNodeRequ
 	if err := checkNodeInfo(info); err != nil {
 		return nil, err
 	}
+	if err := s.opts.NodeAddresses.CheckHost(info.GetIpAddress()); err != nil {
+		return nil, invalidf("info.ip_address: %v", err)
+	}
 	node, created, pos, err := s.deps.Commands.RegisterNode(ctx, commands.RegisterNode{
 		NodeID: info.GetNodeId(), Owner: p.Subject, Spec: nodeSpecFromProto(info, req.GetPublicKey()),
 	})

@@ -6,6 +6,7 @@ package grpc
 import (
 	"context"
 	"crypto/tls"
+	"github.com/cyxwiz/central-server/adapters/netpolicy"
 	"log/slog"
 	"runtime/debug"
 	"strings"
@@ -35,6 +36,9 @@ type Options struct {
 	NodeSessionTTL  time.Duration
 	PortOffset      int           // node control port = advertised port + offset
 	ReadYourWrites  time.Duration // how long a call waits for the read model to see its own write
+	// NodeAddresses is where nodes may ask to be pushed to, checked at
+	// registration (default: netpolicy's private mode).
+	NodeAddresses *netpolicy.Policy
 	// Unary and Stream interceptors run outermost, before recovery,
 	// logging and authentication (metrics: they time everything).
 	Unary  []grpc.UnaryServerInterceptor
@@ -59,6 +63,9 @@ type Server struct {
 func New(deps Deps, opts Options, log *slog.Logger) *Server {
 	if opts.MaxMessageBytes <= 0 {
 		opts.MaxMessageBytes = 4 << 20
+	}
+	if opts.NodeAddresses == nil {
+		opts.NodeAddresses, _ = netpolicy.New(netpolicy.ModePrivate, nil)
 	}
 	if opts.ReadYourWrites <= 0 {
 		opts.ReadYourWrites = 2 * time.Second

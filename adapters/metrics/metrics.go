@@ -44,6 +44,11 @@ type Options struct {
 	// ProjectionPosition returns the global position the read model has
 	// applied (Runner.Position); read at every scrape.
 	ProjectionPosition func() uint64
+	// LogDelivery reports, for a log that delivers only what no running
+	// transaction can still precede (the PostgreSQL store), the positions
+	// handed out but not yet deliverable and how long the oldest has
+	// waited; read at every scrape. nil: no such series.
+	LogDelivery func() (undelivered uint64, waiting time.Duration)
 	// Since is when counting starts (default: when New is called). Events
 	// recorded before it, the replay of the log at start-up, only prime
 	// the job duration tracking: counting them would make every restart
@@ -145,6 +150,14 @@ func New(opts Options) *Metrics {
 	if pos := opts.ProjectionPosition; pos != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: "projection_position",
 			Help: "Global log position the read model has applied."}, func() float64 { return float64(pos()) }))
+	}
+	if d := opts.LogDelivery; d != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: "eventstore_undelivered_positions",
+			Help: "Log positions handed out to appends but not yet deliverable to subscribers (a running transaction may precede them)."},
+			func() float64 { n, _ := d(); return float64(n) }))
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: "eventstore_delivery_wait_seconds",
+			Help: "How long the oldest undeliverable log position has waited for the transactions running when it was handed out."},
+			func() float64 { _, w := d(); return w.Seconds() }))
 	}
 	if !opts.NoRuntime {
 		m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -46,6 +46,7 @@ type nodeWork struct {
 	known   bool
 	changed bool
 	full    bool                  // its registration (owner, spec) changed: write the whole row
+	deleted bool                  // NodeDeleted: its rows go
 	base    *projections.NodeView // the mirror's view before the batch; nil for a new node
 }
 
@@ -325,6 +326,9 @@ func (w *batchWork) foldNode(base *mirror, id string, e *projections.Envelope) {
 	nw.known = true
 	projections.ApplyNode(&nw.v, *e)
 	normNode(&nw.v)
+	if nw.v.Deleted {
+		nw.known, nw.deleted = false, true // what follows on its stream is ignored
+	}
 }
 
 // node returns the work entry of a node, from the mirror on first use.
@@ -349,11 +353,17 @@ func (m *Model) write(ctx context.Context, tx pgx.Tx, w *batchWork, base *mirror
 	if err := w.queueJobs(b, base); err != nil {
 		return fmt.Errorf("postgres read model: %w", err)
 	}
-	if err := w.queueNodes(b); err != nil {
+	gone, err := w.queueNodes(b) // deleted nodes: their rows go after this batch's samples are in
+	if err != nil {
 		return fmt.Errorf("postgres read model: %w", err)
 	}
 	if len(w.samples.position) > 0 {
 		b.Queue(insertSamples, w.samples.args()...)
+	}
+	if len(gone) > 0 {
+		b.Queue(`DELETE FROM node_reservations WHERE node_id = ANY($1)`, gone)
+		b.Queue(`DELETE FROM metric_samples WHERE node_id = ANY($1)`, gone)
+		b.Queue(`DELETE FROM nodes WHERE id = ANY($1)`, gone)
 	}
 	if len(w.activity.position) > 0 {
 		b.Queue(insertActivity, w.activity.args()...)
@@ -414,21 +424,26 @@ func (w *batchWork) queueJobs(b *pgx.Batch, base *mirror) error {
 
 // queueNodes queues the batch's node rows (new or re-registered ones whole,
 // the others' state) and the reservations of nodes whose reservations changed.
-func (w *batchWork) queueNodes(b *pgx.Batch) error {
+// It returns the deleted nodes, whose rows the caller deletes.
+func (w *batchWork) queueNodes(b *pgx.Batch) (gone []string, err error) {
 	if len(w.nodeIDs) == 0 {
-		return nil
+		return nil, nil
 	}
 	var nc, sc nodeCols // new or whole rows; state changes only
 	var rc reservationCols
 	var resNodes []string
 	for _, id := range w.nodeIDs {
 		nw := w.nodes[id]
+		if nw.deleted {
+			gone = append(gone, text(id))
+			continue
+		}
 		c := &sc
 		if nw.full {
 			c = &nc
 		}
 		if err := c.add(&nw.v, nw.full); err != nil {
-			return err
+			return nil, err
 		}
 		if nw.base == nil || !slices.Equal(nw.base.Reservations, nw.v.Reservations) {
 			resNodes = append(resNodes, text(id))
@@ -447,7 +462,7 @@ func (w *batchWork) queueNodes(b *pgx.Batch) error {
 			b.Queue(insertReservations, rc.node, rc.job, rc.slot, rc.at)
 		}
 	}
-	return nil
+	return gone, nil
 }
 
 // queueHours queues the batch's additions to the hourly statistics.
@@ -473,6 +488,10 @@ func (m *Model) publishMirror(w *batchWork) {
 		mr.counted[k] = struct{}{}
 	}
 	for _, id := range w.nodeIDs {
+		if w.nodes[id].deleted {
+			mr.removeNode(id)
+			continue
+		}
 		v := w.nodes[id].v // a fresh copy, owned by the mirror from now on
 		mr.putNode(&v)
 	}

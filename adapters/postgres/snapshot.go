@@ -48,6 +48,15 @@ func (mr *mirror) putNode(v *projections.NodeView) {
 	mr.nodes[v.ID] = v
 }
 
+func (mr *mirror) removeNode(id string) {
+	if _, ok := mr.nodes[id]; !ok {
+		return
+	}
+	i, _ := slices.BinarySearchFunc(mr.order, id, byNodeID)
+	mr.order = slices.Delete(mr.order, i, i+1)
+	delete(mr.nodes, id)
+}
+
 func byNodeID(x *projections.NodeView, id string) int { return strings.Compare(x.ID, id) }
 
 // loadMirror reads the mirror in q's snapshot.

@@ -111,7 +111,7 @@ func forbidden(format string, args ...any) *Error {
 	return &Error{Status: http.StatusForbidden, Code: CodePermissionDenied, Message: fmt.Sprintf(format, args...)}
 }
 
-// requireAdmin, after requireOperator, lets through admins only.
+// requireAdmin, after requireUser, lets through admins only.
 func requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if p, ok := auth.PrincipalFrom(c.Request().Context()); !ok || p.Role != RoleAdmin {
@@ -121,12 +121,12 @@ func requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// requireOperator lets through requests with a valid user token whose
-// role is operator or admin: 401 without a token or with a bad one, 403
-// for any other caller. queryToken also accepts ?access_token= when there
-// is no Authorization header, for browsers' EventSource, which cannot set
-// headers.
-func (s *Server) requireOperator(queryToken bool) echo.MiddlewareFunc {
+// requireUser lets through requests with a valid user token — whose role
+// is operator or admin when operator is set: 401 without a token or with a
+// bad one, 403 for any other caller. queryToken also accepts
+// ?access_token= when there is no Authorization header, for browsers'
+// EventSource, which cannot set headers.
+func (s *Server) requireUser(queryToken, operator bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			header := c.Request().Header.Get(echo.HeaderAuthorization)
@@ -159,7 +159,7 @@ func (s *Server) requireOperator(queryToken bool) echo.MiddlewareFunc {
 			switch {
 			case p.Kind != auth.KindUser:
 				return forbidden("a node session token cannot read the operator API; send a user token whose role is operator or admin; %s", mintRoleHint)
-			case p.Role != RoleOperator && p.Role != RoleAdmin:
+			case operator && p.Role != RoleOperator && p.Role != RoleAdmin:
 				role := "no role"
 				if p.Role != "" {
 					role = fmt.Sprintf("role %q", p.Role)

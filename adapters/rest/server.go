@@ -67,6 +67,9 @@ type Deps struct {
 	Now  func() time.Time
 	// Rebuild runs online rebuilds (admin only); nil answers 503.
 	Rebuild Rebuilder
+	// Operations makes the API's writes (deposit refunds, node bans); nil
+	// answers 503.
+	Operations Operations
 	// Logs holds the server's recent log lines (/api/logs); nil answers
 	// 503.
 	Logs *logbuf.Buffer
@@ -142,6 +145,7 @@ type endpoint struct {
 	path   string
 	params []string
 	open   bool
+	user   bool // any user token (the handler checks what the caller may do), not only operators
 	admin  bool // admins only (operators are refused)
 	stream bool // long-lived: manages its own write deadlines
 	h      echo.HandlerFunc
@@ -214,6 +218,11 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 		{path: "/api/events/stream", params: []string{"after", "access_token"}, stream: true, h: s.streamEvents},
 		{method: http.MethodPost, path: "/api/admin/rebuild", admin: true, h: s.startRebuild},
 		{path: "/api/admin/rebuild", admin: true, h: s.getRebuild},
+		{method: http.MethodPost, path: "/api/deposits/:signature/refund", user: true, h: s.refundDepositAsPayer},
+		{method: http.MethodPost, path: "/api/admin/deposits/:signature/refund", admin: true, h: s.refundDepositAsOperator},
+		{method: http.MethodPost, path: "/api/admin/nodes/:id/ban", admin: true, h: s.banNode},
+		{method: http.MethodPost, path: "/api/admin/nodes/:id/unban", admin: true, h: s.unbanNode},
+		{method: http.MethodDelete, path: "/api/admin/nodes/:id", params: []string{"reason"}, admin: true, h: s.deleteNode},
 	}
 	if opts.Metrics != nil {
 		endpoints = append(endpoints, endpoint{path: "/metrics", open: true, h: echo.WrapHandler(opts.Metrics)})
@@ -221,7 +230,7 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 	for _, ep := range endpoints {
 		mw := []echo.MiddlewareFunc{strictQuery(ep.path, ep.params)}
 		if !ep.open {
-			mw = append(mw, s.requireOperator(slices.Contains(ep.params, "access_token")))
+			mw = append(mw, s.requireUser(slices.Contains(ep.params, "access_token"), !ep.user))
 		}
 		if ep.admin {
 			mw = append(mw, requireAdmin)

@@ -224,6 +224,7 @@ func (c *Client) VerifyDeposit(ctx context.Context, signature, payer string, min
 		Destination: c.escrow.String(),
 		Lamports:    fromPayer,
 		Slot:        res.Slot,
+		BlockTime:   blockTime(res.BlockTime),
 	}, nil
 }
 
@@ -399,4 +400,11 @@ func (c *Client) Balance(ctx context.Context, address string) (uint64, error) {
 		return 0, err
 	}
 	return res.Value, nil
+}
+
+func blockTime(t *solanago.UnixTimeSeconds) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time()
 }

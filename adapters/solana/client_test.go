@@ -100,9 +100,9 @@ func TestVerifyDeposit(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := commands.Deposit{Signature: tt.signature, Payer: tt.payer, Destination: escrow, Lamports: 2 * sol, Slot: d.Slot}
-				if d != want || d.Slot == 0 {
-					t.Fatalf("deposit = %+v, want %+v with a slot", d, want)
+				want := commands.Deposit{Signature: tt.signature, Payer: tt.payer, Destination: escrow, Lamports: 2 * sol, Slot: d.Slot, BlockTime: d.BlockTime}
+				if d != want || d.Slot == 0 || d.BlockTime.IsZero() || time.Since(d.BlockTime) > time.Hour {
+					t.Fatalf("deposit = %+v, want %+v with a slot and a recent block time", d, want)
 				}
 				return
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	grpcadapter "github.com/cyxwiz/central-server/adapters/grpc"
 	"github.com/cyxwiz/central-server/adapters/logbuf"
 	"github.com/cyxwiz/central-server/adapters/metrics"
+	"github.com/cyxwiz/central-server/adapters/netpolicy"
 	"github.com/cyxwiz/central-server/adapters/postgres"
 	"github.com/cyxwiz/central-server/adapters/rest"
 	"github.com/cyxwiz/central-server/adapters/solana"
@@ -24,6 +26,7 @@ import (
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/eventstore/bolt"
 	"github.com/cyxwiz/central-server/eventstore/esdb"
+	pglog "github.com/cyxwiz/central-server/eventstore/postgres"
 	"github.com/cyxwiz/central-server/pricing"
 	"github.com/cyxwiz/central-server/projections"
 	"github.com/cyxwiz/central-server/projections/memory"
@@ -82,13 +85,15 @@ type App struct {
 	pg         *postgres.Model
 	rebuild    *onlineRebuild
 	nodes      *grpcadapter.NodeClient
-	listener   net.Listener
-	chain      commands.Chain
-	solana     *solana.Client // the chain client built here (closed on Stop)
-	settlement *commands.Settlement
-	snaps      *snapshots        // nil unless the read model is in memory and snapshots are on
-	tls        *tlsconf.Reloader // nil in plaintext
-	stopTLS    context.CancelFunc
+	// nodeNetworks is where nodes may be pushed to (scheduler.node_networks).
+	nodeNetworks *netpolicy.Policy
+	listener     net.Listener
+	chain        commands.Chain
+	solana       *solana.Client // the chain client built here (closed on Stop)
+	settlement   *commands.Settlement
+	snaps        *snapshots        // nil unless the read model is in memory and snapshots are on
+	tls          *tlsconf.Reloader // nil in plaintext
+	stopTLS      context.CancelFunc
 
 	cancel         context.CancelFunc // stops the process managers
 	wg             sync.WaitGroup
@@ -204,6 +209,7 @@ func (a *App) openReadModel(ctx context.Context) error {
 	a.metrics = metrics.New(metrics.Options{
 		ProjectionLag:      func() time.Duration { return a.runner.Stats().LastLag },
 		ProjectionPosition: func() uint64 { return a.runner.Position() },
+		LogDelivery:        logDelivery(a.store),
 		Log:                a.log.With("component", "metrics"),
 	})
 	return nil
@@ -225,6 +231,7 @@ func (a *App) buildWriteSide() error {
 	policy.PenaltyFailure = sc.ReputationPenaltyFailure
 	policy.RewardSuccess = sc.ReputationRewardSuccess
 	policy.AllowUnpaidJobs = a.cfg.Blockchain.AllowUnpaidJobs()
+	policy.UnclaimedDepositAge = a.cfg.Blockchain.UnclaimedDepositAge()
 	a.handler = commands.NewHandler(a.metrics.Store(a.store), a.codec, a.set.Now, policy, a.log.With("component", "commands"))
 	if err := a.startChain(); err != nil {
 		return err
@@ -236,7 +243,13 @@ func (a *App) buildWriteSide() error {
 	if err != nil {
 		return err
 	}
-	a.nodes = grpcadapter.NewNodeClient(nodeTLS)
+	if a.nodeNetworks, err = netpolicy.New(sc.NodeNetworks, sc.NodeDeniedNetworks.Items()); err != nil {
+		return err
+	}
+	a.nodes = grpcadapter.NewNodeClient(grpcadapter.NodeClientConfig{
+		MaxConns: sc.DispatchMaxConnections, IdleTimeout: time.Duration(sc.DispatchIdleSeconds) * time.Second,
+		Policy: a.nodeNetworks, TLS: nodeTLS,
+	})
 	a.disp = commands.NewDispatcher(a.handler, a.nodes, a.issuer, commands.DispatchConfig{
 		PortOffset: sc.NodeControlPortOffset, Attempts: sc.DispatchAttempts, Backoff: a.set.DispatchBackoff,
 	}, a.log.With("component", "dispatcher"))
@@ -327,7 +340,7 @@ func (a *App) serve() error {
 		Projection: a.runner, Auth: a.issuer, Tokens: a.issuer, Now: a.set.Now, Wallet: a.walletDeps(),
 	}, grpcadapter.Options{
 		MaxMessageBytes: cfg.Server.MaxMessageBytes, P2PTokenTTL: cfg.JWT.P2PTokenExpiration(),
-		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset,
+		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset, NodeAddresses: a.nodeNetworks,
 		Unary:  []grpc.UnaryServerInterceptor{a.metrics.UnaryServerInterceptor()},
 		Stream: []grpc.StreamServerInterceptor{a.metrics.StreamServerInterceptor()},
 		TLS:    a.serverTLS("h2"), MutualTLS: cfg.Server.TLSClientCAFile != "",
@@ -344,7 +357,7 @@ func (a *App) serve() error {
 	a.rest = rest.New(rest.Deps{
 		Jobs: a.model, Nodes: a.model, Stats: a.model, Activity: a.model, Payments: a.model,
 		Store: a.store, Codec: a.codec, Auth: a.issuer, Health: a.health, Head: a.runner.Position, Now: a.set.Now,
-		Rebuild: a.rebuild, Logs: a.set.Logs, Config: &a.cfg, EscrowAddress: a.escrowAddress(),
+		Rebuild: a.rebuild, Operations: a.handler, Logs: a.set.Logs, Config: &a.cfg, EscrowAddress: a.escrowAddress(),
 	}, rest.Options{
 		CORSOrigins: cfg.Server.CORSOrigins.Items(), MaxJobsPerNode: sc.MaxJobsPerNode,
 		Middleware: []echo.MiddlewareFunc{a.metrics.Echo()}, Metrics: a.metrics.Handler(), Version: version,
@@ -369,11 +382,20 @@ func (a *App) openStore(ctx context.Context) (eventstore.Store, error) {
 }
 
 // openLog opens the configured event store: EventStoreDB at
-// eventstore.esdb_url, or the embedded file in eventstore.data_dir, which
-// one process holds at a time (bolt options such as a lock timeout, for
-// the tools that read it beside a server).
+// eventstore.esdb_url, PostgreSQL at eventstore.postgres_url (or
+// database.url), or the embedded file in eventstore.data_dir, which one
+// process holds at a time (bolt options such as a lock timeout, for the
+// tools that read it beside a server).
 func openLog(ctx context.Context, cfg config.Config, log *slog.Logger, boltOpts ...bolt.Option) (eventstore.Store, error) {
 	ec := cfg.EventStore
+	if ec.Backend == config.BackendPostgres {
+		url, key := cfg.LogPostgresURL()
+		store, err := pglog.Open(ctx, url, pglog.Options{Schema: ec.PostgresSchema, Logger: log.With("component", "eventstore")})
+		if err != nil {
+			return nil, fmt.Errorf("eventstore.backend %q: open the log at %s (schema eventstore.postgres_schema = %q): %w", ec.Backend, key, ec.PostgresSchema, err)
+		}
+		return store, nil
+	}
 	if ec.Backend == config.BackendESDB {
 		store, err := esdb.Open(ctx, ec.ESDBURL, esdb.WithLogger(log))
 		if err != nil {
@@ -389,10 +411,27 @@ func openLog(ctx context.Context, cfg config.Config, log *slog.Logger, boltOpts 
 	return store, nil
 }
 
+// logDelivery returns the PostgreSQL log's delivery lag for /metrics, or
+// nil for the other stores, which deliver what they commit at once.
+func logDelivery(store eventstore.Store) func() (uint64, time.Duration) {
+	pg, ok := store.(*pglog.Store)
+	if !ok {
+		return nil
+	}
+	return func() (uint64, time.Duration) {
+		st := pg.Stats()
+		return st.Issued - st.Horizon, st.Waiting
+	}
+}
+
 // logLocation says where the log is, secrets masked.
 func logLocation(cfg config.Config) string {
-	if cfg.EventStore.Backend == config.BackendESDB {
+	switch cfg.EventStore.Backend {
+	case config.BackendESDB:
 		return cfg.Redacted().EventStore.ESDBURL
+	case config.BackendPostgres:
+		url, _ := cfg.Redacted().LogPostgresURL()
+		return url + " schema " + cmp.Or(cfg.EventStore.PostgresSchema, pglog.DefaultSchema)
 	}
 	return filepath.Join(cfg.EventStore.DataDir, "events.db")
 }

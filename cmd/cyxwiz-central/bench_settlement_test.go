@@ -103,7 +103,10 @@ func benchSettlement(b *testing.B, pollMS int) {
 	}()
 
 	// Deposits and submissions (not timed): each job is escrowed on chain.
-	alice := a.token("alice")
+	alice, _, err := a.iss.MintUser("alice", payerAddr, "", 2*time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var jobs []string
 	for i := range b.N {
 		sig := tc.Transfer(payerKey, escrow, jobLamports)

@@ -295,8 +295,8 @@ func TestConsoleSettlement(t *testing.T) {
 	cfg.Blockchain.PlatformFeePercent = feePercent
 	set := Settings{SchedulerInterval: 50 * time.Millisecond, CheckInterval: 50 * time.Millisecond, SettleInterval: 50 * time.Millisecond}
 	s, con, screen := inProcessConsole(t, cfg, set, 200, 40)
-	alice := s.userToken("alice")
 	p := newPayer(t, pc)
+	alice := s.payerToken("alice", p.address)
 
 	// A refund: a paid job cancelled while pending (no node yet).
 	refundJob := s.submit(alice, paidJob(p, pc.deposit(p, jobLamports)))

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -32,14 +31,7 @@ func TestESDBBackend(t *testing.T) {
 	if _, ok := s.app.store.(*esdb.Store); !ok {
 		t.Fatalf("event store is %T, want *esdb.Store", s.app.store)
 	}
-	node, alice, jobID := s.jobOnNode(t)
-	if _, err := s.status().ReportJobResult(as(node.session), &pb.ReportJobResultRequest{NodeId: node.id, JobId: jobID,
-		FinalStatus: pb.StatusCode_STATUS_SUCCESS}); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 5*time.Second, "completed", func() bool {
-		return s.jobStatus(alice, jobID).GetStatus().GetStatus() == pb.StatusCode_STATUS_COMPLETED
-	})
+	alice, jobID := runJobToCompletion(t, s)
 	if raw := fake.Raw("job-" + jobID); len(raw) < 3 || raw[0].Type == "" {
 		t.Fatalf("the job's stream on the server has %d events", len(raw))
 	}
@@ -57,15 +49,7 @@ func TestESDBBackend(t *testing.T) {
 	t.Setenv("CYXWIZ_EVENTSTORE_BACKEND", config.BackendESDB)
 	t.Setenv("CYXWIZ_EVENTSTORE_ESDB_URL", fake.URL())
 	t.Setenv("CYXWIZ_EVENTSTORE_DATA_DIR", dir)
-	var out, errOut bytes.Buffer
-	if err := auditCmd([]string{"job", jobID}, &out, &errOut); err != nil {
-		t.Fatalf("audit job on EventStoreDB: %v\n%s", err, errOut.String())
-	}
-	for _, want := range []string{"JobSubmitted", "JobAssigned", "JobCompleted"} {
-		if !strings.Contains(out.String(), want) {
-			t.Fatalf("audit output lacks %s:\n%s", want, out.String())
-		}
-	}
+	checkJobAudit(t, jobID)
 }
 
 // TestESDBBackendUnreachable: start-up fails, naming the key, when the

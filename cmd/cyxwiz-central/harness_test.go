@@ -96,6 +96,16 @@ func (s *testServer) userToken(sub string) string {
 	return tok
 }
 
+// payerToken is sub's user token whose wallet_address claim is wallet: the
+// proof a paid job's payment_address is the caller's.
+func (s *testServer) payerToken(sub, wallet string) string {
+	tok, _, err := s.iss.MintUser(sub, wallet, "", time.Hour)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return tok
+}
+
 // as returns a context that sends token as the bearer.
 func as(token string) context.Context {
 	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)

@@ -7,6 +7,7 @@
 //	cyxwiz-central token --sub NAME [--wallet ADDR] [--role ROLE] [--ttl 1h]
 //	cyxwiz-central replay [--verify]
 //	cyxwiz-central audit job|node ID [--json]
+//	cyxwiz-central node ban|unban|delete ID [--reason R] [--api URL] [--token ADMIN_TOKEN]
 //	cyxwiz-central certs init DIR [--host NAMES] [--node OWNERS]
 //	cyxwiz-central version
 package main
@@ -57,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = auditCmd(args, stdout, stderr)
 	case "healthcheck":
 		err = healthcheckCmd(args, stdout, stderr)
+	case "node":
+		err = nodeCmd(args, stdout, stderr)
 	case "certs":
 		err = certsCmd(args, stdout, stderr)
 	case "version":
@@ -98,6 +101,10 @@ func usage(w io.Writer) {
                                             [--ca FILE [--cert FILE --key FILE]]
                                             probe a running server's gRPC health service; exit 0 only
                                             when it answers SERVING (the container HEALTHCHECK)
+  cyxwiz-central node ban|unban|delete ID [--reason R] [--api URL] [--token ADMIN_TOKEN]
+                                            an operator's decision about a node, through the running server:
+                                            ban (no new jobs; its jobs go back to the queue), lift a ban, or
+                                            delete it from discovery and lists (the log keeps its history)
   cyxwiz-central certs init DIR [--host NAMES] [--node OWNERS] [--node-host NAMES] [--days N]
                                             make a development CA, a server certificate and node certificates
                                             (CN = the node's owner) for TLS and mutual TLS (README "TLS")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,12 +36,12 @@ func command(t *testing.T, env []string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// TestServeStopsCleanlyOnSIGTERM: the binary serves health, then drains and
-// exits 0 on SIGTERM; a restart sees what was written.
-func TestServeStopsCleanlyOnSIGTERM(t *testing.T) {
-	dir := t.TempDir()
-	env := []string{"CYXWIZ_EVENTSTORE_DATA_DIR=" + dir, "CYXWIZ_SERVER_GRPC_ADDRESS=127.0.0.1:0", "CYXWIZ_SERVER_REST_ADDRESS=127.0.0.1:0", "CYXWIZ_LOG=info"}
-	cmd := command(t, env, "serve", "--config", "../../config.toml")
+// serveProcess starts `cyxwiz-central serve` with env as a separate OS
+// process and waits up to timeout for it to log its gRPC address. logs
+// returns its output so far. The caller ends the process.
+func serveProcess(t *testing.T, env []string, timeout time.Duration) (cmd *exec.Cmd, addr string, logs func() string) {
+	t.Helper()
+	cmd = command(t, env, "serve", "--config", "../../config.toml")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -48,26 +49,46 @@ func TestServeStopsCleanlyOnSIGTERM(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-	addr := make(chan string, 1)
-	var logs bytes.Buffer
+	addrs := make(chan string, 1)
+	var (
+		mu  sync.Mutex
+		out bytes.Buffer
+	)
+	logs = func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.String()
+	}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			logs.WriteString(line + "\n")
+			mu.Lock()
+			out.WriteString(line + "\n")
+			mu.Unlock()
 			if i := strings.Index(line, `"address":"`); i >= 0 && strings.Contains(line, "gRPC serving") {
 				rest := line[i+len(`"address":"`):]
-				addr <- rest[:strings.Index(rest, `"`)]
+				addrs <- rest[:strings.Index(rest, `"`)]
 			}
 		}
 	}()
-	var a string
 	select {
-	case a = <-addr:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("server did not start:\n%s", logs.String())
+	case addr = <-addrs:
+		return cmd, addr, logs
+	case <-time.After(timeout):
+		_ = cmd.Process.Kill()
+		t.Fatalf("server did not start:\n%s", logs())
+		return nil, "", nil
 	}
+}
+
+// TestServeStopsCleanlyOnSIGTERM: the binary serves health, then drains and
+// exits 0 on SIGTERM; a restart sees what was written.
+func TestServeStopsCleanlyOnSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"CYXWIZ_EVENTSTORE_DATA_DIR=" + dir, "CYXWIZ_SERVER_GRPC_ADDRESS=127.0.0.1:0", "CYXWIZ_SERVER_REST_ADDRESS=127.0.0.1:0", "CYXWIZ_LOG=info"}
+	cmd, a, logs := serveProcess(t, env, 20*time.Second)
+	defer cmd.Process.Kill()
 	conn, err := grpc.NewClient(a, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +109,7 @@ func TestServeStopsCleanlyOnSIGTERM(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, logs())
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("server did not stop after SIGTERM")

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/rest"
@@ -23,34 +21,10 @@ func replayOnline(ctx context.Context, api, token string, interval time.Duration
 	if token == "" {
 		return errors.New("--online needs --token (or CYXWIZ_TOKEN): a token whose role is admin, from `cyxwiz-central token --sub NAME --role admin`")
 	}
-	api = strings.TrimRight(api, "/")
-	client := &http.Client{Timeout: 30 * time.Second}
 	call := func(method string) (rest.RebuildStatus, error) {
 		var st rest.RebuildStatus
-		req, err := http.NewRequestWithContext(ctx, method, api+"/api/admin/rebuild", nil)
-		if err != nil {
-			return st, err
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := client.Do(req)
-		if err != nil {
-			return st, fmt.Errorf("%s %s: %w", method, api, err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if err != nil {
-			return st, err
-		}
-		if resp.StatusCode >= 300 {
-			var e struct {
-				Error struct{ Code, Message string } `json:"error"`
-			}
-			if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
-				return st, fmt.Errorf("%s /api/admin/rebuild: %s: %s", method, resp.Status, e.Error.Message)
-			}
-			return st, fmt.Errorf("%s /api/admin/rebuild: %s", method, resp.Status)
-		}
-		return st, json.Unmarshal(body, &st)
+		err := adminCall(ctx, api, token, method, "/api/admin/rebuild", nil, &st)
+		return st, err
 	}
 	st, err := call(http.MethodPost)
 	if err != nil {

@@ -231,8 +231,8 @@ func assertPayout(t *testing.T, pc *paidChain, before, after balances, signature
 func TestPaidLifecycle(t *testing.T) {
 	pc := newPaidChain(t)
 	s := startPaidServer(t, t.TempDir(), pc)
-	alice := s.userToken("alice")
 	p := newPayer(t, pc)
+	alice := s.payerToken("alice", p.address)
 	node, wallet := startWalletNode(t, s, "alpha")
 	repBefore := mustNode(t, s, node.id).Reputation()
 
@@ -292,8 +292,8 @@ func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
 func TestPaidCancelRefunds(t *testing.T) {
 	pc := newPaidChain(t)
 	s := startPaidServer(t, t.TempDir(), pc)
-	alice := s.userToken("alice")
 	p := newPayer(t, pc)
+	alice := s.payerToken("alice", p.address)
 	jobID := s.submit(alice, paidJob(p, pc.deposit(p, jobLamports))) // no node: it stays pending
 	before := pc.balances(p, "")
 	if resp, err := s.jobs().CancelJob(as(alice), &pb.CancelJobRequest{JobId: jobID, Reason: "changed my mind"}); err != nil || !resp.GetRefundIssued() {
@@ -326,7 +326,7 @@ func TestPaidFailureRefunds(t *testing.T) {
 		p := newPayer(t, pc)
 		node, wallet := startWalletNode(t, s, "alpha")
 		repBefore := mustNode(t, s, node.id).Reputation()
-		jobID := s.submit(s.userToken("alice"), paidJob(p, pc.deposit(p, jobLamports)))
+		jobID := s.submit(s.payerToken("alice", p.address), paidJob(p, pc.deposit(p, jobLamports)))
 		runJob(t, s, node, jobID)
 		before := pc.balances(p, wallet)
 		if _, err := s.status().ReportJobResult(as(node.session), &pb.ReportJobResultRequest{NodeId: node.id, JobId: jobID,
@@ -347,12 +347,21 @@ func TestPaidFailureRefunds(t *testing.T) {
 		pc := newPaidChain(t)
 		s := startPaidServer(t, t.TempDir(), pc, func(c *config.Config) { c.Scheduler.MaxRetries = 1 })
 		p := newPayer(t, pc)
+		// Two refusals by two owners (one owner's refusals cost a job one
+		// retry: TestRefusingOwnerCannotFailOthersJobs).
 		node, _ := startWalletNode(t, s, "alpha")
-		node.setAccept(false, "busy")
-		repBefore := mustNode(t, s, node.id).Reputation()
-		jobID := s.submit(s.userToken("alice"), paidJob(p, pc.deposit(p, jobLamports)))
+		other := startNode(t, s, "ops2", "beta", pb.DeviceType_DEVICE_CUDA, 24<<30)
+		nodes := []*testNode{node, other}
+		repBefore := map[string]float64{}
+		for _, n := range nodes {
+			n.setAccept(false, "busy")
+			repBefore[n.id] = mustNode(t, s, n.id).Reputation()
+		}
+		jobID := s.submit(s.payerToken("alice", p.address), paidJob(p, pc.deposit(p, jobLamports)))
 		before := pc.balances(p, "")
-		node.heartbeat()
+		for _, n := range nodes {
+			n.heartbeat()
+		}
 		eventually(t, 20*time.Second, "the job failed after its retries", func() bool {
 			j, err := s.app.handler.LoadJob(context.Background(), jobID)
 			return err == nil && j.Status() == domain.JobStatusFailed
@@ -362,9 +371,11 @@ func TestPaidFailureRefunds(t *testing.T) {
 			t.Errorf("payer refunded %d, want %d", got, jobLamports)
 		}
 		// Two rejections, each costing reputation_penalty_reject.
-		want := repBefore - 2*config.Default().Scheduler.ReputationPenaltyReject
-		if got := mustNode(t, s, node.id).Reputation(); !near(got, want) {
-			t.Errorf("reputation %v after two rejections, want %v", got, want)
+		for _, n := range nodes {
+			want := repBefore[n.id] - config.Default().Scheduler.ReputationPenaltyReject
+			if got := mustNode(t, s, n.id).Reputation(); !near(got, want) {
+				t.Errorf("node %s: reputation %v after its rejection, want %v", n.id, got, want)
+			}
 		}
 	})
 }
@@ -372,11 +383,12 @@ func TestPaidFailureRefunds(t *testing.T) {
 func TestDepositRefusals(t *testing.T) {
 	pc := newPaidChain(t)
 	s := startPaidServer(t, t.TempDir(), pc)
-	alice := s.userToken("alice")
 	p, other := newPayer(t, pc), newPayer(t, pc)
+	alice := s.payerToken("alice", p.address)
 	good := pc.deposit(p, jobLamports)
 	small := pc.deposit(p, jobLamports-1)
 	elsewhere := pc.tc.Transfer(p.key, other.address, jobLamports)
+	othersDeposit := pc.deposit(other, jobLamports)
 	s.submit(alice, paidJob(p, good))
 
 	for _, tc := range []struct {
@@ -388,7 +400,7 @@ func TestDepositRefusals(t *testing.T) {
 			c.Epochs++ // another job (the same one again is a retry: TestDepositIdentifiesTheSubmission)
 			return c
 		}()},
-		{"another payer's deposit", "wrong_payer", paidJob(other, small)},
+		{"another payer's deposit", "wrong_payer", paidJob(p, othersDeposit)},
 		{"too little", "too_little", paidJob(p, small)},
 		{"to the wrong account", "wrong_destination", paidJob(p, elsewhere)},
 		{"no such transaction", "not_found", paidJob(p, "5VERv8NMvzbJMEkV8xnrLkEaWRtSz9CosKDYjCJjBRnbJLgp8uirBgmQpjKhoR4tjF3ZpRzrFmBV6UjKdiSZkQUW")},
@@ -408,8 +420,8 @@ func TestDepositRefusals(t *testing.T) {
 func TestDepositRaceOneWinner(t *testing.T) {
 	pc := newPaidChain(t)
 	s := startPaidServer(t, t.TempDir(), pc)
-	alice := s.userToken("alice")
 	p := newPayer(t, pc)
+	alice := s.payerToken("alice", p.address)
 	dep := pc.deposit(p, jobLamports)
 	const n = 8
 	var (
@@ -457,8 +469,8 @@ func TestDepositRaceOneWinner(t *testing.T) {
 func TestDepositIdentifiesTheSubmission(t *testing.T) {
 	pc := newPaidChain(t)
 	s := startPaidServer(t, t.TempDir(), pc)
-	alice := s.userToken("alice")
 	p := newPayer(t, pc)
+	alice := s.payerToken("alice", p.address)
 
 	paid := pc.deposit(p, jobLamports)
 	first := s.submit(alice, paidJob(p, paid))
@@ -524,7 +536,7 @@ func TestRestartAfterSubmitted(t *testing.T) {
 			s := startPaidServer(t, dir, pc)
 			p := newPayer(t, pc)
 			node, wallet := startWalletNode(t, s, "alpha")
-			jobID := s.submit(s.userToken("alice"), paidJob(p, pc.deposit(p, jobLamports)))
+			jobID := s.submit(s.payerToken("alice", p.address), paidJob(p, pc.deposit(p, jobLamports)))
 			runJob(t, s, node, jobID)
 			before := pc.balances(p, wallet)
 
@@ -578,7 +590,7 @@ func TestChainUnreachable(t *testing.T) {
 	s := startPaidServer(t, t.TempDir(), pc)
 	p := newPayer(t, pc)
 	node, wallet := startWalletNode(t, s, "alpha")
-	jobID := s.submit(s.userToken("alice"), paidJob(p, pc.deposit(p, jobLamports)))
+	jobID := s.submit(s.payerToken("alice", p.address), paidJob(p, pc.deposit(p, jobLamports)))
 	runJob(t, s, node, jobID)
 	before := pc.balances(p, wallet)
 	if got := restHealth(t, s)["solana"]; got != "ok" {
@@ -656,8 +668,8 @@ func TestPaymentSkippedWhenChainDisabled(t *testing.T) {
 func TestFinalizedConfirmation(t *testing.T) {
 	pc := newPaidChain(t)
 	s := startPaidServer(t, t.TempDir(), pc, func(c *config.Config) { c.Blockchain.Confirmation = config.ConfirmationFinalized })
-	alice := s.userToken("alice")
 	p := newPayer(t, pc)
+	alice := s.payerToken("alice", p.address)
 	node, wallet := startWalletNode(t, s, "alpha")
 	dep := pc.deposit(p, jobLamports)
 	if _, err := s.jobs().SubmitJob(as(alice), &pb.SubmitJobRequest{Config: paidJob(p, dep)}); status.Code(err) != codes.FailedPrecondition {
@@ -698,8 +710,8 @@ func TestConcurrentSagasPayOnce(t *testing.T) {
 	}
 	defer func() { cancel(); wg.Wait() }()
 
-	alice := s.userToken("alice")
 	p := newPayer(t, pc)
+	alice := s.payerToken("alice", p.address)
 	node, wallet := startWalletNode(t, s, "alpha")
 	const jobs = 4
 	var ids []string

@@ -141,7 +141,7 @@ func (s *Store) SubscribeAll(ctx context.Context, after uint64) (eventstore.Subs
 	}
 	return live.Subscribe(ctx, live.Source{
 		Notifier: s.notifier,
-		Read: func(after uint64, max int) (events []eventstore.RecordedEvent, err error) {
+		Read: func(_ context.Context, after uint64, max int) (events []eventstore.RecordedEvent, err error) {
 			err = s.db.View(func(tx *bbolt.Tx) error {
 				events, err = readAll(context.Background(), tx, after, max)
 				return err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/eventstore"
+	"github.com/cyxwiz/central-server/eventstore/internal/batch"
 	"github.com/cyxwiz/central-server/eventstore/internal/rules"
 	"github.com/google/uuid"
 	bbolt "go.etcd.io/bbolt"
@@ -69,29 +70,16 @@ func newAppendReq(ctx context.Context, stream string, expected eventstore.Expect
 // returns once the queue is closed and drained.
 func (s *Store) writeLoop() {
 	defer close(s.writerDone)
-	var batch []*appendReq
+	var (
+		b  []*appendReq
+		ok bool
+	)
 	for {
-		r, ok := <-s.queue
-		if !ok {
+		if b, ok = batch.Take(s.queue, b, 0, s.opts.maxBatch, func(r *appendReq) int { return len(r.ids) }); !ok {
 			return
 		}
-		batch = append(batch[:0], r)
-		events := len(r.ids)
-	fill:
-		for events < s.opts.maxBatch {
-			select {
-			case r, ok := <-s.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-				events += len(r.ids)
-			default:
-				break fill
-			}
-		}
-		s.commit(batch)
-		clear(batch)
+		s.commit(b)
+		clear(b)
 	}
 }
 

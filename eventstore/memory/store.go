@@ -183,7 +183,7 @@ func (s *Store) SubscribeAll(ctx context.Context, after uint64) (eventstore.Subs
 	}
 	return live.Subscribe(ctx, live.Source{
 		Notifier: s.notifier,
-		Read: func(after uint64, max int) ([]eventstore.RecordedEvent, error) {
+		Read: func(_ context.Context, after uint64, max int) ([]eventstore.RecordedEvent, error) {
 			s.mu.RLock()
 			defer s.mu.RUnlock()
 			return s.readAll(after, max), nil

@@ -295,6 +295,13 @@ func (m *Model) applyNode(id string, e *projections.Envelope) {
 	}
 	was := v.Online
 	projections.ApplyNode(v, *e)
+	if v.Deleted {
+		m.countOnline(was, false)
+		delete(m.nodes, id)
+		delete(m.metrics, id)
+		m.nodeOrder = slices.DeleteFunc(m.nodeOrder, func(x *projections.NodeView) bool { return x.ID == id })
+		return
+	}
 	m.countOnline(was, v.Online)
 }
 

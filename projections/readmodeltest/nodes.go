@@ -434,3 +434,61 @@ func testNodeMetrics(t *testing.T, newModel func(*testing.T) ReadModelUnderTest)
 		}
 	})
 }
+
+// testNodeDeleted: a deleted node leaves every query (get, list, find,
+// metrics, counts) however the batches fall, and what comes after its
+// deletion on its stream is ignored.
+func testNodeDeleted(t *testing.T, newModel func(*testing.T) ReadModelUnderTest) {
+	events := func() []projections.Envelope {
+		h := NewHistory()
+		reg := func(id string) domain.Event {
+			return domain.NodeRegistered{NodeID: id, Owner: "o", Spec: NodeSpec(id, "eu-west", 1, GPU(8*GiB)), Reputation: 0.5, At: T0}
+		}
+		return h.Envelopes(
+			reg("keep"), reg("gone"),
+			domain.NodeWentOnline{NodeID: "keep", At: At(time.Minute)},
+			domain.NodeWentOnline{NodeID: "gone", At: At(time.Minute)},
+			domain.NodeMetricsSampled{NodeID: "gone", Sample: domain.MetricSample{CPUUsage: 1}, At: At(2 * time.Minute)},
+			domain.NodeJobReserved{NodeID: "gone", JobID: "j", At: At(3 * time.Minute)},
+			domain.NodeJobReleased{NodeID: "gone", JobID: "j", Reason: "banned", At: At(4 * time.Minute)},
+			domain.NodeBanned{NodeID: "gone", Reason: "abuse", By: "root", At: At(4 * time.Minute)},
+			domain.NodeDeleted{NodeID: "gone", Reason: "abuse", By: "root", At: At(5 * time.Minute)},
+			domain.NodeWentOffline{NodeID: "gone", Reason: "lease expired", At: At(6 * time.Minute)},
+		)
+	}
+	for _, c := range []struct {
+		name  string
+		apply func(*testing.T, projections.ReadModel, []projections.Envelope)
+	}{
+		{"one batch", func(t *testing.T, m projections.ReadModel, envs []projections.Envelope) { apply(t, m, envs...) }},
+		{"batches", applyInBatches},
+		{"one event a batch", func(t *testing.T, m projections.ReadModel, envs []projections.Envelope) {
+			for _, e := range envs {
+				apply(t, m, e)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := newModel(t)
+			c.apply(t, m, events())
+			if _, found, err := m.GetNode(t.Context(), "gone"); err != nil || found {
+				t.Fatalf("GetNode(deleted) = found %v, err %v", found, err)
+			}
+			list, err := m.ListNodes(t.Context(), projections.NodeListFilter{})
+			if err != nil || len(list.Nodes) != 1 || list.Nodes[0].ID != "keep" {
+				t.Fatalf("ListNodes = %v, %v; want only keep", ids(list.Nodes), err)
+			}
+			found, err := m.FindNodes(t.Context(), projections.NodeFindFilter{})
+			if err != nil || len(found.Nodes) != 1 || found.Nodes[0].ID != "keep" {
+				t.Fatalf("FindNodes = %v, %v; want only keep", ids(found.Nodes), err)
+			}
+			if pts, err := m.NodeMetrics(t.Context(), "gone", time.Time{}, time.Time{}); err != nil || len(pts) != 0 {
+				t.Fatalf("NodeMetrics(deleted) = %d points, %v", len(pts), err)
+			}
+			st, err := m.NetworkStats(t.Context(), At(time.Hour))
+			if err != nil || st.NodesTotal != 1 || st.NodesOnline != 1 {
+				t.Fatalf("NetworkStats = %d nodes, %d online, %v; want 1, 1", st.NodesTotal, st.NodesOnline, err)
+			}
+		})
+	}
+}

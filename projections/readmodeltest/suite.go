@@ -46,6 +46,7 @@ func Run(t *testing.T, newModel func(t *testing.T) ReadModelUnderTest) {
 		{"ListNodes", testListNodes},
 		{"ListNodesPaging", testListNodesPaging},
 		{"NodeMetrics", testNodeMetrics},
+		{"NodeDeleted", testNodeDeleted},
 		{"SchedulerSnapshot", testSchedulerSnapshot},
 		{"WatchSlowReader", testWatchSlowReader},
 		{"WatchCancel", testWatchCancel},

@@ -9,8 +9,9 @@ import (
 )
 
 // ReadFunc returns up to max committed events with a position greater
-// than after, in position order.
-type ReadFunc func(after uint64, max int) ([]eventstore.RecordedEvent, error)
+// than after, in position order. ctx ends when the subscription does, so
+// a store may retry a failing read until then.
+type ReadFunc func(ctx context.Context, after uint64, max int) ([]eventstore.RecordedEvent, error)
 
 // Source is what a store provides to its subscriptions.
 type Source struct {
@@ -87,14 +88,25 @@ func (s *Subscription) Close() error {
 var errStopped = errors.New("subscription stopped")
 
 func (s *Subscription) run(ctx context.Context, src Source, cursor uint64, batch int) error {
-	err := s.loop(ctx, src, cursor, batch)
+	// Reads end with the subscription, however it ends.
+	readCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.done:
+		case <-src.Stop:
+		case <-readCtx.Done():
+		}
+		cancel()
+	}()
+	err := s.loop(ctx, readCtx, src, cursor, batch)
 	if errors.Is(err, errStopped) {
 		return nil
 	}
 	return err
 }
 
-func (s *Subscription) loop(ctx context.Context, src Source, cursor uint64, batch int) error {
+func (s *Subscription) loop(ctx, readCtx context.Context, src Source, cursor uint64, batch int) error {
 	caughtUp := false
 	for {
 		head, changed := src.Notifier.Head()
@@ -102,8 +114,11 @@ func (s *Subscription) loop(ctx context.Context, src Source, cursor uint64, batc
 			if err := s.alive(ctx, src); err != nil {
 				return err
 			}
-			events, err := src.Read(cursor, batch)
+			events, err := src.Read(readCtx, cursor, batch)
 			if err != nil {
+				if stopped := s.stopped(ctx, src); stopped != nil {
+					return stopped
+				}
 				return err
 			}
 			if len(events) == 0 {
@@ -131,6 +146,19 @@ func (s *Subscription) loop(ctx context.Context, src Source, cursor uint64, batc
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// stopped is alive's answer once a read failed, preferring the owner's
+// Close and the store's to the context, which the read saw end first.
+func (s *Subscription) stopped(ctx context.Context, src Source) error {
+	select {
+	case <-s.done:
+		return errStopped
+	case <-src.Stop:
+		return errStopped
+	default:
+		return ctx.Err()
 	}
 }
 

@@ -17,7 +17,7 @@ type fakeLog struct {
 	fail   error
 }
 
-func (l *fakeLog) read(after uint64, max int) ([]eventstore.RecordedEvent, error) {
+func (l *fakeLog) read(_ context.Context, after uint64, max int) ([]eventstore.RecordedEvent, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fail != nil {
