@@ -33,6 +33,9 @@ func (q queue) remove(j domain.QueuedJob) { q.t.Delete(j) }
 // page returns up to n jobs after after (from the head when first), in
 // order.
 func (q queue) page(after domain.QueuedJob, first bool, n int) []domain.QueuedJob {
+	if q.t.Len() == 0 || n <= 0 {
+		return nil // as the PostgreSQL model answers an empty queue
+	}
 	out := make([]domain.QueuedJob, 0, min(n, q.t.Len()))
 	take := func(j domain.QueuedJob) bool {
 		if !first && !queueLess(after, j) {
