@@ -222,6 +222,24 @@ func TestKeepFinished(t *testing.T) {
 			if finishedKept < keep-10 || finishedKept > keep+max(keep/4, 16) {
 				t.Fatalf("%d finished jobs listed, want about %d", finishedKept, keep)
 			}
+			// A watch of a job let go of starts from its archived view.
+			watched := false
+			for _, v := range full {
+				if v.SubmittedPosition > horizon || !v.Status.Terminal() {
+					continue
+				}
+				c, cancel := m.WatchJob(v.ID)
+				u, ok := <-c
+				cancel()
+				if !ok || u.Job.ID != v.ID || u.Job.Status != v.Status || !u.Terminal() {
+					t.Fatalf("watch of job %s let go of: %+v (open %v), want its %v view", v.ID, u.Job, ok, v.Status)
+				}
+				watched = true
+				break
+			}
+			if !watched {
+				t.Fatal("no job let go of to watch")
+			}
 		})
 	}
 }
