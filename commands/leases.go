@@ -20,6 +20,29 @@ type Leases interface {
 	Drop(nodeID string)
 }
 
+// Claims is implemented by shared Leases whose Expire hands each lapsed
+// lease to one sweeper as a claim that outlives the sweeper: Settled ends
+// the claim once the node's going offline is in the log; a claim never
+// settled (its sweeper died) is handed out again.
+type Claims interface {
+	Settled(nodeID string)
+}
+
+// OutageAware is implemented by Leases kept in a store that can be
+// unreachable. Resumed reports, once, that after an outage (or a restart
+// that lost the leases) every lease was given a full timeout instead of
+// expiring, so the monitor re-adopts the nodes the log says are online.
+type OutageAware interface {
+	Resumed() bool
+}
+
+// SampleGate is implemented by shared Leases that keep metrics sampling at
+// most once per interval across replicas: SampleDue books a sample of the
+// node at now unless one was booked within interval.
+type SampleGate interface {
+	SampleDue(nodeID string, now time.Time, interval time.Duration) bool
+}
+
 // MemoryLeases is the in-process Leases.
 type MemoryLeases struct {
 	mu     sync.Mutex

@@ -66,6 +66,9 @@ func (m *Monitor) Heartbeat(ctx context.Context, nodeID string, status *domain.N
 		m.lastSample[nodeID] = now
 	}
 	m.mu.Unlock()
+	if g, ok := m.leases.(SampleGate); ok && due {
+		due = g.SampleDue(nodeID, now, m.cfg.SampleInterval)
+	}
 	if !due {
 		return nil
 	}
@@ -104,6 +107,10 @@ func (m *Monitor) Adopt() {
 
 // Sweep records every expired lease as the node going offline.
 func (m *Monitor) Sweep(ctx context.Context) {
+	if o, ok := m.leases.(OutageAware); ok && o.Resumed() {
+		m.Adopt()
+		return
+	}
 	now := m.now()
 	for _, id := range m.leases.Expire(now) {
 		reason := fmt.Sprintf("no heartbeat for %s", m.cfg.HeartbeatTimeout)
@@ -120,6 +127,9 @@ func (m *Monitor) Sweep(ctx context.Context) {
 			}
 		}
 		m.log.Info("node went offline", "node", id, "reason", reason)
+		if c, ok := m.leases.(Claims); ok {
+			c.Settled(id)
+		}
 		m.mu.Lock()
 		delete(m.lastSample, id)
 		m.mu.Unlock()

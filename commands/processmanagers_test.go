@@ -464,6 +464,85 @@ func TestDispatcherBackgroundAndStableToken(t *testing.T) {
 	}
 }
 
+// sharedLeases is MemoryLeases with the optional hooks a shared store
+// offers the monitor (Claims, OutageAware, SampleGate), recorded.
+type sharedLeases struct {
+	*commands.MemoryLeases
+	mu      sync.Mutex
+	settled []string
+	resumed bool
+	sample  bool
+}
+
+func (s *sharedLeases) Settled(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settled = append(s.settled, id)
+}
+
+func (s *sharedLeases) Resumed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.resumed
+	s.resumed = false
+	return r
+}
+
+func (s *sharedLeases) SampleDue(string, time.Time, time.Duration) bool { return s.sample }
+
+// TestMonitorSharedLeaseHooks: with a shared lease store the monitor
+// settles each claim it recorded offline, re-adopts the online nodes
+// (instead of sweeping) once the store resumes after an outage, and
+// samples only when the store books the sample cluster-wide.
+func TestMonitorSharedLeaseHooks(t *testing.T) {
+	x := newHarness(t, memoryKind, nil)
+	v := x.startView()
+	node := x.registerNode(0, false)
+	leases := &sharedLeases{MemoryLeases: commands.NewMemoryLeases()}
+	m := newMonitor(x, v, leases, nil)
+	status := nodeSpec(0)
+	if err := m.Heartbeat(x.ctx, node, &status, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := countOf[domain.NodeMetricsSampled](x.nodeEvents(node)); n != 0 {
+		t.Errorf("%d samples recorded though another replica booked the interval", n)
+	}
+	leases.sample = true
+	x.clock.Advance(2 * time.Minute)
+	if err := m.Heartbeat(x.ctx, node, &status, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := countOf[domain.NodeMetricsSampled](x.nodeEvents(node)); n != 1 {
+		t.Errorf("%d samples once the store booked one, want 1", n)
+	}
+	v.sync()
+
+	// The store lost the lease (restarted empty) and says so: the sweep
+	// re-adopts the node for a full timeout instead of expiring anything.
+	leases.Drop(node)
+	leases.mu.Lock()
+	leases.resumed = true
+	leases.mu.Unlock()
+	x.clock.Advance(5 * time.Second)
+	m.Sweep(x.ctx)
+	if _, ok := leases.LastSeen(node); !ok {
+		t.Fatal("the online node was not re-adopted after the store resumed")
+	}
+	x.clock.Advance(9 * time.Second)
+	m.Sweep(x.ctx)
+	if !x.node(node).Online() {
+		t.Fatal("swept within a timeout of the re-adoption")
+	}
+	x.clock.Advance(2 * time.Second)
+	m.Sweep(x.ctx)
+	if x.node(node).Online() {
+		t.Fatal("still online a timeout after the re-adoption")
+	}
+	if !slices.Equal(leases.settled, []string{node}) {
+		t.Errorf("claims settled %v, want [%s]", leases.settled, node)
+	}
+}
+
 // A pass reads the queue a page at a time (commands.QueuePages) and goes
 // on past pages of jobs no node can run to the ones it can place.
 func TestSchedulerPagesPastUnplaceableJobs(t *testing.T) {

@@ -21,6 +21,10 @@ type SettlementConfig struct {
 	Interval     time.Duration // how often pending settlements are driven (default 1s)
 	MaxBackoff   time.Duration // longest pause after chain failures (default 30s)
 	Workers      int           // settlements driven concurrently (default 32)
+	// Leading reports whether this replica drives settlements (nil =
+	// always). Every replica follows the log, so a new leader starts
+	// from where it already is, not from the log's start.
+	Leading func() bool
 }
 
 // SettlementHealth is the saga's view of the chain for health checks.
@@ -226,6 +230,9 @@ func (s *Settlement) drive(ctx context.Context) {
 	var lastProbe time.Time
 	probeEvery := max(5*time.Second, s.cfg.Interval)
 	runEvery(ctx, s.cfg.Interval, s.kick, func(ctx context.Context) {
+		if s.cfg.Leading != nil && !s.cfg.Leading() {
+			return
+		}
 		now := time.Now()
 		s.mu.Lock()
 		var jobs []string

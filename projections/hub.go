@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"github.com/cyxwiz/central-server/domain"
 	"sync"
 	"sync/atomic"
 )
@@ -25,7 +26,8 @@ type Hub struct {
 
 type watcher struct {
 	c      chan JobUpdate
-	last   uint64 // position of the last update queued
+	last   uint64  // position of the last update queued
+	view   JobView // the view of the last update queued
 	closed bool
 }
 
@@ -104,6 +106,34 @@ func (h *Hub) Publish(u JobUpdate) {
 	}
 }
 
+// CatchUp gives the watchers of jobID the updates of events a read model
+// did not fold itself because another process sharing its database had
+// already applied them (several replicas, one PostgreSQL schema): each
+// watcher's last view is carried through events, in order, and every
+// update delivered as a fold would have. A watcher with no view yet
+// starts at the job's JobSubmitted.
+func (h *Hub) CatchUp(jobID string, events []Envelope) {
+	if h.count.Load() == 0 || len(events) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for w := range h.watchers[jobID] {
+		v := w.view.Clone()
+		for _, e := range events {
+			if _, opens := e.Event.(domain.JobSubmitted); e.Position <= w.last || (v.ID == "") != opens {
+				continue
+			}
+			ApplyJob(&v, e)
+			h.deliver(w, UpdateFor(&v, e))
+			if w.closed {
+				h.remove(jobID, w)
+				break
+			}
+		}
+	}
+}
+
 // deliver queues u on w under h.mu, dropping w's oldest update when its
 // buffer is full; a terminal update closes w.
 func (h *Hub) deliver(w *watcher, u JobUpdate) {
@@ -113,7 +143,7 @@ func (h *Hub) deliver(w *watcher, u JobUpdate) {
 	for {
 		select {
 		case w.c <- u:
-			w.last = u.Job.Position
+			w.last, w.view = u.Job.Position, u.Job
 			if u.Terminal() {
 				w.closed = true
 				close(w.c)

@@ -138,7 +138,27 @@ func (d Database) SnapshotInterval() time.Duration { return seconds(d.SnapshotIn
 // Redis is the [redis] section: where node liveness leases live.
 type Redis struct {
 	URL string `toml:"url"` // "" = in memory
+	// KeyPrefix starts every key of this cluster, so clusters (or tests)
+	// can share one Redis server.
+	KeyPrefix string `toml:"key_prefix"`
+	// LeaderTTLMS is the leader lease: a dead leader's successor takes
+	// over within it plus one poll (a third of it).
+	LeaderTTLMS int `toml:"leader_ttl_ms"`
+	// Leader is LeaderElect, or LeaderAlways (this replica runs the
+	// leader's work regardless of the lease: a fault injection that shows
+	// two leaders cannot assign a job twice or pay twice; never in
+	// production).
+	Leader string `toml:"leader"`
+	// ReplicaID names this server in the cluster ("" = host name and
+	// process id).
+	ReplicaID string `toml:"replica_id"`
 }
+
+// redis.leader values.
+const (
+	LeaderElect  = "elect"
+	LeaderAlways = "always"
+)
 
 // Blockchain is the [blockchain] section: Solana escrow settlement.
 type Blockchain struct {
@@ -278,6 +298,7 @@ func Default() Config {
 			P2PTokenExpirationSeconds: 3600,
 			NodeSessionTTLSeconds:     86400,
 		},
+		Redis: Redis{KeyPrefix: "cyxwiz:", LeaderTTLMS: 5000, Leader: LeaderElect},
 		EventStore: EventStore{
 			Backend: BackendEmbedded,
 			DataDir: "./data",
@@ -359,6 +380,9 @@ func (d Database) InMemory() bool { return d.URL == "" }
 
 // InMemory reports whether node liveness leases are kept in memory (no Redis URL).
 func (r Redis) InMemory() bool { return r.URL == "" }
+
+// LeaderTTL is redis.leader_ttl_ms as a duration.
+func (r Redis) LeaderTTL() time.Duration { return time.Duration(r.LeaderTTLMS) * time.Millisecond }
 
 // Enabled reports whether settlement on Solana is on.
 func (b Blockchain) Enabled() bool { return b.Network != "" && b.Network != NetworkDisabled }

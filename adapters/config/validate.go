@@ -56,6 +56,8 @@ func (c Config) validate(origins map[string]origin) []error {
 	if c.Redis.URL != "" {
 		v.url("redis.url", c.Redis.URL, "redis", "rediss", "unix")
 	}
+	v.intRange("redis.leader_ttl_ms", c.Redis.LeaderTTLMS, 100, 60000)
+	v.oneOf("redis.leader", c.Redis.Leader, LeaderElect, LeaderAlways)
 
 	b := c.Blockchain
 	v.oneOf("blockchain.network", b.Network, NetworkDisabled, NetworkLocalnet, NetworkDevnet, NetworkMainnetBeta)

@@ -25,10 +25,12 @@ type FleetConfig struct {
 	Template Config
 	// NamePrefix names the nodes "<prefix>-1", "<prefix>-2", … (default "sim").
 	NamePrefix string
-	// Devices, Regions, Prices are cycled across the nodes.
+	// Devices, Regions, Prices, Wallets are cycled across the nodes.
 	Devices []*pb.DeviceCaps
 	Regions []string
 	Prices  []float64
+	// Wallets are the nodes' payout wallets, cycled likewise.
+	Wallets []string
 	// BaseControlPort: node i serves AssignJob on BaseControlPort+i; 0
 	// picks free ports.
 	BaseControlPort int
@@ -70,6 +72,9 @@ func StartFleet(ctx context.Context, cfg FleetConfig) (*Fleet, error) {
 		}
 		if len(cfg.Regions) > 0 {
 			c.Region = cfg.Regions[i%len(cfg.Regions)]
+		}
+		if len(cfg.Wallets) > 0 {
+			c.WalletAddress = cfg.Wallets[i%len(cfg.Wallets)]
 		}
 		if len(cfg.Prices) > 0 {
 			c.PricePerHour = cfg.Prices[i%len(cfg.Prices)]

@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cyxwiz/central-server/adapters/grpcclient"
 	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc"
@@ -112,8 +113,9 @@ type Result struct {
 // Config describes one simulated node. Only ServerAddr (or Conn) and
 // OwnerToken are required.
 type Config struct {
-	// ServerAddr is the central server's gRPC address (host:port). Ignored
-	// when Conn is set.
+	// ServerAddr is the central server's gRPC address (host:port), or
+	// several replicas' (comma-separated) or a dns:/// name: see
+	// grpcclient.Dial. Ignored when Conn is set.
 	ServerAddr string
 	// Conn, when set, is a connection to the central server shared with
 	// other nodes (a fleet); the node does not close it.
@@ -149,6 +151,9 @@ type Config struct {
 	Devices []*pb.DeviceCaps
 	// Region the node advertises (default "local").
 	Region string
+	// WalletAddress is the Solana wallet the node's payouts go to ("" =
+	// none).
+	WalletAddress string
 	// PricePerHour the node asks, in tokens (default 1).
 	PricePerHour float64
 	// CPUCores and RAMTotal (bytes) advertised (defaults 8 and 32 GiB).
@@ -350,7 +355,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.cfg.Conn != nil {
 		n.conn = n.cfg.Conn
 	} else {
-		cc, err := grpc.NewClient(n.cfg.ServerAddr, grpc.WithTransportCredentials(tlsconf.Credentials(n.cfg.TLS)))
+		cc, err := grpcclient.Dial(n.cfg.ServerAddr, grpc.WithTransportCredentials(tlsconf.Credentials(n.cfg.TLS)))
 		if err != nil {
 			return fmt.Errorf("nodesim: dial %s: %w", n.cfg.ServerAddr, err)
 		}
@@ -407,7 +412,7 @@ func (n *Node) info() *pb.NodeInfo {
 	return &pb.NodeInfo{
 		NodeId: id, Name: n.cfg.Name, Version: &pb.Version{Major: 0, Minor: 1, Build: "nodesim"},
 		Devices: n.cfg.Devices, CpuCores: n.cfg.CPUCores, RamTotal: n.cfg.RAMTotal, RamAvailable: n.cfg.RAMTotal/2 - used,
-		IpAddress: n.cfg.AdvertiseHost, Port: n.port, Region: n.cfg.Region,
+		IpAddress: n.cfg.AdvertiseHost, Port: n.port, Region: n.cfg.Region, WalletAddress: n.cfg.WalletAddress,
 		Pricing:           &pb.NodePricing{BillingModel: pb.NodePricing_BILLING_HOURLY, PricePerHour: n.cfg.PricePerHour, AcceptsCyxwizToken: true},
 		SupportedFormats:  []string{"onnx", "safetensors"},
 		AvailableRuntimes: []string{"cyxwiz-sim"},

@@ -83,8 +83,15 @@ func (m *Model) Apply(ctx context.Context, batch []projections.Envelope, checkpo
 		return err
 	}
 	cur := m.Checkpoint()
+	if !m.fedSet {
+		m.fed, m.fedSet = cur, true
+	}
 	if checkpoint <= cur && !slices.ContainsFunc(batch, func(e projections.Envelope) bool { return e.Position > cur }) {
-		return nil // nothing new: a replayed batch
+		// Nothing new: a replayed batch, or one another writer applied
+		// (its watchers here still get the updates).
+		m.catchUpWatchers(batch, m.fed, cur)
+		m.fed = max(m.fed, lastPosition(batch))
+		return nil
 	}
 	tx, err := m.pool.Begin(ctx)
 	if err != nil {
@@ -145,10 +152,43 @@ func (m *Model) Apply(ctx context.Context, batch []projections.Envelope, checkpo
 	m.checkpoint = next
 	m.mu.Unlock()
 	m.visMu.Unlock()
+	if reloaded {
+		m.catchUpWatchers(batch, m.fed, stored)
+	}
+	m.fed = max(m.fed, lastPosition(batch))
 	for _, u := range w.updates {
 		m.hub.Publish(u)
 	}
 	return nil
+}
+
+// lastPosition is the position of the batch's last envelope (0 if none).
+func lastPosition(batch []projections.Envelope) uint64 {
+	if len(batch) == 0 {
+		return 0
+	}
+	return batch[len(batch)-1].Position
+}
+
+// catchUpWatchers gives this process's watchers the updates of the
+// batch's job events in (from, to], which another writer applied.
+func (m *Model) catchUpWatchers(batch []projections.Envelope, from, to uint64) {
+	skipped := map[string][]projections.Envelope{}
+	var order []string
+	for _, e := range batch {
+		if e.Position <= from || e.Position > to {
+			continue
+		}
+		if id, ok := projections.JobIDOf(e.Event); ok && m.hub.Watching(id) {
+			if skipped[id] == nil {
+				order = append(order, id)
+			}
+			skipped[id] = append(skipped[id], e)
+		}
+	}
+	for _, id := range order {
+		m.hub.CatchUp(id, skipped[id])
+	}
 }
 
 // fold folds the envelopes after from into views read from tx (jobs) and

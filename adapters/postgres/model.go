@@ -93,6 +93,11 @@ type Model struct {
 	// applyMu serialises Apply, Migrate and the mirror's loads: the mirror
 	// is written only under it (and mu).
 	applyMu sync.Mutex
+	// fed is the position through which the watchers here have had their
+	// updates (folded here, or caught up after another writer's batch);
+	// under applyMu.
+	fed    uint64
+	fedSet bool
 	// visMu orders batches against WatchJob: a watch reads the job and
 	// registers under the read lock; a batch is folded (deciding which
 	// jobs have watchers) and committed under the write lock, so no update

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/cluster"
 	"github.com/cyxwiz/central-server/adapters/config"
 	grpcadapter "github.com/cyxwiz/central-server/adapters/grpc"
 	"github.com/cyxwiz/central-server/adapters/logbuf"
@@ -31,6 +32,7 @@ import (
 	"github.com/cyxwiz/central-server/projections"
 	"github.com/cyxwiz/central-server/projections/memory"
 	"github.com/labstack/echo/v4"
+	goredis "github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 )
 
@@ -94,6 +96,13 @@ type App struct {
 	snaps        *snapshots        // nil unless the read model is in memory and snapshots are on
 	tls          *tlsconf.Reloader // nil in plaintext
 	stopTLS      context.CancelFunc
+	leases       commands.Leases
+	rdb          *goredis.Client // nil with in-memory leases
+	shared       *cluster.Leases // the Redis leases, when shared
+	leader       *cluster.Leader // nil: this replica runs the leader's work unconditionally
+	registry     *cluster.Registry
+	replicaID    string
+	runCtx       context.Context // ends when the process managers stop
 
 	cancel         context.CancelFunc // stops the process managers
 	wg             sync.WaitGroup
@@ -107,9 +116,9 @@ func NewApp(cfg config.Config, set Settings, log *slog.Logger) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	switch {
-	case !cfg.Redis.InMemory():
-		return nil, errors.New("redis.url is set, but shared Redis leases are not in this build yet; leave it empty for in-memory leases")
+	if !cfg.Redis.InMemory() && cfg.EventStore.Backend == config.BackendEmbedded {
+		return nil, fmt.Errorf("redis.url is set, but eventstore.backend = %q: the embedded log is a file one process holds, so there is one server and nothing to share Redis leases with; set eventstore.backend = %q or %q to run several servers, or leave redis.url empty",
+			cfg.EventStore.Backend, config.BackendPostgres, config.BackendESDB)
 	}
 	if set.Now == nil {
 		set.Now = time.Now
@@ -160,6 +169,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err := a.openReadModel(ctx); err != nil {
 		return err
 	}
+	if err := a.joinCluster(ctx); err != nil {
+		return err
+	}
 	if err := a.buildWriteSide(); err != nil {
 		return err
 	}
@@ -168,7 +180,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.runProcessManagers()
-	return a.serve()
+	if err := a.serve(); err != nil {
+		return err
+	}
+	a.goRun(func() error { a.runRegistry(a.runCtx); return nil })
+	return nil
 }
 
 // openEventLog creates the data directory and opens the event log.
@@ -266,7 +282,7 @@ func (a *App) buildProcessManagers() {
 			Interval: a.set.SchedulerInterval, Seed: a.set.SchedulerSeed + uint64(i), Departures: a.departures,
 		}, a.log.With("component", "scheduler", "instance", i)))
 	}
-	a.monitor = commands.NewMonitor(a.handler, commands.NewMemoryLeases(), a.model, commands.MonitorConfig{
+	a.monitor = commands.NewMonitor(a.handler, a.leases, a.model, commands.MonitorConfig{
 		HeartbeatTimeout: a.set.HeartbeatTimeout, SampleInterval: sc.MetricsSampleInterval(),
 	}, a.set.Now, a.log.With("component", "monitor"), a.kick)
 	a.timeouts = commands.NewTimeouts(a.handler, a.model, commands.TimeoutConfig{
@@ -317,15 +333,18 @@ func (a *App) replay(ctx context.Context) error {
 }
 
 // runProcessManagers runs the schedulers, the monitor, the timeouts and
-// the settlement saga until Stop, and asks for a first scheduling pass.
+// the settlement saga until Stop, and asks for a first scheduling pass;
+// with Redis, the schedulers and timeouts run only while this replica
+// leads (lead).
 func (a *App) runProcessManagers() {
 	runCtx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
-	for _, s := range a.scheds {
-		a.goRun(func() error { return s.Run(runCtx) })
-	}
+	a.runCtx, a.cancel = runCtx, cancel
 	a.goRun(func() error { return a.monitor.Run(runCtx) })
-	a.goRun(func() error { return a.timeouts.Run(runCtx) })
+	if a.leader != nil {
+		a.goRun(func() error { a.leader.Run(runCtx, a.lead); return nil })
+	} else {
+		a.goRun(func() error { a.lead(runCtx); return nil })
+	}
 	if a.settlement != nil {
 		a.goRun(func() error { return a.settlement.Run(runCtx) })
 	}
@@ -467,7 +486,7 @@ func (a *App) health(ctx context.Context) map[string]rest.Component {
 	}
 	return map[string]rest.Component{
 		"eventstore": rest.StoreCheck(ctx, a.store), "database": db,
-		"redis": {Status: rest.ComponentMemory}, "solana": a.solanaHealth(),
+		"redis": a.redisHealth(ctx), "solana": a.solanaHealth(),
 	}
 }
 
@@ -511,7 +530,7 @@ func (a *App) startChain() error {
 	a.handler.UseChain(a.chain)
 	a.settlement = commands.NewSettlement(a.handler, a.chain, commands.SettlementConfig{
 		Treasury: b.TreasuryAddress, FeePercent: b.PlatformFeePercent, Confirmation: b.Confirmation,
-		Interval: a.set.SettleInterval,
+		Interval: a.set.SettleInterval, Leading: a.leading,
 	}, a.log.With("component", "settlement"))
 	a.log.Info("Solana settlement on", "network", b.Network, "rpc", b.RPCEndpoint(), "escrow", a.chain.EscrowAddress(),
 		"treasury", b.TreasuryAddress, "fee_percent", b.PlatformFeePercent, "confirmation", b.Confirmation)
@@ -536,10 +555,15 @@ func (a *App) goRun(fn func() error) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		if err := fn(); err != nil && !errors.Is(err, context.Canceled) {
-			a.log.Error("background task stopped", "err", err)
-		}
+		a.logStopped(fn())
 	}()
+}
+
+// logStopped logs why a background task stopped, unless it was asked to.
+func (a *App) logStopped(err error) {
+	if err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Error("background task stopped", "err", err)
+	}
 }
 
 func (a *App) kick() {
@@ -595,6 +619,10 @@ func (a *App) Stop() error {
 	}
 	if a.nodes != nil {
 		a.nodes.Close()
+	}
+	if a.rdb != nil {
+		a.rdb.Close()
+		a.rdb = nil
 	}
 	if a.solana != nil {
 		a.solana.Close()

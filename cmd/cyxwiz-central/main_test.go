@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func command(t *testing.T, env []string, args ...string) *exec.Cmd {
+func command(t testing.TB, env []string, args ...string) *exec.Cmd {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +39,7 @@ func command(t *testing.T, env []string, args ...string) *exec.Cmd {
 // serveProcess starts `cyxwiz-central serve` with env as a separate OS
 // process and waits up to timeout for it to log its gRPC address. logs
 // returns its output so far. The caller ends the process.
-func serveProcess(t *testing.T, env []string, timeout time.Duration) (cmd *exec.Cmd, addr string, logs func() string) {
+func serveProcess(t testing.TB, env []string, timeout time.Duration) (cmd *exec.Cmd, addr string, logs func() string) {
 	t.Helper()
 	cmd = command(t, env, "serve", "--config", "../../config.toml")
 	stderr, err := cmd.StderrPipe()

@@ -9,9 +9,6 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/auth"
-	"github.com/cyxwiz/central-server/commands"
-	"github.com/cyxwiz/central-server/domain"
-	pglog "github.com/cyxwiz/central-server/eventstore/postgres"
 	"github.com/cyxwiz/central-server/eventstore/postgres/pgtest"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc"
@@ -131,67 +128,20 @@ func TestTwoServerProcessesShareThePostgresLog(t *testing.T) {
 			return true
 		})
 	}
-	checkAssignmentsFromLog(t, url, schema, node.id, capacity)
+	checkAssignmentsFromLog(t, url, schema, capacity)
 	for i, logs := range []func() string{logs0, logs1} {
 		t.Logf("server %d assigned %d jobs", i, strings.Count(logs(), `"job assigned"`))
 	}
 }
 
 // checkAssignmentsFromLog folds the whole log in position order and fails
-// at the first job assigned while assigned, or node over capacity.
-func checkAssignmentsFromLog(t *testing.T, url, schema, nodeID string, capacity int) {
+// at the first job assigned while assigned, or node over capacity
+// (foldLog), or when a job was never assigned.
+func checkAssignmentsFromLog(t *testing.T, url, schema string, capacity int) {
 	t.Helper()
-	st, err := pglog.Open(t.Context(), url, pglog.Options{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
+	rep := foldLog(t, url, schema, capacity)
+	if rep.assignments < rep.jobs {
+		t.Fatalf("%d assignments in the log for %d jobs", rep.assignments, rep.jobs)
 	}
-	defer st.Close()
-	all, err := st.ReadAll(t.Context(), 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	codec := commands.NewCodec()
-	jobs := map[string]*domain.Job{}
-	node := &domain.Node{}
-	assignments := 0
-	for _, rec := range all {
-		v, err := codec.DecodeEvent(rec)
-		if err != nil {
-			t.Fatalf("event %d (%s): %v", rec.Position, rec.Type, err)
-		}
-		e := v.(domain.Event)
-		switch {
-		case strings.HasPrefix(rec.Stream, "job-"):
-			j := jobs[rec.Stream]
-			if j == nil {
-				j = &domain.Job{}
-				jobs[rec.Stream] = j
-			}
-			if a, ok := e.(domain.JobAssigned); ok {
-				if j.Status() != domain.JobStatusPending {
-					t.Fatalf("position %d: %s assigned to %s while %s on %q", rec.Position, rec.Stream, a.NodeID, j.Status(), j.Node())
-				}
-				assignments++
-			}
-			j.Apply(e)
-		case rec.Stream == domain.NodeStream(nodeID):
-			node.Apply(e)
-			if n := len(node.ActiveJobs()); n > capacity {
-				t.Fatalf("position %d: node holds %d jobs (%v), capacity %d", rec.Position, n, node.ActiveJobs(), capacity)
-			}
-		}
-		held := 0
-		for _, j := range jobs {
-			if j.Node() == nodeID && (j.Status() == domain.JobStatusAssigned || j.Status() == domain.JobStatusRunning) {
-				held++
-			}
-		}
-		if held > capacity {
-			t.Fatalf("position %d: %d jobs assigned to the node, capacity %d", rec.Position, held, capacity)
-		}
-	}
-	if assignments < len(jobs) {
-		t.Fatalf("%d assignments in the log for %d jobs", assignments, len(jobs))
-	}
-	t.Logf("%d events, %d assignments of %d jobs; no double assignment, capacity held", len(all), assignments, len(jobs))
+	t.Logf("%d events, %d assignments of %d jobs; no double assignment, capacity held", rep.events, rep.assignments, rep.jobs)
 }

@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/grpcclient"
 	"github.com/cyxwiz/central-server/adapters/nodesim"
 	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
@@ -85,7 +86,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("cyxwiz-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:50051", "central server gRPC address (loopback only)")
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:50051", "central server gRPC address (loopback only); several replicas: comma-separated, calls spread round-robin and retried on another when one is unavailable")
 	fs.StringVar(&o.token, "token", "", "a user token to use for every client and as the nodes' owner")
 	fs.StringVar(&o.secret, "secret", "", "the server's JWT secret, to mint tokens (default $CYXWIZ_JWT_SECRET)")
 	fs.StringVar(&o.mode, "mode", "submit", "submit | lifecycle")
@@ -149,8 +150,19 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
-// loopbackOnly refuses any address that is not on this machine's loopback.
-func loopbackOnly(addr string) error {
+// loopbackOnly refuses any address that is not on this machine's
+// loopback; a comma-separated list (several replicas) is checked address
+// by address.
+func loopbackOnly(addrs string) error {
+	for addr := range strings.SplitSeq(addrs, ",") {
+		if err := loopbackAddr(strings.TrimSpace(addr)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func loopbackAddr(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("-addr %q: %w", addr, err)
@@ -243,7 +255,7 @@ func newLoad(o options) (*load, error) {
 		return nil, err
 	}
 	for range o.conns {
-		cc, err := grpc.NewClient(o.addr, transport)
+		cc, err := grpcclient.Dial(o.addr, transport)
 		if err != nil {
 			l.close()
 			return nil, err

@@ -190,7 +190,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("cyxwiz-node-sim run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f fleetFlags
-	fs.StringVar(&f.server, "server", "127.0.0.1:50051", "central server gRPC address")
+	fs.StringVar(&f.server, "server", "127.0.0.1:50051", "central server gRPC address; several replicas: comma-separated (or a dns:/// name), calls spread round-robin and retried on another when one is unavailable")
 	f.creds = credentialFlags(fs, "CYXWIZ_NODE_OWNER_TOKEN", "sim-owner")
 	fs.IntVar(&f.nodes, "nodes", 1, "number of nodes")
 	fs.StringVar(&f.devices, "device", "cuda", "devices, cycled across nodes: TYPE[:GIB],… with TYPE cpu, cuda, opencl, metal or vulkan")

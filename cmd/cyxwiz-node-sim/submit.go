@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cyxwiz/central-server/adapters/grpcclient"
 	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -54,7 +54,7 @@ func submit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	cc, err := grpc.NewClient(*server, transport)
+	cc, err := grpcclient.Dial(*server, transport)
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", *server, err)
 	}
