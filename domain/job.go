@@ -44,16 +44,6 @@ func (s JobStatus) Terminal() bool {
 	return s == JobStatusCompleted || s == JobStatusFailed || s == JobStatusCancelled
 }
 
-// Limits bound what a submission may ask for.
-type Limits struct {
-	MaxInitialDataBytes int
-	MaxHyperparameters  int
-	MaxStringBytes      int
-}
-
-// DefaultLimits are generous bounds that still protect the log.
-var DefaultLimits = Limits{MaxInitialDataBytes: 1 << 20, MaxHyperparameters: 256, MaxStringBytes: 64 << 10}
-
 // Job is the job aggregate, rebuilt from its stream.
 type Job struct {
 	id          string
@@ -215,6 +205,8 @@ func (s JobSpec) Validate(l Limits) error {
 		return invalid("initial_data is %d bytes; the limit is %d", len(s.InitialData), l.MaxInitialDataBytes)
 	case len(s.Hyperparameters) > l.MaxHyperparameters:
 		return invalid("%d hyperparameters; the limit is %d", len(s.Hyperparameters), l.MaxHyperparameters)
+	case l.MaxSpecBytes > 0 && s.SpecBytes() > l.MaxSpecBytes:
+		return invalid("the job spec is %d bytes (initial data, strings and hyperparameters); the limit is %d", s.SpecBytes(), l.MaxSpecBytes)
 	}
 	for name, v := range map[string]string{
 		"model_definition": s.ModelDefinition, "dataset_uri": s.DatasetURI,
@@ -318,12 +310,10 @@ func (p Progress) Validate() error {
 	if p.Epoch < 0 {
 		return invalid("current_epoch must be ≥ 0, got %d", p.Epoch)
 	}
-	for k, v := range p.Metrics {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return invalid("metric %q is %v; metrics must be finite", k, v)
-		}
+	if err := CheckMetrics("metrics", p.Metrics); err != nil {
+		return err
 	}
-	return nil
+	return checkText("log_message", p.Log, MaxLogBytes)
 }
 
 // ReportProgress records a progress report from the assigned node, starting

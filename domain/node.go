@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"fmt"
 	"math"
 	"net"
 	"slices"
@@ -110,19 +111,50 @@ func (s NodeSpec) Validate() error {
 	switch {
 	case strings.TrimSpace(s.Name) == "":
 		return invalid("info.name is required")
-	case len(s.Name) > 256:
-		return invalid("info.name is longer than 256 bytes")
+	case len(s.Name) > MaxNodeNameBytes:
+		return invalid("info.name is longer than %d bytes", MaxNodeNameBytes)
 	case s.IPAddress == "":
 		return invalid("info.ip_address is required: the server pushes jobs to it")
 	case s.Port <= 0 || s.Port > 65535:
 		return invalid("info.port must be within 1..65535, got %d", s.Port)
-	case s.CPUCores < 0 || s.RAMTotal < 0 || s.RAMAvailable < 0 || s.MaxModelSize < 0:
-		return invalid("cpu_cores, ram_total, ram_available and max_model_size must be ≥ 0")
-	case len(s.Devices) > 64:
-		return invalid("a node may list at most 64 devices, got %d", len(s.Devices))
+	}
+	if err := s.ValidateStatus(); err != nil {
+		return err
 	}
 	if net.ParseIP(s.IPAddress) == nil && !validHostname(s.IPAddress) {
-		return invalid("info.ip_address %q is neither an IP address nor a host name", s.IPAddress)
+		return invalid("info.ip_address %q is neither an IP address nor a host name", clipText(s.IPAddress))
+	}
+	return nil
+}
+
+// ValidateStatus checks what a heartbeat's current_status may carry: every
+// field bounded and every number finite and ≥ 0, without the fields only
+// a registration needs.
+func (s NodeSpec) ValidateStatus() error {
+	switch {
+	case s.CPUCores < 0 || s.RAMTotal < 0 || s.RAMAvailable < 0 || s.MaxModelSize < 0:
+		return invalid("cpu_cores, ram_total, ram_available and max_model_size must be ≥ 0")
+	case len(s.Devices) > MaxDevices:
+		return invalid("a node may list at most %d devices, got %d", MaxDevices, len(s.Devices))
+	case s.Port < 0 || s.Port > 65535:
+		return invalid("info.port must be within 1..65535, got %d", s.Port)
+	}
+	for _, t := range []struct {
+		name  string
+		v     string
+		limit int
+	}{{"info.name", s.Name, MaxNodeNameBytes}, {"info.version", s.Version, MaxNodeVersionBytes},
+		{"info.ip_address", s.IPAddress, MaxHostBytes}, {"info.region", s.Region, MaxRegionBytes},
+		{"info.wallet_address", s.WalletAddress, MaxWalletBytes}, {"public_key", string(s.PublicKey), MaxPublicKeyBytes}} {
+		if err := checkText(t.name, t.v, t.limit); err != nil {
+			return err
+		}
+	}
+	if err := checkTexts("info.supported_formats", s.SupportedFormats, MaxListEntries, MaxListEntryBytes); err != nil {
+		return err
+	}
+	if err := checkTexts("info.available_runtimes", s.AvailableRuntimes, MaxListEntries, MaxListEntryBytes); err != nil {
+		return err
 	}
 	for _, v := range []struct {
 		name string
@@ -133,8 +165,8 @@ func (s NodeSpec) Validate() error {
 		{"pricing.minimum_charge", s.Pricing.MinimumCharge}, {"pricing.usd_equivalent", s.Pricing.USDEquivalent},
 		{"pricing.discount_1h_plus", s.Pricing.Discount1hPlus}, {"pricing.discount_24h_plus", s.Pricing.Discount24hPlus},
 		{"pricing.discount_bulk", s.Pricing.DiscountBulk}} {
-		if math.IsNaN(v.v) || math.IsInf(v.v, 0) || v.v < 0 {
-			return invalid("info.%s must be a finite number ≥ 0, got %v", v.name, v.v)
+		if err := checkNonNegative("info."+v.name, v.v); err != nil {
+			return err
 		}
 	}
 	if s.Pricing.MinimumDurationMinutes < 0 || s.Pricing.FreeTierMinutes < 0 || s.Pricing.PriceUpdatedAt < 0 {
@@ -152,6 +184,10 @@ func (s NodeSpec) Validate() error {
 		}
 		if math.IsNaN(d.ComputeCapability) || math.IsInf(d.ComputeCapability, 0) {
 			return invalid("devices[%d].compute_capability must be finite", i)
+		}
+		if err := checkTexts(fmt.Sprintf("devices[%d] names", i), []string{d.Name, d.GPUModel, d.DriverVersion, d.CUDAVersion},
+			4, MaxDeviceStringBytes); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -72,6 +72,7 @@ func (f *NodeListFilter) Matches(v *NodeView) bool {
 	p := v.Spec.Pricing.PricePerHour
 	switch {
 	case f.OnlineOnly && !v.Online,
+		f.Owner != "" && v.Owner != f.Owner,
 		!HasDevice(&v.Spec, f.Device),
 		f.Region != "" && !strings.EqualFold(v.Spec.Region, f.Region),
 		f.MinPrice > 0 && p < f.MinPrice,

@@ -132,6 +132,7 @@ func (f *NodeListFilter) fingerprint() uint64 {
 	fp.num(flags)
 	fp.num(uint64(f.Device))
 	fp.str(strings.ToLower(f.Region))
+	fp.str(f.Owner)
 	fp.num(math.Float64bits(f.MinPrice))
 	fp.num(math.Float64bits(f.MaxPrice))
 	fp.num(uint64(f.Sort))

@@ -118,6 +118,7 @@ func (s NodeSort) Valid() bool { return s >= SortByPrice && s <= SortByAvailabil
 
 // NodeListFilter is ListNodesRequest: it selects and orders every node.
 type NodeListFilter struct {
+	Owner      string // "" = every owner
 	OnlineOnly bool
 	Device     domain.DeviceType // DeviceAny = every node
 	Region     string            // "" = every region; compared case-insensitively

@@ -87,6 +87,10 @@ func readSecret(path string) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("auth: jwt secret: %w", err)
 	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("auth: jwt secret file %s has mode %s: other users may read the key that signs every token; "+
+			"run `chmod 600 %s` (and consider the secret leaked: delete the file to have a new one generated)", path, fi.Mode().Perm(), path)
+	}
 	b = bytes.TrimSpace(b)
 	if len(b) < MinSecretBytes {
 		return nil, fmt.Errorf("auth: jwt secret file %s holds %d bytes, fewer than %d; "+

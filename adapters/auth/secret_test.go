@@ -101,6 +101,21 @@ func TestLoadOrCreateSecretExistingFile(t *testing.T) {
 	}
 }
 
+// TestSecretFileLoosePermissions: a secret other users may read is refused.
+func TestSecretFileLoosePermissions(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, SecretFileName)
+	if err := os.WriteFile(path, []byte(strings.Repeat("k", 40)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadOrCreateSecret(dir); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a world-readable secret: err = %v, want a refusal naming chmod 600", err)
+	}
+}
+
 func TestLoadOrCreateSecretConcurrent(t *testing.T) {
 	dir := t.TempDir()
 	const n = 8

@@ -56,6 +56,7 @@ type Config struct {
 	Scheduler  Scheduler  `toml:"scheduler"`
 	JWT        JWT        `toml:"jwt"`
 	EventStore EventStore `toml:"eventstore"`
+	Limits     Limits     `toml:"limits"`
 }
 
 // Server is the [server] section: listening addresses and gRPC limits.
@@ -252,6 +253,35 @@ func (c Config) LogPostgresURL() (url, key string) {
 	return c.Database.URL, "database.url"
 }
 
+// Limits is the [limits] section: per-principal request rates and quotas
+// for a server open to the internet. A rate of 0 means no limit; so does
+// a quota of 0.
+type Limits struct {
+	// Requests a second (sustained) and burst, per user token subject,
+	// per node session, and per client IP of calls without a token.
+	UserRequestsPerSecond float64 `toml:"user_requests_per_second"`
+	UserBurst             int     `toml:"user_burst"`
+	NodeRequestsPerSecond float64 `toml:"node_requests_per_second"`
+	NodeBurst             int     `toml:"node_burst"`
+	IPRequestsPerSecond   float64 `toml:"ip_requests_per_second"`
+	IPBurst               int     `toml:"ip_burst"`
+	// MaxTrackedPrincipals bounds the rate limiters' memory, per kind.
+	MaxTrackedPrincipals int `toml:"max_tracked_principals"`
+	// QueuedJobsPerUser bounds a user's pending jobs; NodesPerOwner the
+	// nodes one user registers.
+	QueuedJobsPerUser int `toml:"queued_jobs_per_user"`
+	NodesPerOwner     int `toml:"nodes_per_owner"`
+	// MaxJobSpecBytes bounds a job spec: initial data, strings and
+	// hyperparameters together.
+	MaxJobSpecBytes int `toml:"max_job_spec_bytes"`
+	// StreamsPerPrincipal bounds the long-lived streams (SSE, gRPC
+	// StreamJobUpdates) one principal holds open at once.
+	StreamsPerPrincipal int `toml:"streams_per_principal"`
+	// MaxReplyBytes bounds the records of one REST list answer; a page
+	// stops before it (gRPC lists stop before server.max_message_bytes).
+	MaxReplyBytes int `toml:"max_reply_bytes"`
+}
+
 // Default returns the built-in configuration: the embedded mode (event store
 // in ./data, read models and liveness in memory, blockchain off, a generated
 // JWT secret).
@@ -302,6 +332,17 @@ func Default() Config {
 		EventStore: EventStore{
 			Backend: BackendEmbedded,
 			DataDir: "./data",
+		},
+		Limits: Limits{
+			UserRequestsPerSecond: 50, UserBurst: 100,
+			NodeRequestsPerSecond: 20, NodeBurst: 40,
+			IPRequestsPerSecond: 20, IPBurst: 40,
+			MaxTrackedPrincipals: 100000,
+			QueuedJobsPerUser:    1000,
+			NodesPerOwner:        100,
+			MaxJobSpecBytes:      2 << 20,
+			StreamsPerPrincipal:  8,
+			MaxReplyBytes:        4 << 20,
 		},
 	}
 }

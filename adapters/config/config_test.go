@@ -416,6 +416,10 @@ func TestRedacted(t *testing.T) {
 		{"esdb_url", cfg.Redacted().EventStore.ESDBURL, "esdb://admin:REDACTED@es:2113?tls=false"},
 		{"postgres_url", cfg.Redacted().EventStore.PostgresURL, "postgres://log:REDACTED@db:5432/log"},
 		{"empty secret stays empty", Default().Redacted().JWT.Secret, ""},
+		{"api key in the path", redactURL("https://solana-mainnet.g.alchemy.com/v2/Xk9aB3dE7fG1hJ2kL4mN6pQ8"), "https://solana-mainnet.g.alchemy.com/v2/REDACTED"},
+		{"token segment with a trailing slash", redactURL("https://x.solana-mainnet.quiknode.pro/4f1e2d3c4b5a69788796a5b4c3d2e1f0/"), "https://x.solana-mainnet.quiknode.pro/REDACTED/"},
+		{"segment after a key-like name", redactURL("https://rpc.example.com/apikey/hunter2"), "https://rpc.example.com/apikey/REDACTED"},
+		{"plain path kept", redactURL("http://127.0.0.1:8899/rpc/v1"), "http://127.0.0.1:8899/rpc/v1"},
 		{"original untouched", cfg.JWT.Secret, "top-secret-top-secret-top-secret-42"},
 	}
 	for _, tt := range tests {

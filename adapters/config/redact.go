@@ -10,8 +10,8 @@ import (
 const Mask = "REDACTED"
 
 // Redacted returns a copy safe to log or show on the console: jwt.secret is
-// masked, and so are passwords and credential-like query parameters
-// (api-key, token, password, …) in every URL.
+// masked, and so are passwords, credential-like query parameters (api-key,
+// token, password, …) and key-like path segments in every URL.
 func (c Config) Redacted() Config {
 	if c.JWT.Secret != "" {
 		c.JWT.Secret = Mask
@@ -54,6 +54,19 @@ func redactURL(s string) string {
 	if _, has := u.User.Password(); has {
 		u.User = url.UserPassword(u.User.Username(), Mask)
 	}
+	if u.Path != "" {
+		segs := strings.Split(u.Path, "/")
+		changed := false
+		for i, seg := range segs {
+			if secretSegment(seg) || (i > 0 && secretParam(segs[i-1]) && seg != "") {
+				segs[i] = Mask
+				changed = true
+			}
+		}
+		if changed {
+			u.Path, u.RawPath = strings.Join(segs, "/"), ""
+		}
+	}
 	if u.RawQuery != "" {
 		q := u.Query()
 		changed := false
@@ -68,6 +81,28 @@ func redactURL(s string) string {
 		}
 	}
 	return u.String()
+}
+
+// secretSegment reports whether a URL path segment looks like an API key
+// (providers put them there: https://host/v2/<key>): 20 or more
+// characters of letters, digits, '-' and '_', with both letters and digits.
+func secretSegment(seg string) bool {
+	if len(seg) < 20 {
+		return false
+	}
+	letters, digits := false, false
+	for _, r := range seg {
+		switch {
+		case r >= '0' && r <= '9':
+			digits = true
+		case r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
+			letters = true
+		case r == '-' || r == '_':
+		default:
+			return false
+		}
+	}
+	return letters && digits
 }
 
 func secretParam(name string) bool {

@@ -84,6 +84,23 @@ func (c Config) validate(origins map[string]origin) []error {
 		}
 	}
 
+	l := c.Limits
+	for key, rate := range map[string]float64{"limits.user_requests_per_second": l.UserRequestsPerSecond,
+		"limits.node_requests_per_second": l.NodeRequestsPerSecond, "limits.ip_requests_per_second": l.IPRequestsPerSecond} {
+		if math.IsNaN(rate) || math.IsInf(rate, 0) || rate < 0 {
+			v.fail(key, "must be a finite number ≥ 0 (0 = no limit), got %v", rate)
+		}
+	}
+	v.intMin("limits.user_burst", l.UserBurst, 1)
+	v.intMin("limits.node_burst", l.NodeBurst, 1)
+	v.intMin("limits.ip_burst", l.IPBurst, 1)
+	v.intMin("limits.max_tracked_principals", l.MaxTrackedPrincipals, 1024)
+	v.intMin("limits.queued_jobs_per_user", l.QueuedJobsPerUser, 0)
+	v.intMin("limits.nodes_per_owner", l.NodesPerOwner, 0)
+	v.intRange("limits.max_job_spec_bytes", l.MaxJobSpecBytes, 1024, math.MaxInt32)
+	v.intMin("limits.streams_per_principal", l.StreamsPerPrincipal, 0)
+	v.intRange("limits.max_reply_bytes", l.MaxReplyBytes, 64<<10, math.MaxInt32)
+
 	sc := c.Scheduler
 	v.intMin("scheduler.polling_interval_ms", sc.PollingIntervalMS, 1)
 	v.intMin("scheduler.max_jobs_per_node", sc.MaxJobsPerNode, 1)

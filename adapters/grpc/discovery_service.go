@@ -8,6 +8,7 @@ import (
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // discoveryService is cyxwiz.protocol.NodeDiscoveryService. It is public;
@@ -33,6 +34,25 @@ func (s *Server) nodeToProto(ctx context.Context, v *projections.NodeView) *pb.N
 		n.IpAddress, n.Port, n.WalletAddress = "", 0, ""
 	}
 	return n
+}
+
+// replyMargin is what a list reply keeps free of records, within the
+// message limit, for its other fields and framing.
+const replyMargin = 64 << 10
+
+// nodesToProto shows the nodes that fit in one reply, in order.
+func (s *Server) nodesToProto(ctx context.Context, views []projections.NodeView) []*pb.NodeInfo {
+	out := make([]*pb.NodeInfo, len(views))
+	for i := range views {
+		out[i] = s.nodeToProto(ctx, &views[i])
+	}
+	return out[:fitReply(s, out)]
+}
+
+// fitReply is how many of items fit in one reply message.
+func fitReply[T proto.Message](s *Server, items []T) int {
+	budget := s.opts.MaxMessageBytes - min(replyMargin, s.opts.MaxMessageBytes/4)
+	return projections.FitBytes(len(items), budget, func(i int) int { return proto.Size(items[i]) + 8 })
 }
 
 func checkDevice(field string, d pb.DeviceType) (domain.DeviceType, error) {
@@ -96,9 +116,9 @@ func (s *discoveryService) FindNodes(ctx context.Context, req *pb.FindNodesReque
 	}
 	out := &pb.FindNodesResponse{TotalMatching: int32(m.TotalMatching), AvgPricePerHour: m.AvgPrice,
 		MinPricePerHour: m.MinPrice, MaxPricePerHour: m.MaxPrice}
-	for i := range m.Nodes {
-		out.Nodes = append(out.Nodes, s.nodeToProto(ctx, &m.Nodes[i]))
-	}
+	// The best matches that fit in one message (the reply has no token:
+	// total_matching says how many there are).
+	out.Nodes = s.nodesToProto(ctx, m.Nodes)
 	return out, nil
 }
 
@@ -121,20 +141,19 @@ func (s *discoveryService) ListNodes(ctx context.Context, req *pb.ListNodesReque
 	if err := checkString("filter_region", req.GetFilterRegion(), 128); err != nil {
 		return nil, err
 	}
-	page, err := s.deps.Nodes.ListNodes(ctx, projections.NodeListFilter{
+	f := projections.NodeListFilter{
 		OnlineOnly: req.GetOnlineOnly(), Device: dev, Region: req.GetFilterRegion(),
 		MinPrice: req.GetMinPricePerHour(), MaxPrice: req.GetMaxPricePerHour(), Sort: sort,
 		Descending: req.GetSortDescending(), PageSize: size, PageToken: req.GetPageToken(), Now: s.deps.Now(),
-	})
+	}
+	page, err := s.deps.Nodes.ListNodes(ctx, f)
 	if err != nil {
 		return nil, toStatus(s.log, "ListNodes", err)
 	}
-	out := &pb.ListNodesResponse{NextPageToken: page.Next, TotalCount: int32(page.Total), OnlineCount: int32(page.Online),
-		NetworkAvgPrice: page.NetworkAvgPrice, NetworkTotalCompute: page.NetworkTotalCompute}
-	for i := range page.Nodes {
-		out.Nodes = append(out.Nodes, s.nodeToProto(ctx, &page.Nodes[i]))
-	}
-	return out, nil
+	nodes := s.nodesToProto(ctx, page.Nodes)
+	projections.TrimNodes(&page, f, s.opts.MaxJobsPerNode, len(nodes))
+	return &pb.ListNodesResponse{Nodes: nodes, NextPageToken: page.Next, TotalCount: int32(page.Total), OnlineCount: int32(page.Online),
+		NetworkAvgPrice: page.NetworkAvgPrice, NetworkTotalCompute: page.NetworkTotalCompute}, nil
 }
 
 func (s *discoveryService) GetNodeInfo(ctx context.Context, req *pb.GetNodeInfoRequest) (*pb.GetNodeInfoResponse, error) {

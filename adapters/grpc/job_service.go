@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/cyxwiz/central-server/commands"
 	"github.com/cyxwiz/central-server/domain"
@@ -36,6 +37,9 @@ func (s *jobService) SubmitJob(ctx context.Context, req *pb.SubmitJobRequest) (*
 		if err := domain.CheckAddress(a); err != nil {
 			return nil, invalidf("config.payment_address %q is not a base58 Solana address: %v", clip(a), err)
 		}
+	}
+	if err := s.checkQueueQuota(ctx, p.Subject); err != nil {
+		return nil, err
 	}
 	job, _, pos, err := s.deps.Commands.SubmitJob(ctx, commands.SubmitJob{
 		JobID: cfg.GetJobId(), Owner: p.Subject, Spec: specFromProto(cfg, req.GetInitialData()), Wallet: p.Wallet,
@@ -126,7 +130,7 @@ func (s *jobService) CancelJob(ctx context.Context, req *pb.CancelJobRequest) (*
 	if err := checkID("job_id", req.GetJobId()); err != nil {
 		return nil, err
 	}
-	if err := checkString("reason", req.GetReason(), 1024); err != nil {
+	if err := checkString("reason", req.GetReason(), domain.MaxReasonBytes); err != nil {
 		return nil, err
 	}
 	if _, err := s.ownJob(ctx, req.GetJobId()); err != nil {
@@ -170,12 +174,28 @@ func (s *jobService) StreamJobUpdates(req *pb.GetJobStatusRequest, stream pb.Job
 	if _, err := s.ownJob(ctx, req.GetJobId()); err != nil {
 		return err
 	}
+	p, _ := principal(ctx)
+	release, ok := s.opts.Streams.Acquire(p.Subject)
+	if !ok {
+		return exhausted(ctx, quotaRetry, "you already have %d job update streams open, the most one user may (limits.streams_per_principal); close one", s.opts.Streams.Max())
+	}
+	defer release()
 	updates, cancel := s.deps.Watcher.WatchJob(req.GetJobId())
 	defer cancel()
+	// The stream ends when its token does; the client calls again with a
+	// fresh one.
+	var expired <-chan time.Time
+	if !p.ExpiresAt.IsZero() {
+		t := time.NewTimer(time.Until(p.ExpiresAt))
+		defer t.Stop()
+		expired = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
+		case <-expired:
+			return status.Error(codes.Unauthenticated, "the stream's token expired; call StreamJobUpdates again with a fresh token")
 		case u, ok := <-updates:
 			if !ok {
 				return nil // terminal state delivered
@@ -211,9 +231,12 @@ func (s *jobService) ListJobs(ctx context.Context, req *pb.ListJobsRequest) (*pb
 	if err != nil {
 		return nil, toStatus(s.log, "ListJobs", err)
 	}
-	out := &pb.ListJobsResponse{NextPageToken: next, TotalCount: int32(total)}
+	out := &pb.ListJobsResponse{TotalCount: int32(total)}
 	for i := range jobs {
 		out.Jobs = append(out.Jobs, jobStatusToProto(&jobs[i]))
 	}
+	n := fitReply(s.Server, out.Jobs)
+	out.Jobs = out.Jobs[:n]
+	_, out.NextPageToken = projections.TrimJobs(f, jobs, next, n)
 	return out, nil
 }

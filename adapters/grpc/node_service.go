@@ -69,10 +69,13 @@ func (s *nodeService) RegisterNode(ctx context.Context, req *pb.RegisterNodeRequ
 	if err := checkOptionalID("info.node_id", info.GetNodeId()); err != nil {
 		return nil, err
 	}
-	if len(req.GetPublicKey()) > 4096 {
-		return nil, invalidf("public_key is %d bytes; the limit is 4096", len(req.GetPublicKey()))
+	if len(req.GetPublicKey()) > domain.MaxPublicKeyBytes {
+		return nil, invalidf("public_key is %d bytes; the limit is %d", len(req.GetPublicKey()), domain.MaxPublicKeyBytes)
 	}
 	if err := checkNodeInfo(info); err != nil {
+		return nil, err
+	}
+	if err := s.checkNodeQuota(ctx, p.Subject, info.GetNodeId()); err != nil {
 		return nil, err
 	}
 	if err := s.opts.NodeAddresses.CheckHost(info.GetIpAddress()); err != nil {
@@ -109,25 +112,31 @@ func checkNodeInfo(n *pb.NodeInfo) error {
 			return err
 		}
 	}
-	if len(n.GetSupportedFormats()) > 64 || len(n.GetAvailableRuntimes()) > 64 {
-		return invalidf("info.supported_formats and info.available_runtimes may list at most 64 entries")
+	if len(n.GetSupportedFormats()) > domain.MaxListEntries || len(n.GetAvailableRuntimes()) > domain.MaxListEntries {
+		return invalidf("info.supported_formats and info.available_runtimes may list at most %d entries", domain.MaxListEntries)
 	}
-	if err := checkString("info.region", n.GetRegion(), 128); err != nil {
+	if err := checkString("info.region", n.GetRegion(), domain.MaxRegionBytes); err != nil {
 		return err
 	}
-	return nil
+	return checkString("info.version.build", n.GetVersion().GetBuild(), domain.MaxNodeVersionBytes/2)
 }
 
 func (s *nodeService) Heartbeat(ctx context.Context, req *pb.HeartbeatRequest) (*pb.HeartbeatResponse, error) {
 	if _, err := s.nodeCaller(ctx, req.GetNodeId()); err != nil {
 		return nil, err
 	}
-	if len(req.GetActiveJobs()) > 1024 {
-		return nil, invalidf("active_jobs lists %d jobs; the limit is 1024", len(req.GetActiveJobs()))
+	if len(req.GetActiveJobs()) > domain.MaxActiveJobs {
+		return nil, invalidf("active_jobs lists %d jobs; the limit is %d", len(req.GetActiveJobs()), domain.MaxActiveJobs)
 	}
 	var spec *domain.NodeSpec
 	if cs := req.GetCurrentStatus(); cs != nil {
+		if err := checkNodeInfo(cs); err != nil {
+			return nil, err
+		}
 		sp := nodeSpecFromProto(cs, nil)
+		if err := sp.ValidateStatus(); err != nil {
+			return nil, toStatus(s.log, "Heartbeat", err)
+		}
 		spec = &sp
 	}
 	if err := s.deps.Monitor.Heartbeat(ctx, req.GetNodeId(), spec, len(req.GetActiveJobs())); err != nil {
@@ -308,6 +317,9 @@ func (s *nodeService) GetNodeMetrics(ctx context.Context, req *pb.GetNodeMetrics
 			PowerConsumption: p.Sample.PowerConsumption,
 		})
 	}
+	// The reply has no token: the oldest points that fit; a later
+	// start_time reads on.
+	out.Metrics = out.Metrics[:fitReply(s.Server, out.Metrics)]
 	return out, nil
 }
 

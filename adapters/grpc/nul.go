@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -68,7 +69,58 @@ func (s *Server) nulUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo,
 	if err := checkNUL(req); err != nil {
 		return nil, err
 	}
+	lowerIDs(req)
 	return next(ctx, req)
+}
+
+// idFields are the fields that name jobs and nodes, at any depth.
+var idFields = map[protoreflect.Name]bool{"job_id": true, "node_id": true, "active_jobs": true}
+
+// lowerIDs writes the job and node ids of a request in lower case, so
+// that UUIDs differing only in case name one job or node.
+func lowerIDs(req any) {
+	if m, ok := req.(proto.Message); ok {
+		lowerIDFields(m.ProtoReflect())
+	}
+}
+
+func lowerIDFields(m protoreflect.Message) {
+	var set []protoreflect.FieldDescriptor // not changed during Range
+	defer func() {
+		for _, fd := range set {
+			m.Set(fd, protoreflect.ValueOfString(strings.ToLower(m.Get(fd).String())))
+		}
+	}()
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap():
+		case fd.Kind() == protoreflect.MessageKind && fd.IsList():
+			for i, l := 0, v.List(); i < l.Len(); i++ {
+				lowerIDFields(l.Get(i).Message())
+			}
+		case fd.Kind() == protoreflect.MessageKind:
+			lowerIDFields(v.Message())
+		case fd.Kind() == protoreflect.StringKind && idFields[fd.Name()] && fd.IsList():
+			for i, l := 0, v.List(); i < l.Len(); i++ {
+				if id := l.Get(i).String(); isUUID(id) {
+					l.Set(i, protoreflect.ValueOfString(strings.ToLower(id)))
+				}
+			}
+		case fd.Kind() == protoreflect.StringKind && idFields[fd.Name()]:
+			if id := v.String(); isUUID(id) && id != strings.ToLower(id) {
+				set = append(set, fd)
+			}
+		}
+		return true
+	})
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	_, err := uuid.Parse(s)
+	return err == nil
 }
 
 // nulStream checks every message a client streams in.
@@ -78,7 +130,11 @@ func (n nulStream) RecvMsg(m any) error {
 	if err := n.ServerStream.RecvMsg(m); err != nil {
 		return err
 	}
-	return checkNUL(m)
+	if err := checkNUL(m); err != nil {
+		return err
+	}
+	lowerIDs(m)
+	return nil
 }
 
 func (s *Server) nulStreamInterceptor(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, next grpc.StreamHandler) error {

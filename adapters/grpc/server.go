@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/ratelimit"
 	"github.com/cyxwiz/central-server/adapters/tlsconf"
 	"github.com/cyxwiz/central-server/commands"
 	"github.com/cyxwiz/central-server/eventstore"
+	"github.com/cyxwiz/central-server/projections"
 	pb "github.com/cyxwiz/central-server/proto/cyxwizpb"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
@@ -23,10 +25,17 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+)
+
+// Transport limits of every connection.
+const (
+	MaxHeaderListBytes      = 64 << 10 // request metadata, tokens included
+	MaxStreamsPerConnection = 256      // concurrent calls on one connection
 )
 
 // Options configures the server.
@@ -35,7 +44,15 @@ type Options struct {
 	P2PTokenTTL     time.Duration
 	NodeSessionTTL  time.Duration
 	PortOffset      int           // node control port = advertised port + offset
+	MaxJobsPerNode  int           // scheduler.max_jobs_per_node, for list page tokens
 	ReadYourWrites  time.Duration // how long a call waits for the read model to see its own write
+	// Limits rates each principal's calls (nil: no limit); QueuedJobsPerUser
+	// and NodesPerOwner are quotas (0: none); Streams caps each
+	// principal's open StreamJobUpdates (nil: no cap).
+	Limits            *ratelimit.Principals
+	QueuedJobsPerUser int
+	NodesPerOwner     int
+	Streams           *ratelimit.Slots
 	// NodeAddresses is where nodes may ask to be pushed to, checked at
 	// registration (default: netpolicy's private mode).
 	NodeAddresses *netpolicy.Policy
@@ -64,6 +81,9 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 	if opts.MaxMessageBytes <= 0 {
 		opts.MaxMessageBytes = 4 << 20
 	}
+	if opts.MaxJobsPerNode <= 0 {
+		opts.MaxJobsPerNode = projections.DefaultMaxJobsPerNode
+	}
 	if opts.NodeAddresses == nil {
 		opts.NodeAddresses, _ = netpolicy.New(netpolicy.ModePrivate, nil)
 	}
@@ -74,8 +94,18 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 	serverOpts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(opts.MaxMessageBytes),
 		grpc.MaxSendMsgSize(opts.MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(append(opts.Unary, s.recoverUnary, s.logUnary, s.authUnary, s.nulUnary)...),
-		grpc.ChainStreamInterceptor(append(opts.Stream, s.recoverStream, s.authStream, s.nulStreamInterceptor)...),
+		// Transport limits for a server open to the internet: headers
+		// (a bearer token is ~300 bytes), streams per connection, client
+		// pings, and connection age (a client reconnects, and is counted
+		// again, at least hourly).
+		grpc.ForceServerCodecV2(newLenientCodec()),
+		grpc.MaxHeaderListSize(MaxHeaderListBytes),
+		grpc.MaxConcurrentStreams(MaxStreamsPerConnection),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: time.Hour, MaxConnectionAgeGrace: 5 * time.Minute,
+			Time: 2 * time.Hour, Timeout: 20 * time.Second}),
+		grpc.ChainUnaryInterceptor(append(opts.Unary, s.malformedUnary, s.recoverUnary, s.logUnary, s.authUnary, s.limitUnary, s.nulUnary)...),
+		grpc.ChainStreamInterceptor(append(opts.Stream, s.malformedStreamInterceptor, s.recoverStream, s.authStream, s.limitStream, s.nulStreamInterceptor)...),
 	}
 	if opts.TLS != nil {
 		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
@@ -172,7 +202,7 @@ func (s *Server) authenticate(ctx context.Context, fullMethod string) (context.C
 func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (any, error) {
 	ctx, err := s.authenticate(ctx, info.FullMethod)
 	if err != nil {
-		return nil, err
+		return nil, s.refused(ctx, err)
 	}
 	ctx = commands.WithMetadata(ctx, callMetadata(ctx, info.FullMethod))
 	return next(ctx, req)
@@ -188,7 +218,7 @@ func (w wrappedStream) Context() context.Context { return w.ctx }
 func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) error {
 	ctx, err := s.authenticate(ss.Context(), info.FullMethod)
 	if err != nil {
-		return err
+		return s.refused(ctx, err)
 	}
 	return next(srv, wrappedStream{ss, ctx})
 }

@@ -3,15 +3,19 @@ package grpc
 import (
 	"math"
 
+	"github.com/cyxwiz/central-server/domain"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/google/uuid"
 )
 
-// Request bounds the wire contract leaves open.
+// Request bounds the wire contract leaves open (the rest are in
+// domain/limits.go).
 const (
 	maxPageSize    = 1000
-	maxStringBytes = 64 << 10
-	maxMapEntries  = 256
-	maxLogBytes    = 16 << 10
+	maxStringBytes = domain.MaxResultStringBytes
+	maxLogBytes    = domain.MaxLogBytes
 )
 
 // checkID requires a canonical UUID in field.
@@ -62,16 +66,8 @@ func checkAmounts(as ...amount) error {
 }
 
 func checkMetrics(field string, m map[string]float64) error {
-	if len(m) > maxMapEntries {
-		return invalidf("%s has %d entries; the limit is %d", field, len(m), maxMapEntries)
-	}
-	for k, v := range m {
-		if k == "" || len(k) > 256 {
-			return invalidf("%s: metric names must be 1..256 bytes", field)
-		}
-		if err := checkFinite(field+"["+clip(k)+"]", v); err != nil {
-			return err
-		}
+	if err := domain.CheckMetrics(field, m); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/domain"
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/labstack/echo/v4"
@@ -54,7 +55,10 @@ func (s *Server) history(c echo.Context, kind, id, stream string) error {
 	for i := range recs[:min(limit, len(recs))] {
 		out.Events = append(out.Events, s.eventJSON(&recs[i]))
 	}
-	if len(recs) > limit {
+	if n := fitJSON(s, out.Events); n < len(out.Events) {
+		out.Events = out.Events[:n]
+		out.NextCursor = encodeCursor(cursorHistory, recs[n-1].Revision+1)
+	} else if len(recs) > limit {
 		out.NextCursor = encodeCursor(cursorHistory, recs[limit-1].Revision+1)
 	}
 	return c.JSON(http.StatusOK, out)
@@ -62,6 +66,10 @@ func (s *Server) history(c echo.Context, kind, id, stream string) error {
 
 // retryMillis is the reconnection delay the stream suggests to clients.
 const retryMillis = 2000
+
+// replayPage is how many events a stream's replay reads from the log at a
+// time: its memory is one page.
+const replayPage = 32
 
 // streamStart returns the position a stream starts after: the
 // Last-Event-ID header of a reconnecting client, else ?after=; set is
@@ -102,6 +110,13 @@ func (s *Server) streamEvents(c echo.Context) error {
 		return unavailable("too many event streams are open (at most %d); retry later", s.opts.MaxStreams)
 	}
 	defer s.streams.Add(-1)
+	p, _ := auth.PrincipalFrom(c.Request().Context())
+	release, ok := s.perStreams.Acquire(p.Subject)
+	if !ok {
+		return tooManyRequests(c, time.Duration(retryMillis)*time.Millisecond,
+			"%q already has %d event streams open, the most one token subject may (limits.streams_per_principal); close one", p.Subject, s.perStreams.Max())
+	}
+	defer release()
 
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel()
@@ -113,11 +128,17 @@ func (s *Server) streamEvents(c echo.Context) error {
 			skipReplay = true
 		}
 	}
-	sub, err := s.deps.Store.SubscribeAll(ctx, after)
-	if err != nil {
-		return fromQuery(err)
+	// A replay is read from the log a page at a time and written out
+	// before the next page is read, so a stream holds one page however
+	// far back it starts; the subscription then starts where the replay
+	// ended, near the head.
+	var page []eventstore.RecordedEvent
+	if !skipReplay {
+		var err error
+		if page, err = s.deps.Store.ReadAll(ctx, after, replayPage); err != nil {
+			return fromQuery(err)
+		}
 	}
-	defer sub.Close()
 
 	w := c.Response()
 	h := w.Header()
@@ -138,17 +159,74 @@ func (s *Server) streamEvents(c echo.Context) error {
 	}
 	heartbeat := time.NewTicker(s.opts.Heartbeat)
 	defer heartbeat.Stop()
+	// The stream ends when its token does: an `error` event says so, and
+	// the client reconnects with a fresh token (and Last-Event-ID).
+	var expired <-chan time.Time
+	if !p.ExpiresAt.IsZero() {
+		t := time.NewTimer(time.Until(p.ExpiresAt))
+		defer t.Stop()
+		expired = t.C
+	}
+	expiredFrame := []byte("event: error\ndata: {\"code\":\"" + CodeUnauthenticated + "\",\"message\":\"the stream's token expired; reconnect with a fresh token and Last-Event-ID\"}\n\n")
+	// While replaying, the closed channel keeps the next page ready; the
+	// subscription starts once a page comes back short.
+	replaying, subC := make(chan struct{}), (<-chan eventstore.Message)(nil)
+	close(replaying)
+	var sub eventstore.Subscription
+	defer func() {
+		if sub != nil {
+			sub.Close()
+		}
+	}()
+	// replay writes a page; false: the stream is over.
+	replay := func(page []eventstore.RecordedEvent) bool {
+		for i := range page {
+			if write(s.frame(&page[i])) != nil {
+				return false
+			}
+		}
+		if len(page) > 0 {
+			after = page[len(page)-1].Position
+		}
+		if !skipReplay && len(page) == replayPage {
+			return true
+		}
+		replaying = nil
+		var err error
+		if sub, err = s.deps.Store.SubscribeAll(ctx, after); err != nil {
+			s.log.Warn("rest: event stream subscription", "request_id", requestIDOf(c), "err", err)
+			return false
+		}
+		subC = sub.C()
+		return true
+	}
+	if !replay(page) {
+		return nil
+	}
+	page = nil // one page held at a time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-s.closing:
 			return nil
+		case <-expired:
+			_ = write(expiredFrame)
+			return nil
+		case <-replaying:
+			page, err := s.deps.Store.ReadAll(ctx, after, replayPage)
+			if err != nil {
+				s.log.Warn("rest: event stream replay", "request_id", requestIDOf(c), "err", err)
+				return nil
+			}
+			if !replay(page) {
+				return nil
+			}
 		case <-heartbeat.C:
 			if write([]byte(": heartbeat\n\n")) != nil {
 				return nil
 			}
-		case m, ok := <-sub.C():
+		case m, ok := <-subC:
 			if !ok {
 				if err := sub.Err(); err != nil && ctx.Err() == nil {
 					s.log.Warn("rest: event stream subscription ended", "request_id", requestIDOf(c), "err", err)

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -142,13 +143,16 @@ func (s *Server) listJobs(c echo.Context) error {
 	if err != nil {
 		return fromQuery(err)
 	}
-	out := JobListJSON{Jobs: make([]JobJSON, len(jobs)), Total: total, NextCursor: next}
+	out := JobListJSON{Jobs: make([]JobJSON, len(jobs)), Total: total}
 	if h, ok := s.deps.Jobs.(projections.JobHorizon); ok {
 		out.RetainedAfterPosition = h.JobsHorizon()
 	}
 	for i := range jobs {
 		out.Jobs[i] = jobJSON(&jobs[i])
 	}
+	n := fitJSON(s, out.Jobs)
+	out.Jobs = out.Jobs[:n]
+	_, out.NextCursor = projections.TrimJobs(f, jobs, next, n)
 	return c.JSON(http.StatusOK, out)
 }
 
@@ -227,11 +231,22 @@ func (s *Server) listNodes(c echo.Context) error {
 	if err != nil {
 		return fromQuery(err)
 	}
-	out := NodeListJSON{Nodes: make([]NodeJSON, len(page.Nodes)), Total: page.Total, Online: page.Online,
-		NextCursor: page.Next, NetworkAvgPrice: page.NetworkAvgPrice, NetworkTotalCompute: page.NetworkTotalCompute}
+	nodes := make([]NodeJSON, len(page.Nodes))
 	for i := range page.Nodes {
-		out.Nodes[i] = nodeJSON(&page.Nodes[i], now, s.opts.MaxJobsPerNode)
+		nodes[i] = nodeJSON(&page.Nodes[i], now, s.opts.MaxJobsPerNode)
 	}
+	if n := fitJSON(s, nodes); n < len(nodes) {
+		nodes = nodes[:n]
+		if offline {
+			f.OnlineOnly = false
+			projections.TrimNodes(&page, f, s.opts.MaxJobsPerNode, n)
+			page.Next = offlinePrefix + page.Next
+		} else {
+			projections.TrimNodes(&page, f, s.opts.MaxJobsPerNode, n)
+		}
+	}
+	out := NodeListJSON{Nodes: nodes, Total: page.Total, Online: page.Online,
+		NextCursor: page.Next, NetworkAvgPrice: page.NetworkAvgPrice, NetworkTotalCompute: page.NetworkTotalCompute}
 	return c.JSON(http.StatusOK, out)
 }
 
@@ -446,8 +461,22 @@ func (s *Server) listActivity(c echo.Context) error {
 		out.Activity = append(out.Activity, ActivityJSON{Position: a.Position, Time: a.At.UTC().Format(time.RFC3339Nano),
 			Event: a.Event, Stream: a.Stream, JobID: a.JobID, NodeID: a.NodeID, Actor: a.Actor, Summary: a.Summary})
 	}
-	if more(len(acts), limit, ask) && acts[limit-1].Position > 1 {
+	if n := fitJSON(s, out.Activity); n < len(out.Activity) {
+		out.Activity = out.Activity[:n]
+		out.NextCursor = encodeCursor(cursorActivity, out.Activity[n-1].Position)
+	} else if more(len(acts), limit, ask) && acts[limit-1].Position > 1 {
 		out.NextCursor = encodeCursor(cursorActivity, acts[limit-1].Position)
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// fitJSON is how many of items fit in one answer (Options.MaxReplyBytes).
+func fitJSON[T any](s *Server, items []T) int {
+	return projections.FitBytes(len(items), s.opts.MaxReplyBytes, func(i int) int {
+		b, err := json.Marshal(items[i])
+		if err != nil {
+			return 0
+		}
+		return len(b) + 1
+	})
 }

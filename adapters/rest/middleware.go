@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/cyxwiz/central-server/adapters/auth"
+	"github.com/cyxwiz/central-server/adapters/ratelimit"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 )
@@ -53,11 +56,22 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(requestIDKey, id)
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		if s.deps.Head != nil {
+			// Taken before the handler reads: the answer reflects at least this position.
+			c.Response().Header().Set(ReadPositionHeader, strconv.FormatUint(s.deps.Head(), 10))
+		}
 		r := c.Request()
 		c.SetRequest(r.WithContext(context.WithValue(r.Context(), requestIDCtx{}, id)))
 		return next(c)
 	}
 }
+
+// ReadPositionHeader names the answer header carrying the log position the
+// read model had applied when the request was read: an answer reflects at
+// least every event up to it. A client following /api/events/stream
+// compares it with the last event it saw to know whether an answer may
+// still miss that event.
+const ReadPositionHeader = "X-Read-Position"
 
 // accessLog writes any error answer (so that outer middleware sees the
 // final status) and logs the request: at debug level, at info for server
@@ -128,47 +142,97 @@ func requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 // EventSource, which cannot set headers.
 func (s *Server) requireUser(queryToken, operator bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		check := s.checkUser(queryToken, operator, next)
 		return func(c echo.Context) error {
-			header := c.Request().Header.Get(echo.HeaderAuthorization)
-			var token string
-			switch {
-			case header == "" && queryToken && c.QueryParams().Has("access_token"):
-				token = c.QueryParam("access_token")
-			case header == "":
-				msg := "this endpoint needs a token: send the header `Authorization: Bearer <JWT>` with a token whose role is operator or admin; " + mintRoleHint
-				if queryToken {
-					msg = "this endpoint needs a token: send the header `Authorization: Bearer <JWT>`, or ?access_token=<JWT> where headers cannot be set (EventSource), with a token whose role is operator or admin; " + mintRoleHint
+			err := check(c)
+			_, authed := auth.PrincipalFrom(c.Request().Context())
+			var e *Error
+			if !authed && errors.As(err, &e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden) {
+				// A flood of bad tokens has no principal of its own: its
+				// IP pays.
+				if ok, wait := s.opts.Limits.Allow(ratelimit.IP, remoteIP(c.Request()), time.Now()); !ok {
+					return tooManyRequests(c, wait, "rate limit: this ip sends refused tokens faster than the server allows requests without one; retry in %s", wait.Round(time.Millisecond))
 				}
-				return unauthenticated(c, msg)
-			default:
-				t, err := auth.FromBearer(header)
-				if err != nil {
-					return unauthenticated(c, err.Error())
-				}
-				token = t
 			}
-			p, err := s.deps.Auth.Verify(token)
-			if err != nil {
-				var ae *auth.Error
-				if !errors.As(err, &ae) {
-					s.log.Warn("rest: token check failed", "request_id", requestIDOf(c), "err", err)
-					return unauthenticated(c, "the token could not be checked")
-				}
-				return unauthenticated(c, err.Error())
-			}
-			switch {
-			case p.Kind != auth.KindUser:
-				return forbidden("a node session token cannot read the operator API; send a user token whose role is operator or admin; %s", mintRoleHint)
-			case operator && p.Role != RoleOperator && p.Role != RoleAdmin:
-				role := "no role"
-				if p.Role != "" {
-					role = fmt.Sprintf("role %q", p.Role)
-				}
-				return forbidden("the operator API needs a token whose role is operator or admin; the token of %q has %s; %s", p.Subject, role, mintRoleHint)
-			}
-			r := c.Request()
-			c.SetRequest(r.WithContext(auth.WithPrincipal(r.Context(), p)))
-			return next(c)
+			return err
 		}
 	}
+}
+
+// checkUser is requireUser without the rate of refusals.
+func (s *Server) checkUser(queryToken, operator bool, next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		header := c.Request().Header.Get(echo.HeaderAuthorization)
+		var token string
+		switch {
+		case header == "" && queryToken && c.QueryParams().Has("access_token"):
+			token = c.QueryParam("access_token")
+		case header == "":
+			msg := "this endpoint needs a token: send the header `Authorization: Bearer <JWT>` with a token whose role is operator or admin; " + mintRoleHint
+			if queryToken {
+				msg = "this endpoint needs a token: send the header `Authorization: Bearer <JWT>`, or ?access_token=<JWT> where headers cannot be set (EventSource), with a token whose role is operator or admin; " + mintRoleHint
+			}
+			return unauthenticated(c, msg)
+		default:
+			t, err := auth.FromBearer(header)
+			if err != nil {
+				return unauthenticated(c, err.Error())
+			}
+			token = t
+		}
+		p, err := s.deps.Auth.Verify(token)
+		if err != nil {
+			var ae *auth.Error
+			if !errors.As(err, &ae) {
+				s.log.Warn("rest: token check failed", "request_id", requestIDOf(c), "err", err)
+				return unauthenticated(c, "the token could not be checked")
+			}
+			return unauthenticated(c, err.Error())
+		}
+		switch {
+		case p.Kind != auth.KindUser:
+			return forbidden("a node session token cannot read the operator API; send a user token whose role is operator or admin; %s", mintRoleHint)
+		case operator && p.Role != RoleOperator && p.Role != RoleAdmin:
+			role := "no role"
+			if p.Role != "" {
+				role = fmt.Sprintf("role %q", p.Role)
+			}
+			return forbidden("the operator API needs a token whose role is operator or admin; the token of %q has %s; %s", p.Subject, role, mintRoleHint)
+		}
+		r := c.Request()
+		c.SetRequest(r.WithContext(auth.WithPrincipal(r.Context(), p)))
+		return next(c)
+	}
+}
+
+// rateLimit counts the request against its principal (the token's
+// subject, else the client IP) and answers 429 with Retry-After past the
+// principal's rate.
+func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		kind, key := ratelimit.IP, remoteIP(c.Request())
+		if p, ok := auth.PrincipalFrom(c.Request().Context()); ok {
+			kind, key = ratelimit.User, p.Subject
+		}
+		if ok, wait := s.opts.Limits.Allow(kind, key, time.Now()); !ok {
+			return tooManyRequests(c, wait, "rate limit: this %s makes requests faster than the server allows (see [limits] in config.toml); retry in %s", kind, wait.Round(time.Millisecond))
+		}
+		return next(c)
+	}
+}
+
+// tooManyRequests is a 429 that says, in Retry-After, when to retry.
+func tooManyRequests(c echo.Context, wait time.Duration, format string, args ...any) *Error {
+	c.Response().Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(wait)))
+	return &Error{Status: http.StatusTooManyRequests, Code: CodeResourceExhausted, Message: fmt.Sprintf(format, args...)}
+}
+
+// remoteIP is the address the request came from (not X-Forwarded-For,
+// which a client may forge to dodge its limit).
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/cyxwiz/central-server/adapters/auth"
 	"github.com/cyxwiz/central-server/adapters/config"
 	"github.com/cyxwiz/central-server/adapters/logbuf"
+	"github.com/cyxwiz/central-server/adapters/ratelimit"
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/projections"
 	"github.com/labstack/echo/v4"
@@ -96,11 +97,20 @@ type Options struct {
 	// Heartbeat is the interval of keep-alive comments on the event
 	// stream (default 15 s).
 	Heartbeat time.Duration
-	// MaxStreams bounds the concurrent event streams (default 64).
-	MaxStreams int
+	// MaxStreams bounds the concurrent event streams (default 64);
+	// StreamsPerPrincipal bounds those of one token subject (0: only
+	// MaxStreams).
+	MaxStreams          int
+	StreamsPerPrincipal int
+	// Limits rates each principal's requests: the token's subject, else
+	// the client's IP (nil: no limit).
+	Limits *ratelimit.Principals
 	// WriteTimeout bounds writing one answer, and each write of a
 	// stream (default 30 s).
 	WriteTimeout time.Duration
+	// MaxReplyBytes bounds the records of one list answer (default 4
+	// MiB): a page stops before it and hands out the cursor of the next.
+	MaxReplyBytes int
 	// HealthTimeout bounds the health checks (default 3 s).
 	HealthTimeout time.Duration
 	// Version is reported by /api/health.
@@ -128,8 +138,9 @@ type Server struct {
 	started time.Time
 	doc     []byte // the OpenAPI document as served
 
-	params  map[string][]string // "GET /api/jobs" → accepted query parameters
-	streams atomic.Int64
+	params     map[string][]string // "GET /api/jobs" → accepted query parameters
+	streams    atomic.Int64
+	perStreams *ratelimit.Slots
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -171,13 +182,17 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = 30 * time.Second
 	}
+	if opts.MaxReplyBytes <= 0 {
+		opts.MaxReplyBytes = 4 << 20
+	}
 	if opts.HealthTimeout <= 0 {
 		opts.HealthTimeout = 3 * time.Second
 	}
 	if opts.Started.IsZero() {
 		opts.Started = deps.Now()
 	}
-	s := &Server{deps: deps, opts: opts, log: log, started: opts.Started, params: map[string][]string{}, closing: make(chan struct{})}
+	s := &Server{deps: deps, opts: opts, log: log, started: opts.Started, params: map[string][]string{}, closing: make(chan struct{}),
+		perStreams: ratelimit.NewSlots(opts.StreamsPerPrincipal)}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -194,7 +209,7 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 			AllowOrigins:  opts.CORSOrigins,
 			AllowMethods:  []string{http.MethodGet, http.MethodPost, http.MethodOptions},
 			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, "Last-Event-ID", echo.HeaderXRequestID},
-			ExposeHeaders: []string{echo.HeaderXRequestID},
+			ExposeHeaders: []string{echo.HeaderXRequestID, ReadPositionHeader},
 			MaxAge:        600,
 		}))
 	}
@@ -231,6 +246,9 @@ func New(deps Deps, opts Options, log *slog.Logger) *Server {
 		mw := []echo.MiddlewareFunc{strictQuery(ep.path, ep.params)}
 		if !ep.open {
 			mw = append(mw, s.requireUser(slices.Contains(ep.params, "access_token"), !ep.user))
+		}
+		if ep.path != "/api/health" { // load balancers probe it from one address
+			mw = append(mw, s.rateLimit)
 		}
 		if ep.admin {
 			mw = append(mw, requireAdmin)

@@ -136,7 +136,7 @@ func TestConfig(t *testing.T) {
 		t.Errorf("server.cors_origins = %#v, want []", section("server")["cors_origins"])
 	}
 	n := 0
-	for _, sec := range []string{"server", "database", "redis", "blockchain", "scheduler", "jwt", "eventstore"} {
+	for _, sec := range []string{"server", "database", "redis", "blockchain", "scheduler", "jwt", "eventstore", "limits"} {
 		n += len(section(sec))
 	}
 	if n != len(config.Keys()) {

@@ -397,9 +397,15 @@ func (c *Console) Do(f func(), timeout time.Duration) bool {
 // per row with trailing blanks cut, read between draws (tests, and the
 // README's capture).
 func (c *Console) Text(s tcell.SimulationScreen) string {
-	var out string
-	c.Do(func() { out = ScreenText(s) }, 2*time.Second)
-	return out
+	// A channel, not a variable: when Do gives up, f may still run later.
+	text := make(chan string, 1)
+	c.Do(func() { text <- ScreenText(s) }, 2*time.Second)
+	select {
+	case out := <-text:
+		return out
+	default:
+		return ""
+	}
 }
 
 // ScreenText renders a simulation screen's cells as text; call it where

@@ -90,7 +90,7 @@ func TestViewsRender(t *testing.T) {
 		{key: '5', want: []string{"gRPC serving address=127.0.0.1:50051", "WARN", "dispatch failed node=beta", "level ≥ INFO  2 lines"}},
 		{key: '6', want: []string{"server.grpc_address", "0.0.0.0:50051", "postgres://cyxwiz:REDACTED@db:5432/cyxwiz"},
 			absent: []string{"super-secret-signing-key", "hunter2"}},
-		{key: 'G', want: []string{"jwt.secret                                REDACTED", "eventstore.data_dir"}, // G: the last keys
+		{key: 'G', want: []string{"jwt.secret", "REDACTED", "eventstore.data_dir", "limits.max_reply_bytes"}, // G: the last keys
 			absent: []string{"super-secret-signing-key", "hunter2"}},
 	}
 	for _, c := range cases {

@@ -20,6 +20,7 @@ import (
 	"github.com/cyxwiz/central-server/adapters/metrics"
 	"github.com/cyxwiz/central-server/adapters/netpolicy"
 	"github.com/cyxwiz/central-server/adapters/postgres"
+	"github.com/cyxwiz/central-server/adapters/ratelimit"
 	"github.com/cyxwiz/central-server/adapters/rest"
 	"github.com/cyxwiz/central-server/adapters/solana"
 	"github.com/cyxwiz/central-server/adapters/tlsconf"
@@ -192,6 +193,7 @@ func (a *App) openEventLog(ctx context.Context) error {
 	if err := os.MkdirAll(a.cfg.EventStore.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	warnLoose(a.log, "the data directory", a.cfg.EventStore.DataDir)
 	store, err := a.openStore(ctx)
 	if err != nil {
 		return err
@@ -247,6 +249,7 @@ func (a *App) buildWriteSide() error {
 	policy.PenaltyFailure = sc.ReputationPenaltyFailure
 	policy.RewardSuccess = sc.ReputationRewardSuccess
 	policy.AllowUnpaidJobs = a.cfg.Blockchain.AllowUnpaidJobs()
+	policy.Limits.MaxSpecBytes = a.cfg.Limits.MaxJobSpecBytes
 	policy.UnclaimedDepositAge = a.cfg.Blockchain.UnclaimedDepositAge()
 	a.handler = commands.NewHandler(a.metrics.Store(a.store), a.codec, a.set.Now, policy, a.log.With("component", "commands"))
 	if err := a.startChain(); err != nil {
@@ -359,7 +362,10 @@ func (a *App) serve() error {
 		Projection: a.runner, Auth: a.issuer, Tokens: a.issuer, Now: a.set.Now, Wallet: a.walletDeps(),
 	}, grpcadapter.Options{
 		MaxMessageBytes: cfg.Server.MaxMessageBytes, P2PTokenTTL: cfg.JWT.P2PTokenExpiration(),
-		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset, NodeAddresses: a.nodeNetworks,
+		NodeSessionTTL: cfg.JWT.NodeSessionTTL(), PortOffset: sc.NodeControlPortOffset, MaxJobsPerNode: sc.MaxJobsPerNode,
+		NodeAddresses: a.nodeNetworks,
+		Limits:        ratelimit.NewPrincipals(rateRules(cfg.Limits)), Streams: ratelimit.NewSlots(cfg.Limits.StreamsPerPrincipal),
+		QueuedJobsPerUser: cfg.Limits.QueuedJobsPerUser, NodesPerOwner: cfg.Limits.NodesPerOwner,
 		Unary:  []grpc.UnaryServerInterceptor{a.metrics.UnaryServerInterceptor()},
 		Stream: []grpc.StreamServerInterceptor{a.metrics.StreamServerInterceptor()},
 		TLS:    a.serverTLS("h2"), MutualTLS: cfg.Server.TLSClientCAFile != "",
@@ -380,7 +386,8 @@ func (a *App) serve() error {
 	}, rest.Options{
 		CORSOrigins: cfg.Server.CORSOrigins.Items(), MaxJobsPerNode: sc.MaxJobsPerNode,
 		Middleware: []echo.MiddlewareFunc{a.metrics.Echo()}, Metrics: a.metrics.Handler(), Version: version,
-		TLS: a.serverTLS("h2", "http/1.1"),
+		Limits: ratelimit.NewPrincipals(rateRules(cfg.Limits)), StreamsPerPrincipal: cfg.Limits.StreamsPerPrincipal,
+		MaxReplyBytes: cfg.Limits.MaxReplyBytes, TLS: a.serverTLS("h2", "http/1.1"),
 	}, a.log.With("component", "rest"))
 	if err := a.rest.Start(cfg.Server.RESTAddress); err != nil {
 		return fmt.Errorf("REST on %s: %w", cfg.Server.RESTAddress, err)
@@ -519,6 +526,7 @@ func (a *App) startChain() error {
 	if err != nil {
 		return err
 	}
+	warnLoose(a.log, "the payer keypair", path)
 	c, err := solana.New(solana.Config{
 		RPCURL: b.RPCEndpoint(), KeypairPath: path, Commitment: b.Confirmation,
 		Logger: a.log.With("component", "solana"),

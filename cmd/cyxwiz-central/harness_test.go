@@ -39,7 +39,16 @@ func testConfig(dir string) config.Config {
 	cfg.JWT.Secret = testSecret
 	cfg.Scheduler.DispatchAttempts = 2
 	cfg.Scheduler.DispatchBackoffMS = 20
+	unlimited(&cfg.Limits)
 	return cfg
+}
+
+// unlimited lifts the per-principal rates and quotas: tests and
+// benchmarks submit far faster than one user may by default (the hostile
+// suite sets its own).
+func unlimited(l *config.Limits) {
+	l.UserRequestsPerSecond, l.NodeRequestsPerSecond, l.IPRequestsPerSecond = 0, 0, 0
+	l.QueuedJobsPerUser, l.NodesPerOwner, l.StreamsPerPrincipal = 0, 0, 0
 }
 
 func testLogger(t *testing.T) *slog.Logger {

@@ -66,10 +66,16 @@ type Source struct {
 	logs  *logbuf.Buffer
 
 	changes chan struct{}
-	pos     atomic.Uint64
-	mu      sync.Mutex
-	live    bool
-	detail  string
+	pos     atomic.Uint64 // the last event the stream delivered
+	recheck atomic.Bool   // a refresh is scheduled for an answer that lagged the stream
+	// rechecks counts the refreshes scheduled for the stream's position
+	// recheckPos (under mu): a read model that never reaches it (another
+	// log behind the same address) is not polled forever.
+	rechecks   int
+	recheckPos uint64
+	mu         sync.Mutex
+	live       bool
+	detail     string
 
 	logSeq atomic.Uint64 // the server's last log line seen (/api/logs' last_seq)
 	logID  string        // the log those seqs count in (pollLogs' goroutine only)
@@ -308,7 +314,44 @@ func (s *Source) get(ctx context.Context, path string, query url.Values, out any
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(out); err != nil {
 		return fmt.Errorf("GET %s: %w", path, err)
 	}
+	s.refreshIfBehind(resp.Header.Get(rest.ReadPositionHeader))
 	return nil
+}
+
+// recheckAfter is how soon the views are refreshed again after an answer
+// that may miss an event the stream already delivered; maxRechecks bounds
+// those refreshes for one streamed position.
+const (
+	recheckAfter = 100 * time.Millisecond
+	maxRechecks  = 20
+)
+
+// refreshIfBehind schedules one more refresh when an answer came from a
+// read model that had not yet applied the last streamed event: the stream
+// reads the log, the answers the read model, and the event that woke the
+// refresh can reach the console before the read model applies it.
+func (s *Source) refreshIfBehind(header string) {
+	applied, err := strconv.ParseUint(header, 10, 64)
+	last := s.pos.Load()
+	if err != nil || applied >= last {
+		return
+	}
+	s.mu.Lock()
+	if s.recheckPos != last {
+		s.recheckPos, s.rechecks = last, 0
+	}
+	give := s.rechecks < maxRechecks
+	s.mu.Unlock()
+	if !give || !s.recheck.CompareAndSwap(false, true) {
+		return
+	}
+	s.mu.Lock()
+	s.rechecks++
+	s.mu.Unlock()
+	time.AfterFunc(recheckAfter, func() {
+		s.recheck.Store(false)
+		s.signal()
+	})
 }
 
 // apiError reads the API's {"error":{"code","message"}} answer.

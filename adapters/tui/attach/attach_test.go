@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cyxwiz/central-server/adapters/rest"
 )
 
 // TestStreamReconnects: the source signals a change per event frame,
@@ -104,5 +106,70 @@ func TestErrors(t *testing.T) {
 	_, err = src.Stats(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "403 this API needs an operator or admin token") || !strings.Contains(err.Error(), "--role operator") {
 		t.Fatalf("Stats = %v", err)
+	}
+}
+
+// TestRefreshWhileReadModelBehind: an answer from a read model that has not
+// applied the last streamed event brings one more refresh, an answer that
+// has does not, and a read model that never catches up is not polled
+// without end.
+func TestRefreshWhileReadModelBehind(t *testing.T) {
+	var mu sync.Mutex
+	applied := "3"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		w.Header().Set(rest.ReadPositionHeader, applied)
+		mu.Unlock()
+		fmt.Fprint(w, `{}`)
+	}))
+	defer srv.Close()
+	src, err := New(srv.URL, "T", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.pos.Store(5) // the stream delivered event 5
+	var out struct{}
+	fetch := func() {
+		t.Helper()
+		if err := src.get(t.Context(), "/api/stats", nil, &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signalled := func(within time.Duration) bool {
+		select {
+		case <-src.Changes():
+			return true
+		case <-time.After(within):
+			return false
+		}
+	}
+
+	fetch()
+	if !signalled(5 * time.Second) {
+		t.Fatal("an answer at position 3 after event 5 was streamed brought no refresh")
+	}
+
+	mu.Lock()
+	applied = "5"
+	mu.Unlock()
+	fetch()
+	if signalled(3 * recheckAfter) {
+		t.Fatal("an answer that reflects the last streamed event brought a refresh")
+	}
+
+	mu.Lock()
+	applied = "3"
+	mu.Unlock()
+	rechecks := 1 // the first fetch's
+	for range 2 * maxRechecks {
+		fetch()
+		if signalled(2 * time.Second) {
+			rechecks++
+			continue
+		}
+		break
+	}
+	if rechecks != maxRechecks {
+		t.Fatalf("a read model stuck behind the stream brought %d refreshes, want %d", rechecks, maxRechecks)
 	}
 }

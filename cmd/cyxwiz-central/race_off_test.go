@@ -1,0 +1,6 @@
+//go:build !race
+
+package main
+
+// raceDetector: the tests run under -race (latency floors double).
+const raceDetector = false
