@@ -82,3 +82,25 @@ func (d *Departures) Len() int {
 	defer d.mu.Unlock()
 	return len(d.left)
 }
+
+// Snapshot returns what it remembers, to be saved with the read model at
+// the same log position.
+func (d *Departures) Snapshot() map[string][]string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string][]string, len(d.left))
+	for job, nodes := range d.left {
+		out[job] = slices.Clone(nodes)
+	}
+	return out
+}
+
+// Restore replaces what it remembers with a Snapshot's.
+func (d *Departures) Restore(left map[string][]string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.left = make(map[string][]string, len(left))
+	for job, nodes := range left {
+		d.left[job] = slices.Clone(nodes)
+	}
+}

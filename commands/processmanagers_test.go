@@ -542,3 +542,31 @@ func TestMonitorSharedLeaseHooks(t *testing.T) {
 		t.Errorf("claims settled %v, want [%s]", leases.settled, node)
 	}
 }
+
+// A pass reads the queue a page at a time (commands.QueuePages) and goes
+// on past pages of jobs no node can run to the ones it can place.
+func TestSchedulerPagesPastUnplaceableJobs(t *testing.T) {
+	x := newHarness(t, memoryKind, nil)
+	v := x.startView()
+	x.registerNodes(1)
+	metal := jobSpec()
+	metal.Priority, metal.RequiredDevice = domain.PriorityHigh, domain.DeviceMetal // no node has one
+	var wg sync.WaitGroup
+	for range 600 { // more than two pages, ahead of the placeable job in the queue
+		wg.Go(func() {
+			if _, _, _, err := x.h.SubmitJob(x.ctx, commands.SubmitJob{Owner: "alice", Spec: metal}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	job := x.submit("bob")
+	v.sync()
+	if _, ok := any(v).(commands.QueuePages); !ok {
+		t.Fatal("the in-memory view does not page its queue")
+	}
+	s := commands.NewScheduler(x.h, v, nil, commands.SchedulerConfig{Seed: 1}, x.log)
+	if n := s.Pass(x.ctx); n != 1 || x.job(job).Status() != domain.JobStatusAssigned {
+		t.Fatalf("pass assigned %d; job %s is %v, want assigned", n, job, x.job(job).Status())
+	}
+}

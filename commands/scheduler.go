@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"iter"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -94,17 +95,13 @@ func (s *Scheduler) Pass(ctx context.Context) int {
 	if free == 0 {
 		return 0 // nothing can be placed; do not even look at the queue
 	}
-	queue := s.view.PendingJobs() // in queue order
-	if len(queue) == 0 {
-		return 0
-	}
 	fleet := placement.NewFleet(candidates)
 
 	// Place the whole pass first (placement is sequential and cheap), then
 	// record it: one AssignJobs per node, nodes in parallel.
 	byNode := map[string][]Placement{}
 	var order []string
-	for _, job := range queue {
+	for job := range s.queue(&free) {
 		if ctx.Err() != nil || free == 0 {
 			break
 		}
@@ -156,6 +153,40 @@ func (s *Scheduler) Pass(ctx context.Context) int {
 	}
 	wg.Wait()
 	return int(assigned.Load())
+}
+
+// queuePage is how many jobs a pass reads from a QueuePages view at a
+// time, at least.
+const queuePage = 256
+
+// queue yields the view's queue in order until *free (the slots left in
+// the pass) is 0: a page at a time from a QueuePages view, else all of it.
+func (s *Scheduler) queue(free *int) iter.Seq[domain.QueuedJob] {
+	return func(yield func(domain.QueuedJob) bool) {
+		pages, ok := s.view.(QueuePages)
+		if !ok {
+			for _, j := range s.view.PendingJobs() {
+				if !yield(j) {
+					return
+				}
+			}
+			return
+		}
+		var last domain.QueuedJob
+		for first := true; *free > 0; first = false {
+			n := max(queuePage, 4**free)
+			page := pages.PendingJobsAfter(last, first, n)
+			for _, j := range page {
+				if !yield(j) {
+					return
+				}
+			}
+			if len(page) < n {
+				return
+			}
+			last = page[len(page)-1]
+		}
+	}
 }
 
 // freeSlots counts the job slots of nodes that could take a job at all.

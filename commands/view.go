@@ -12,3 +12,12 @@ type View interface {
 	Reservations() []domain.Reservation
 	OnlineNodes() []string
 }
+
+// QueuePages is a View that hands out its queue a page at a time: a
+// scheduling pass then reads as much of a long queue as it places, not all
+// of it. The in-memory read model is one.
+type QueuePages interface {
+	// PendingJobsAfter returns up to n jobs of the queue that come after
+	// after (from the head when first), in queue order.
+	PendingJobsAfter(after domain.QueuedJob, first bool, n int) []domain.QueuedJob
+}

@@ -11,8 +11,8 @@ import (
 // QueueCache keeps a read model's queue (its pending jobs, in
 // domain.QueueLess order) between scheduler passes: the jobs that entered
 // or left the queue since it was sorted are patched in, and past a share
-// of the queue it is sorted again. The memory and PostgreSQL models use it
-// alike. Reset and Touch run under the model's write lock; Jobs under its
+// of the queue it is sorted again. The PostgreSQL model uses it (the
+// in-memory model keeps its queue in a B-tree and pages it, memory/queue.go). Reset and Touch run under the model's write lock; Jobs under its
 // read lock (the cache's own lock orders concurrent readers).
 type QueueCache struct {
 	mu    sync.Mutex

@@ -123,7 +123,18 @@ type Database struct {
 	// Schema holds the read-model tables ("" = the connection's search_path,
 	// usually public). `replay` builds into a fresh schema beside it.
 	Schema string `toml:"schema"`
+	// SnapshotIntervalSeconds is how often the in-memory read model is
+	// saved to <eventstore.data_dir>/readmodel.snap (and at every clean
+	// stop), so a start replays only the log after it; 0 = never.
+	SnapshotIntervalSeconds int `toml:"snapshot_interval_seconds"`
+	// KeepFinishedJobs is how many finished jobs the in-memory read model
+	// keeps (older ones are read from the log by id); 0 = all.
+	KeepFinishedJobs int `toml:"keep_finished_jobs"`
 }
+
+// SnapshotInterval is how often the in-memory read model is saved; 0 =
+// never.
+func (d Database) SnapshotInterval() time.Duration { return seconds(d.SnapshotIntervalSeconds) }
 
 // Redis is the [redis] section: where node liveness leases live.
 type Redis struct {
@@ -282,7 +293,7 @@ func Default() Config {
 			MaxMessageBytes:      4 << 20,
 			ShutdownGraceSeconds: 15,
 		},
-		Database: Database{MaxConnections: 10},
+		Database: Database{MaxConnections: 10, SnapshotIntervalSeconds: 300, KeepFinishedJobs: 20_000},
 		Blockchain: Blockchain{
 			Network:                            NetworkDisabled,
 			ProgramID:                          "11111111111111111111111111111111",

@@ -105,7 +105,7 @@ esdb_url = "esdb://localhost:2113?tls=false"
 	want := Default()
 	want.Server.GRPCAddress = "127.0.0.1:6000"
 	want.Server.MaxMessageBytes = 1 << 20
-	want.Database = Database{URL: "postgresql://cyxwiz:pw@db:5432/cyxwiz", MaxConnections: 20}
+	want.Database.URL, want.Database.MaxConnections = "postgresql://cyxwiz:pw@db:5432/cyxwiz", 20
 	want.Redis.URL = "redis://cache:6379/0"
 	want.Blockchain.Network = NetworkLocalnet
 	want.Blockchain.PayerKeypairPath = "~/.config/solana/id.json"

@@ -47,6 +47,8 @@ func (c Config) validate(origins map[string]origin) []error {
 		v.url("database.url", c.Database.URL, "postgres", "postgresql")
 	}
 	v.intMin("database.max_connections", c.Database.MaxConnections, 1)
+	v.intMin("database.snapshot_interval_seconds", c.Database.SnapshotIntervalSeconds, 0)
+	v.intMin("database.keep_finished_jobs", c.Database.KeepFinishedJobs, 0)
 	if sc := c.Database.Schema; sc != "" && !validIdentifier(sc) {
 		v.fail("database.schema", "must be a plain identifier (letters, digits, _; not starting with a digit; at most 63 bytes), got %q", sc)
 	}

@@ -144,6 +144,9 @@ func (s *Server) listJobs(c echo.Context) error {
 		return fromQuery(err)
 	}
 	out := JobListJSON{Jobs: make([]JobJSON, len(jobs)), Total: total}
+	if h, ok := s.deps.Jobs.(projections.JobHorizon); ok {
+		out.RetainedAfterPosition = h.JobsHorizon()
+	}
 	for i := range jobs {
 		out.Jobs[i] = jobJSON(&jobs[i])
 	}

@@ -90,6 +90,13 @@ type envOption func(*rest.Deps, *rest.Options)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
+	return newEnvModel(t, memory.Config{}, opts...)
+}
+
+// newEnvModel is newEnv with a read model configured by mc; one that lets
+// go of finished jobs reads them from the env's log.
+func newEnvModel(t *testing.T, mc memory.Config, opts ...envOption) *env {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	clk := &clock{t: time.Now().UTC().Truncate(time.Millisecond)}
@@ -102,7 +109,10 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	codec := commands.NewCodec()
-	x.model = memory.New(memory.Config{})
+	if mc.KeepFinished > 0 {
+		mc.Archive = projections.LogArchive{Store: x.store, Codec: codec}
+	}
+	x.model = memory.New(mc)
 	x.metrics = metrics.New(metrics.Options{Since: clk.Now().Add(-time.Hour), NoRuntime: true,
 		ProjectionLag: func() time.Duration { return x.runner.Stats().LastLag }, ProjectionPosition: func() uint64 { return x.runner.Position() }})
 	x.h = commands.NewHandler(x.metrics.Store(x.store), codec, clk.Now, commands.DefaultPolicy(), log)

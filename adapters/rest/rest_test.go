@@ -15,6 +15,7 @@ import (
 	"github.com/cyxwiz/central-server/domain"
 	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/cyxwiz/central-server/projections"
+	"github.com/cyxwiz/central-server/projections/memory"
 	"github.com/google/uuid"
 )
 
@@ -791,5 +792,38 @@ func TestHealthWithTheStoreClosed(t *testing.T) {
 	}
 	if a := x.do(http.MethodGet, "/api/events/stream", x.token, nil); a.status != http.StatusServiceUnavailable {
 		t.Fatalf("stream with the store closed = %d %s", a.status, a.body)
+	}
+}
+
+// TestJobsRetained: with a read model that keeps few finished jobs, the
+// list says how far back it reaches, and a job let go of is still found
+// by id.
+func TestJobsRetained(t *testing.T) {
+	x := newEnvModel(t, memory.Config{KeepFinished: 2})
+	var ids []string
+	for range 25 {
+		ids = append(ids, x.submit("alice", domain.JobTypeTraining))
+	}
+	for _, id := range ids[:22] {
+		x.must(x.h.CancelJob(x.ctx, id, "alice", "test"))
+	}
+	x.awaitReadModel()
+	var page rest.JobListJSON
+	x.get("/api/jobs?limit=100", http.StatusOK, &page)
+	if page.RetainedAfterPosition == 0 || page.Total != 25 || len(page.Jobs) != 5 {
+		t.Fatalf("list: retained after %d, total %d, %d jobs; want a horizon, 25, 3 pending + 2 cancelled",
+			page.RetainedAfterPosition, page.Total, len(page.Jobs))
+	}
+	var job rest.JobJSON
+	x.get("/api/jobs/"+ids[0], http.StatusOK, &job)
+	if job.ID != ids[0] || job.Status != "cancelled" {
+		t.Fatalf("job let go of: %+v", job)
+	}
+	x.get("/api/jobs/"+uuid.NewString(), http.StatusNotFound, nil)
+
+	var complete rest.JobListJSON
+	newEnv(t).get("/api/jobs", http.StatusOK, &complete)
+	if complete.RetainedAfterPosition != 0 {
+		t.Fatalf("a model that keeps every job: retained after %d", complete.RetainedAfterPosition)
 	}
 }

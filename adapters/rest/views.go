@@ -109,6 +109,9 @@ type JobListJSON struct {
 	Jobs       []JobJSON `json:"jobs"`
 	Total      int       `json:"total"`
 	NextCursor string    `json:"next_cursor,omitempty"`
+	// RetainedAfterPosition, when set, is how far back the list reaches:
+	// projections.JobHorizon.
+	RetainedAfterPosition uint64 `json:"retained_after_position,omitempty"`
 }
 
 // NodeJSON is a node.

@@ -94,6 +94,7 @@ type App struct {
 	chain        commands.Chain
 	solana       *solana.Client // the chain client built here (closed on Stop)
 	settlement   *commands.Settlement
+	snaps        *snapshots        // nil unless the read model is in memory and snapshots are on
 	tls          *tlsconf.Reloader // nil in plaintext
 	stopTLS      context.CancelFunc
 	leases       commands.Leases
@@ -207,7 +208,8 @@ func (a *App) openEventLog(ctx context.Context) error {
 func (a *App) openReadModel(ctx context.Context) error {
 	cfg, sc := a.cfg, a.cfg.Scheduler
 	if cfg.Database.InMemory() {
-		a.model = memory.New(memory.Config{MaxJobsPerNode: sc.MaxJobsPerNode})
+		a.model = memory.New(memory.Config{MaxJobsPerNode: sc.MaxJobsPerNode, KeepFinished: cfg.Database.KeepFinishedJobs,
+			Archive: projections.LogArchive{Store: a.store, Codec: a.codec}})
 		a.rebuild = newOnlineRebuild(a.store, nil, "", postgres.Options{}, a.set.Now, a.log)
 	} else {
 		opts := postgres.Options{
@@ -300,6 +302,12 @@ func (a *App) replay(ctx context.Context) error {
 	observers := []func([]projections.Envelope){a.wakeSchedulers, a.metrics.Observe}
 	if a.set.Observe != nil {
 		observers = append(observers, a.set.Observe)
+	}
+	if m, ok := a.model.(*memory.Model); ok && a.cfg.Database.SnapshotInterval() > 0 {
+		a.snaps = newSnapshots(a.cfg.EventStore.DataDir, a.cfg.Database.SnapshotInterval(), m, a.departures, a.store, a.codec,
+			a.log.With("component", "snapshot"))
+		a.snaps.load(ctx)
+		observers = append(observers, a.snaps.observe)
 	}
 	a.runner = projections.NewRunner(a.store, a.codec, &observedModel{readModel: a.model, observers: observers,
 		// Before the batch is visible: a scheduler pass that sees a
@@ -613,6 +621,9 @@ func (a *App) Stop() error {
 		}
 		a.stopProjection()
 		a.projWG.Wait()
+		if a.snaps != nil {
+			a.snaps.final()
+		}
 	}
 	if a.nodes != nil {
 		a.nodes.Close()

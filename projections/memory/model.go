@@ -30,6 +30,15 @@ type Config struct {
 	// oldest dropped first; default DefaultMaxActivity. PostgreSQL may
 	// keep more.
 	MaxActivity int
+	// KeepFinished is how many finished jobs (completed, failed,
+	// cancelled or deleted) stay in memory, the oldest submitted let go
+	// first; 0 keeps them all. A job let go of is still answered by
+	// GetJob and WatchJob through Archive; lists reach back to
+	// JobsHorizon.
+	KeepFinished int
+	// Archive reads a job the model let go of (projections.LogArchive
+	// reads its stream from the log); without one such a job is not found.
+	Archive projections.JobArchive
 }
 
 // DefaultMaxActivity is the default of Config.MaxActivity: a few MB.
@@ -50,6 +59,8 @@ type Model struct {
 	allCounts counts
 	pending   map[string]domain.QueuedJob // pending, not deleted
 	active    map[string]*projections.JobView
+	finished  int    // finished jobs in memory
+	horizon   uint64 // highest SubmittedPosition of a job let go of
 
 	nodes       map[string]*projections.NodeView
 	nodeOrder   []*projections.NodeView // by id
@@ -60,7 +71,7 @@ type Model struct {
 	activity ring                             // the newest Config.MaxActivity lines
 	payments payments
 
-	queue projections.QueueCache // PendingJobs in order; touched by Apply under mu
+	queue queue // the pending jobs in order
 }
 
 var (
@@ -110,8 +121,8 @@ func New(cfg Config) *Model {
 		metrics:  make(map[string][]projections.MetricPoint),
 		hours:    make(map[int64]projections.HourCounts),
 		payments: newPayments(),
+		queue:    newQueue(),
 	}
-	m.queue.Reset()
 	return m
 }
 
@@ -140,6 +151,7 @@ func (m *Model) Apply(ctx context.Context, batch []projections.Envelope, checkpo
 		checkpoint = max(checkpoint, e.Position)
 	}
 	m.checkpoint = max(m.checkpoint, checkpoint)
+	m.evict()
 	m.mu.Unlock()
 	for _, u := range updates {
 		m.hub.Publish(u)
@@ -178,7 +190,8 @@ func (m *Model) applyJob(id string, e *projections.Envelope) *projections.JobVie
 	}
 	switch {
 	case v == nil && !opens:
-		return nil // an event of a job never submitted
+		m.deleteLetGo(id, e)
+		return nil // an event of a job never submitted, or let go of
 	case v != nil && opens:
 		return nil // a stream opens once
 	case v == nil:
@@ -192,8 +205,14 @@ func (m *Model) applyJob(id string, e *projections.Envelope) *projections.JobVie
 		return v
 	}
 	status, deleted := v.Status, v.Deleted
-	wasPending, wasActive := v.Pending(), v.Active()
+	wasPending, wasActive, wasFinished := v.Pending(), v.Active(), finished(v)
 	projections.ApplyJob(v, *e)
+	switch isFinished := finished(v); {
+	case isFinished && !wasFinished:
+		m.finished++
+	case wasFinished && !isFinished:
+		m.finished--
+	}
 	if status != v.Status || deleted != v.Deleted {
 		if !deleted {
 			m.count(v.Owner, v.Spec.Type, status, -1)
@@ -236,11 +255,13 @@ func (m *Model) count(owner string, typ domain.JobType, status domain.JobStatus,
 
 func (m *Model) reindex(v *projections.JobView, wasPending, wasActive bool) {
 	if v.Pending() {
-		m.pending[v.ID] = v.QueuedJob()
-		m.queue.Touch(v.ID, false, len(m.pending))
+		j := v.QueuedJob()
+		old, had := m.pending[v.ID]
+		m.pending[v.ID] = j
+		m.queue.set(j, old, had)
 	} else if wasPending {
+		m.queue.remove(m.pending[v.ID])
 		delete(m.pending, v.ID)
-		m.queue.Touch(v.ID, true, len(m.pending))
 	}
 	if v.Active() {
 		m.active[v.ID] = v

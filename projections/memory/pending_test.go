@@ -128,3 +128,32 @@ func firstDiff(a, b []domain.QueuedJob) int {
 	}
 	return min(len(a), len(b))
 }
+
+// TestPendingJobsAfter: the queue read a page at a time, from any page
+// size, is PendingJobs.
+func TestPendingJobsAfter(t *testing.T) {
+	m := memory.New(memory.Config{})
+	envs := readmodeltest.Realistic(20_000, 3, 5) // nodes never free up: many jobs stay pending
+	if err := m.Apply(context.Background(), envs, envs[len(envs)-1].Position); err != nil {
+		t.Fatal(err)
+	}
+	all := m.PendingJobs()
+	if len(all) < 10 {
+		t.Fatalf("only %d pending jobs", len(all))
+	}
+	for _, n := range []int{1, 3, 7, len(all) - 1, len(all), len(all) + 1} {
+		var got []domain.QueuedJob
+		var last domain.QueuedJob
+		for first := true; ; first = false {
+			page := m.PendingJobsAfter(last, first, n)
+			got = append(got, page...)
+			if len(page) < n {
+				break
+			}
+			last = page[len(page)-1]
+		}
+		if !slices.Equal(got, all) {
+			t.Fatalf("pages of %d: %d jobs, want the %d of PendingJobs in order", n, len(got), len(all))
+		}
+	}
+}

@@ -12,14 +12,23 @@ import (
 )
 
 // GetJob implements projections.JobQueries.
-func (m *Model) GetJob(_ context.Context, id string) (projections.JobView, bool, error) {
+// A job let go of (Config.KeepFinished) is read from Config.Archive.
+func (m *Model) GetJob(ctx context.Context, id string) (projections.JobView, bool, error) {
 	m.mu.RLock()
-	defer m.mu.RUnlock()
 	v := m.jobs[id]
-	if v == nil || v.Deleted {
-		return projections.JobView{}, false, nil
+	if v != nil {
+		defer m.mu.RUnlock()
+		if v.Deleted {
+			return projections.JobView{}, false, nil
+		}
+		return v.Clone(), true, nil
 	}
-	return v.Clone(), true, nil
+	m.mu.RUnlock()
+	a, ok, err := m.archived(ctx, id)
+	if err != nil || !ok || a.Deleted {
+		return projections.JobView{}, false, err
+	}
+	return a, true, nil
 }
 
 // ListJobs implements projections.JobQueries.
@@ -88,17 +97,29 @@ func (m *Model) total(f *projections.JobFilter) int {
 }
 
 // WatchJob implements projections.JobWatcher. Watching a job the model
-// does not know yet waits for it; a deleted job's channel is closed.
+// does not know yet waits for it; a deleted job's channel is closed. A
+// job let go of starts from its archived (finished) view.
 func (m *Model) WatchJob(jobID string) (<-chan projections.JobUpdate, func()) {
+	if a, ok, err := m.archived(context.Background(), jobID); err == nil && ok {
+		if a.Deleted {
+			return ended()
+		}
+		return m.hub.Watch(jobID, &a)
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	v := m.jobs[jobID]
 	if v != nil && v.Deleted {
-		c := make(chan projections.JobUpdate)
-		close(c)
-		return c, func() {}
+		return ended()
 	}
 	return m.hub.Watch(jobID, v)
+}
+
+// ended is the watch of a deleted job: a closed channel.
+func ended() (<-chan projections.JobUpdate, func()) {
+	c := make(chan projections.JobUpdate)
+	close(c)
+	return c, func() {}
 }
 
 // GetNode implements projections.NodeQueries.
@@ -151,7 +172,7 @@ func (m *Model) NodeMetrics(_ context.Context, id string, from, to time.Time) ([
 func (m *Model) PendingJobs() []domain.QueuedJob {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.queue.Jobs(m.pending)
+	return m.queue.page(domain.QueuedJob{}, true, len(m.pending))
 }
 
 // Candidates implements projections.SchedulerSnapshot.
