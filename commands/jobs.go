@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/cyxwiz/central-server/domain"
-	"github.com/google/uuid"
+	"github.com/cyxwiz/central-server/eventstore"
 )
 
 // SubmitJob asks for a new job. JobID is optional; a retried submission
@@ -46,10 +46,10 @@ func (h *Handler) SubmitJob(ctx context.Context, c SubmitJob) (job *domain.Job, 
 		}
 		c.JobID = claimed
 	}
-	if c.JobID == "" {
-		c.JobID = uuid.NewString()
-	}
-	if existing, err := h.LoadJob(ctx, c.JobID); err != nil || existing.Exists() {
+	fresh := c.JobID == ""
+	if fresh {
+		c.JobID = NewID()
+	} else if existing, err := h.LoadJob(ctx, c.JobID); err != nil || existing.Exists() {
 		if err == nil {
 			err = sameSubmission(existing, c, claimed)
 		}
@@ -78,6 +78,21 @@ func (h *Handler) SubmitJob(ctx context.Context, c SubmitJob) (job *domain.Job, 
 	funded := claimed
 	if lamports > 0 && h.chain != nil && !named {
 		funded = c.JobID
+	}
+	// A fresh id names no stream yet: append without reading it. Only a
+	// submission bringing the same deposit can have recorded it since
+	// (above); that loser goes through the load-and-compare below.
+	if fresh {
+		job := newJob()
+		job.Apply(ev)
+		res, err := h.append(ctx, domain.JobStream(c.JobID), eventstore.NoStream(), []domain.Event{ev})
+		if err == nil {
+			h.cache.Add(domain.JobStream(c.JobID), job.Clone())
+			return job, true, res.Position, nil
+		}
+		if !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
+			return nil, false, 0, err
+		}
 	}
 	job, res, err := update(ctx, h, domain.JobStream(c.JobID), newJob, func(j *domain.Job) ([]domain.Event, error) {
 		if j.Exists() { // a concurrent retry won; compare with it

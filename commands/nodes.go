@@ -7,7 +7,6 @@ import (
 
 	"github.com/cyxwiz/central-server/domain"
 	"github.com/cyxwiz/central-server/eventstore"
-	"github.com/google/uuid"
 )
 
 // RegisterNode registers a node, or updates it when NodeID names a node the
@@ -34,7 +33,7 @@ func (h *Handler) RegisterNode(ctx context.Context, c RegisterNode) (node *domai
 			return n, false, res.Position, err
 		}
 	}
-	id := uuid.NewString()
+	id := NewID()
 	ev, err := domain.RegisterNode(id, c.Owner, c.Spec, h.now())
 	if err != nil {
 		return nil, false, 0, err

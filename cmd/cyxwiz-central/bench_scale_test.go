@@ -61,7 +61,8 @@ func scaleJobs(b *testing.B) int {
 
 // scaleDir returns a data dir holding a history of n jobs: 49 in 50
 // completed (submitted, assigned, started, completed: four events each),
-// one in 50 pending; built on the first call for n.
+// one in 50 pending; built on the first call for n. Job and node ids are
+// made as the server makes them (commands.NewID: time-ordered).
 func scaleDir(b *testing.B, n int) string {
 	root := os.Getenv("CYXWIZ_SCALE_DIR")
 	if root == "" {
@@ -94,7 +95,7 @@ func buildScaleHistory(b *testing.B, path string, n int) {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	nodes := make([]string, scaleNodes)
 	for i := range nodes {
-		nodes[i] = uuid.NewString()
+		nodes[i] = commands.NewID()
 		ev := domain.NodeRegistered{NodeID: nodes[i], Owner: "fleet-owner", Reputation: domain.InitialReputation, At: at,
 			Spec: readmodeltest.NodeSpec(fmt.Sprintf("node-%d", i), "eu-west", 1, readmodeltest.GPU(24<<30))}
 		appendEvents(b, store, codec, domain.NodeStream(nodes[i]), ev)
@@ -108,7 +109,7 @@ func buildScaleHistory(b *testing.B, path string, n int) {
 				if i >= n {
 					return
 				}
-				id, node := uuid.NewString(), nodes[i%len(nodes)]
+				id, node := commands.NewID(), nodes[i%len(nodes)]
 				t := at.Add(time.Duration(i) * time.Millisecond)
 				spec := readmodeltest.JobSpec(domain.JobType(1+i%4), domain.Priority(i%4), domain.DeviceCUDA, 4<<30)
 				evs := []any{domain.JobSubmitted{JobID: id, Owner: fmt.Sprintf("user-%d", i%1000), Spec: spec, At: t}}
