@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"sync"
 	"testing"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cyxwiz/central-server/eventstore/postgres/pgtest"
 	"github.com/cyxwiz/central-server/projections"
 )
 
@@ -61,26 +60,7 @@ func needPostgres(tb testing.TB) string {
 // everything in it) when the test ends.
 func freshSchema(tb testing.TB) string {
 	tb.Helper()
-	url := needPostgres(tb)
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		tb.Fatal(err)
-	}
-	name := "rmtest_" + hex.EncodeToString(b[:])
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, url)
-		if err != nil {
-			tb.Errorf("drop schema %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", name, err)
-		}
-	})
-	return name
+	return pgtest.NamedSchema(tb, needPostgres(tb), "rmtest_")
 }
 
 // openModel opens a migrated model in schema, closed when the test ends

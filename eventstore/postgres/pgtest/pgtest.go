@@ -68,9 +68,17 @@ func ping(url string) error {
 // later, such as closing the store).
 func Schema(tb testing.TB, url string) string {
 	tb.Helper()
+	return NamedSchema(tb, url, "estest_")
+}
+
+// NamedSchema is Schema with the name's prefix chosen by the caller (each
+// package's tests name theirs, so a schema left by a killed run says whose
+// it is).
+func NamedSchema(tb testing.TB, url, prefix string) string {
+	tb.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	name := "estest_" + hex.EncodeToString(b[:])
+	name := prefix + hex.EncodeToString(b[:])
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
