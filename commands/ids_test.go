@@ -1,11 +1,16 @@
 package commands_test
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cyxwiz/central-server/commands"
+	"github.com/cyxwiz/central-server/domain"
+	"github.com/cyxwiz/central-server/eventstore"
 	"github.com/google/uuid"
 )
 
@@ -41,6 +46,60 @@ func TestServerMadeIDsAreTimeOrdered(t *testing.T) {
 				if err != nil || created != wantCreated || j.ID() != own {
 					t.Errorf("submission %d under the client's id: job %v created %v err %v, want created %v", i+1, j, created, err, wantCreated)
 				}
+			}
+		})
+	}
+}
+
+// racedStore runs before, once, ahead of the first append that opens a
+// job stream: another writer recording that job first.
+type racedStore struct {
+	eventstore.Store
+	once   sync.Once
+	before func(jobID string)
+}
+
+func (s *racedStore) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if id, ok := strings.CutPrefix(stream, "job-"); ok && expected.IsNoStream() {
+		s.once.Do(func() { s.before(id) })
+	}
+	return s.Store.Append(ctx, stream, expected, events...)
+}
+
+// TestSubmitFreshIDTakenMeanwhile: a submission under a fresh id appends
+// without reading the stream first; when another writer recorded that job
+// in between, the submission falls back to comparing with it: the same
+// submission gets the recorded job back, another one is refused.
+func TestSubmitFreshIDTakenMeanwhile(t *testing.T) {
+	other := jobSpec()
+	other.Epochs++
+	for name, tc := range map[string]struct {
+		owner       string
+		spec        domain.JobSpec
+		wantErr     error
+		wantCreated bool
+	}{
+		"the same submission": {"alice", jobSpec(), nil, false},
+		"another owner":       {"bob", jobSpec(), domain.ErrAlreadyExists, false},
+		"another spec":        {"alice", other, domain.ErrAlreadyExists, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			store := &racedStore{Store: boltKind.open(t)}
+			x := newHarnessOn(t, store, nil)
+			var taken string
+			store.before = func(id string) {
+				taken = id
+				x.appendRaw(domain.JobStream(id), domain.JobSubmitted{JobID: id, Owner: tc.owner, Spec: tc.spec, At: x.clock.Now()})
+			}
+			j, created, _, err := x.h.SubmitJob(x.ctx, commands.SubmitJob{Owner: "alice", Spec: jobSpec()})
+			if !errors.Is(err, tc.wantErr) || created != tc.wantCreated {
+				t.Fatalf("SubmitJob: created %v, err %v; want created %v, err %v", created, err, tc.wantCreated, tc.wantErr)
+			}
+			if err == nil && j.ID() != taken {
+				t.Errorf("got job %s, want the recorded %s", j.ID(), taken)
+			}
+			if n := len(x.jobEvents(taken)); n != 1 {
+				t.Errorf("job %s has %d events, want the one recorded first", taken, n)
 			}
 		})
 	}
