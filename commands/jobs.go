@@ -83,12 +83,12 @@ func (h *Handler) SubmitJob(ctx context.Context, c SubmitJob) (job *domain.Job, 
 	// submission bringing the same deposit can have recorded it since
 	// (above); that loser goes through the load-and-compare below.
 	if fresh {
-		job := newJob()
-		job.Apply(ev)
+		j := newJob()
+		j.Apply(ev)
 		res, err := h.append(ctx, domain.JobStream(c.JobID), eventstore.NoStream(), []domain.Event{ev})
 		if err == nil {
-			h.cache.Add(domain.JobStream(c.JobID), job.Clone())
-			return job, true, res.Position, nil
+			h.cache.Add(domain.JobStream(c.JobID), j.Clone())
+			return j, true, res.Position, nil
 		}
 		if !errors.Is(err, eventstore.ErrWrongExpectedRevision) {
 			return nil, false, 0, err
