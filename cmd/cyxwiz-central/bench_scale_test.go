@@ -59,16 +59,35 @@ func scaleJobs(b *testing.B) int {
 	return n
 }
 
-// scaleDir returns a data dir holding a history of n jobs: 49 in 50
-// completed (submitted, assigned, started, completed: four events each),
-// one in 50 pending; built on the first call for n. Job and node ids are
-// made as the server makes them (commands.NewID: time-ordered).
+// scalePendingEvery is K in "one job in K is pending" of a scale history:
+// CYXWIZ_SCALE_PENDING_EVERY, 50 by default (2: half the jobs queued).
+func scalePendingEvery(b *testing.B) int {
+	s := os.Getenv("CYXWIZ_SCALE_PENDING_EVERY")
+	if s == "" {
+		return 50
+	}
+	k, err := strconv.Atoi(s)
+	if err != nil || k < 1 {
+		b.Fatalf("CYXWIZ_SCALE_PENDING_EVERY=%q: want a whole number ≥ 1", s)
+	}
+	return k
+}
+
+// scaleDir returns a data dir holding a history of n jobs: all but one in
+// scalePendingEvery completed (submitted, assigned, started, completed:
+// four events each), the others pending; built on the first call for n.
+// Job and node ids are made as the server makes them (commands.NewID:
+// time-ordered).
 func scaleDir(b *testing.B, n int) string {
 	root := os.Getenv("CYXWIZ_SCALE_DIR")
 	if root == "" {
 		root = b.TempDir()
 	}
+	k := scalePendingEvery(b)
 	dir := filepath.Join(root, fmt.Sprintf("jobs-%d", n))
+	if k != 50 {
+		dir += fmt.Sprintf("-pending-1in%d", k)
+	}
 	done := filepath.Join(dir, "built")
 	if _, err := os.Stat(done); err == nil {
 		return dir
@@ -77,7 +96,7 @@ func scaleDir(b *testing.B, n int) string {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	buildScaleHistory(b, filepath.Join(dir, "events.db"), n)
+	buildScaleHistory(b, filepath.Join(dir, "events.db"), n, k)
 	b.Logf("built a history of %d jobs in %s", n, time.Since(start).Round(time.Second))
 	if err := os.WriteFile(done, nil, 0o600); err != nil {
 		b.Fatal(err)
@@ -85,7 +104,7 @@ func scaleDir(b *testing.B, n int) string {
 	return dir
 }
 
-func buildScaleHistory(b *testing.B, path string, n int) {
+func buildScaleHistory(b *testing.B, path string, n, pendingEvery int) {
 	store, err := bolt.Open(path, bolt.WithNoSync())
 	if err != nil {
 		b.Fatal(err)
@@ -113,7 +132,7 @@ func buildScaleHistory(b *testing.B, path string, n int) {
 				t := at.Add(time.Duration(i) * time.Millisecond)
 				spec := readmodeltest.JobSpec(domain.JobType(1+i%4), domain.Priority(i%4), domain.DeviceCUDA, 4<<30)
 				evs := []any{domain.JobSubmitted{JobID: id, Owner: fmt.Sprintf("user-%d", i%1000), Spec: spec, At: t}}
-				if i%50 != 49 {
+				if i%pendingEvery != pendingEvery-1 {
 					evs = append(evs,
 						domain.JobAssigned{JobID: id, NodeID: node, Attempt: 1, Score: 100, At: t},
 						domain.JobStarted{JobID: id, NodeID: node, At: t},
